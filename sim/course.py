@@ -1,0 +1,721 @@
+"""The course of one patient with bone metastases, told in the order of the
+conceptual model (docs/model.md):
+
+1. entry: primary tumour, age, bone-targeted agent, visceral disease;
+2. progression to death on a Weibull clock whose hazard is raised after an
+   SRE, cord compression and hypercalcemia (and lowered by radium-223);
+3. skeletal-related events, recurrent;
+4. bone pain episodes, recurrent;
+5. hypercalcemia episodes;
+6. bone marrow carcinosis: cytopenias and their grades, DIC, detection,
+   complications, treatment, terminal myelosuppression, remission, relapse;
+7. death with a cause, or censoring at the horizon.
+
+Care (radiotherapy, radionuclides, chemotherapy, transfusion, surgery,
+admission) is requested through :mod:`sim.care`, which sits beside the course.
+
+Time is in months from entry.  Every competing process is a clock: a
+threshold drawn once from the patient's own stream (Exp(1) on the cumulative
+hazard) that the process reaches when its accumulated hazard does.  Changing a
+hazard re-times the clock without a new draw, so a patient meets the same luck
+in every scenario.
+
+Timing of carcinosis and hypercalcemia.  Whether a patient develops them
+during the course is decided at entry with the scenario's
+``carcinosis.probability`` / ``hypercalcemia.probability`` (spread over
+primaries by relative risk).  Onset comes when the patient's progression
+clock reaches a fraction (Beta-distributed) of its death threshold, so it
+always falls inside the patient's course: onset precedes death from
+progression whatever the hazard multipliers are; only another cause of death
+or the horizon can come first.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from typing import TYPE_CHECKING, Any
+
+from .compiled import DAYS_PER_MONTH, LN2, Compiled
+from .events import EV
+
+if TYPE_CHECKING:
+    from .care import Care
+    from .events import Recorder
+
+INF = math.inf
+
+# random-stream process ids and how many uniforms each pre-draws per patient
+P_ENTRY, P_PROG, P_OTHER, P_SRE, P_PAIN, P_HYPER, P_CARC, P_DETECT, P_COMPL, P_RT, P_RN, P_CHEMO, P_TRANSF = range(13)
+STREAM_SIZES = (8, 8, 2, 32, 24, 16, 40, 8, 24, 32, 16, 24, 8)
+
+# clock slots
+S_PROG, S_OTHER, S_SRE, S_PAIN, S_CDEATH, S_WORSEN0, S_WORSEN1, S_WORSEN2, S_INFECT, S_BLEED = range(10)
+N_SLOTS = 10
+
+# one-off agenda items
+(
+    A_RT_START,
+    A_RT_RESPONSE,
+    A_RT_RETREAT,
+    A_RADIUM,
+    A_SRSM,
+    A_HYPER_RECUR,
+    A_SCAN,
+    A_BIOPSY,
+    A_DIAGNOSIS,
+    A_CHEMO_CYCLE,
+    A_FEBRILE,
+    A_RBC,
+    A_PLT,
+    A_NADIR_END,
+    A_RELAPSE,
+    A_HYPER_CRISIS,
+    A_NADIR_START,
+    A_ONSET_BY_OTHER,
+) = range(18)
+
+LINEAGE_NAMES = ("anemia", "thrombocytopenia", "leukopenia")
+ANEMIA, THROMBO, LEUKO = 0, 1, 2
+
+# causes of death after carcinosis (shares in the scenario, in this order)
+C_PROGRESSION, C_BLEEDING, C_INFECTION, C_DIC, C_OTHER = range(5)
+_CARC_CAUSE = ("progression", "bleeding", "infection", "bleeding", "other")
+_CARC_DETAIL = ("after carcinosis", "after carcinosis", "after carcinosis", "DIC", "after carcinosis")
+
+
+def _pick(cum: tuple[float, ...], u: float) -> int:
+    for i, c in enumerate(cum):
+        if u < c:
+            return i
+    return len(cum) - 1
+
+
+def _exp_median(u: float, median: float) -> float:
+    """Exponential with the given median, by inversion of a uniform."""
+    return -math.log(u) * median / LN2
+
+
+class Patient:
+    """One patient's state and course (a SimPy process: :meth:`course`)."""
+
+    __slots__ = (
+        "env", "m", "care", "rec", "streams", "i", "pid", "u_lists", "u_pos",
+        "primary", "age", "agent", "visceral", "alive", "now",
+        "nxt", "agenda", "seq", "death_cause", "death_detail",
+        # progression clock
+        "pk", "plam", "pC", "pt", "pm", "pE", "p_carc_at", "p_hyper_at", "p_running", "p_death_on",
+        # counters and outcome times
+        "n_sre", "n_pain", "n_hyper", "first_sre", "first_scc", "first_hyper", "paralysis",
+        # carcinosis state
+        "carc", "carc_onset", "carc_diag", "grade", "nadir", "worst", "dic", "leuko_eb",
+        "suspected", "diagnosed", "on_chemo", "chemo", "remission", "cE", "cA", "ct", "crate",
+        "infE", "bleedE", "n_compl", "terminal_on", "rbc_ok", "plt_ok", "rbc_due", "plt_due",
+        "had_radium", "n_chemo_cycles", "_v", "_w",
+        # care counts
+        "n_rt", "n_fractions", "n_rn", "n_rbc", "n_plt", "n_surgery", "n_adm", "bed_days",
+        "n_biopsy", "n_scan", "wait",
+    )
+
+    def __init__(self, env: Any, m: Compiled, care: "Care", rec: "Recorder", streams: Any, i: int):
+        self.env = env
+        self.m = m
+        self.care = care
+        self.rec = rec
+        self.i = i
+        self.pid = int(streams.ids[i])
+        self.streams = streams
+        self.u_lists = streams.lists[i]
+        self.u_pos = streams.pos[i]
+
+    # ------------------------------------------------------------------ helpers
+    def u(self, process: int) -> float:
+        """Next uniform of one of this patient's streams."""
+        pos = self.u_pos[process]
+        lst = self.u_lists[process]
+        if pos >= len(lst):
+            self.streams.extend(self.i, process)
+        self.u_pos[process] = pos + 1
+        return lst[pos]
+
+    def log(self, ev: int, detail: str = "") -> None:
+        rec = self.rec
+        rec.pid.append(self.pid)
+        rec.t.append(self.now)
+        rec.ev.append(ev)
+        rec.det.append(rec.code(detail) if detail else 0)
+
+    def schedule(self, t: float, kind: int, arg: Any = None) -> None:
+        """Put a one-off item on this patient's agenda."""
+        self.seq += 1
+        heapq.heappush(self.agenda, (t, self.seq, kind, arg))
+
+    def die(self, cause: str, detail: str = "") -> None:
+        self.alive = False
+        self.death_cause = cause
+        self.death_detail = detail
+
+    # ------------------------------------------------------------------ 1. entry
+    def _entry(self) -> None:
+        m, s = self.m, self.m.s
+        u = self.u
+        self.now = 0.0
+        self.primary = _pick(m.primary_cum, u(P_ENTRY))
+        a = s.cohort.age
+        self.age = m.age_quantile(u(P_ENTRY))
+        self.agent = _pick(m.agent_cum, u(P_ENTRY))
+        self.visceral = u(P_ENTRY) < s.cohort.visceral_disease_probability
+        self.log(EV["entry"], ("prostate", "breast", "lung", "renal", "thyroid", "other")[self.primary])
+
+        self.alive = True
+        self.nxt = [INF] * N_SLOTS
+        self.agenda = []
+        self.seq = 0
+        self.death_cause = None
+        self.death_detail = ""
+        self.n_sre = self.n_pain = self.n_hyper = 0
+        self.first_sre = self.first_scc = self.first_hyper = INF
+        self.paralysis = False
+        self.carc = False
+        self.carc_onset = self.carc_diag = INF
+        self.grade = [0, 0, 0]
+        self.nadir = [0, 0, 0]
+        self.worst = [0, 0, 0]
+        self.dic = self.leuko_eb = False
+        self.suspected = self.diagnosed = self.on_chemo = self.chemo = self.remission = False
+        self.cE = self.cA = None
+        self.ct = 0.0
+        self.crate = None
+        self.infE = self.bleedE = 0.0
+        self.n_compl = 0
+        self.terminal_on = False
+        self.rbc_ok = self.plt_ok = None
+        self.rbc_due = self.plt_due = False
+        self.had_radium = False
+        self.n_chemo_cycles = 0
+        self.n_rt = self.n_fractions = self.n_rn = self.n_rbc = self.n_plt = 0
+        self.n_surgery = self.n_adm = self.n_biopsy = self.n_scan = 0
+        self.bed_days = 0.0
+        self.wait = 0.0
+
+    # ------------------------------------------------------------------ 2. progression clock
+    def _start_progression(self) -> None:
+        m, s = self.m, self.m.s
+        u = self.u
+        self.pk = m.weib_k[self.primary]
+        self.plam = m.weib_lam[self.primary]
+        self.pC = 0.0
+        self.pt = 0.0
+        self.pm = 1.0
+        self.pE = -math.log(u(P_PROG))
+        u_carc, u_hyper = u(P_PROG), u(P_PROG)
+        v = _beta_inv(u(P_PROG), s.carcinosis.onset_fraction.alpha, s.carcinosis.onset_fraction.beta)
+        w = _beta_inv(u(P_PROG), s.hypercalcemia.onset_fraction.alpha, s.hypercalcemia.onset_fraction.beta)
+        self.p_carc_at = v * self.pE if u_carc < m.p_carc[self.primary] else INF
+        self.p_hyper_at = w * self.pE if u_hyper < m.p_hyper[self.primary][self.agent] else INF
+        self.p_running = True
+        self.p_death_on = True
+        self._time_progression()
+        self._v, self._w = v, w
+
+    def _advance_progression(self) -> None:
+        """Accumulate the progression hazard up to now."""
+        if self.p_running and self.now > self.pt:
+            k, lam = self.pk, self.plam
+            self.pC += self.pm * ((self.now / lam) ** k - (self.pt / lam) ** k)
+        self.pt = self.now
+
+    def _time_progression(self) -> None:
+        """When the progression clock reaches its next threshold."""
+        target = min(self.p_carc_at, self.p_hyper_at, self.pE if self.p_death_on else INF)
+        if not self.p_running or target == INF:
+            self.nxt[S_PROG] = INF
+            return
+        k, lam = self.pk, self.plam
+        h = (self.pt / lam) ** k + max(target - self.pC, 0.0) / self.pm
+        self.nxt[S_PROG] = lam * h ** (1.0 / k)
+
+    def multiply_progression(self, factor: float) -> None:
+        """Multiply the progression hazard from now on (re-times the clock)."""
+        self._advance_progression()
+        self.pm *= factor
+        self._time_progression()
+
+    def _on_progression(self) -> None:
+        self.pC = max(self.pC, min(self.p_carc_at, self.p_hyper_at, self.pE if self.p_death_on else INF))
+        self.pt = self.now
+        eps = 1e-12 * (1.0 + self.pE)
+        if self.p_hyper_at <= self.pC + eps:
+            self.p_hyper_at = INF
+            self._hypercalcemia()
+        elif self.p_carc_at <= self.pC + eps:
+            self.p_carc_at = INF
+            self._carcinosis_onset(relapse=False)
+        elif self.p_death_on and self.pE <= self.pC + eps:
+            self.die("progression")
+        if self.alive:
+            self._time_progression()
+
+    # ------------------------------------------------------------------ other causes
+    def _start_other_mortality(self) -> None:
+        om = self.m.s.other_mortality
+        e = -math.log(self.u(P_OTHER))
+        if not om.enabled or om.annual_rate_at_70 <= 0:
+            return
+        b = LN2 / om.doubling_years
+        a0 = om.annual_rate_at_70 * 2.0 ** ((self.age - 70.0) / om.doubling_years)
+        t_other = self.nxt[S_OTHER] = math.log1p(e * b / a0) / b * 12.0
+        # a patient due to develop carcinosis or hypercalcemia does so within
+        # the course even when it ends by another cause: at the same fraction
+        # of the way to that death
+        if self.p_carc_at < INF:
+            self.schedule(self._v * t_other, A_ONSET_BY_OTHER, 0)
+        if self.p_hyper_at < INF:
+            self.schedule(self._w * t_other, A_ONSET_BY_OTHER, 1)
+
+    # ------------------------------------------------------------------ 3. SREs
+    def _sre_rate(self) -> float:
+        m = self.m
+        base = m.sre_first[self.primary] if self.n_sre == 0 else m.s.sre.later_rate_per_month
+        return base * m.agent_hr[self.agent]
+
+    def _time_sre(self) -> None:
+        rate = self._sre_rate()
+        u = self.u(P_SRE)
+        self.nxt[S_SRE] = self.now + (-math.log(u) / rate if rate > 0 else INF)
+
+    def _on_sre(self) -> None:
+        s = self.m.s
+        self.n_sre += 1
+        kind = _pick(self.m.sre_type_cum, self.u(P_SRE))
+        name = ("radiation to bone", "pathological fracture", "spinal cord compression", "surgery to bone")[kind]
+        self.log(EV["sre"], name)
+        if self.n_sre == 1:
+            self.first_sre = self.now
+            self.multiply_progression(s.progression.hazard_ratio_after_sre)
+        care = self.care
+        if kind == 0:
+            care.refer_radiotherapy(self, "SRE", emergency=False)
+        elif kind == 1:
+            if self.u(P_SRE) < s.sre.fracture_surgery_probability:
+                care.surgery(self, "fracture fixation")
+            else:
+                care.refer_radiotherapy(self, "fracture", emergency=False)
+        elif kind == 2:
+            self._cord_compression()
+        else:
+            care.surgery(self, "surgery to bone")
+        if self.n_sre >= s.sre.max_events:
+            raise RunawayCourse(f"sre: patient {self.pid} reached sre.max_events={s.sre.max_events}; lower the SRE rates")
+        self._time_sre()
+
+    def _cord_compression(self) -> None:
+        s = self.m.s
+        if self.first_scc == INF:
+            self.first_scc = self.now
+            self.multiply_progression(s.progression.hazard_ratio_after_cord_compression)
+        self.log(EV["cord_compression"])
+        if not self.paralysis and self.u(P_SRE) < s.sre.paralysis_probability:
+            self.paralysis = True
+            self.log(EV["paralysis"], "permanent")
+        self.care.refer_radiotherapy(self, "cord compression", emergency=True)
+        if self.u(P_SRE) < s.sre.cord_compression_surgery_probability:
+            self.care.surgery(self, "decompression")
+        else:
+            self.care.admit(self, "cord compression", s.care.surgery.cord_compression_admission_days)
+
+    # ------------------------------------------------------------------ 4. pain
+    def _time_pain(self) -> None:
+        rate = self.m.s.pain.rate_per_month
+        u = self.u(P_PAIN)
+        self.nxt[S_PAIN] = self.now + (-math.log(u) / rate if rate > 0 else INF)
+
+    def _on_pain(self) -> None:
+        pain = self.m.s.pain
+        self.n_pain += 1
+        self.log(EV["pain"], "bone pain")
+        u = self.u(P_PAIN)
+        if u < pain.radiotherapy_probability:
+            self.care.refer_radiotherapy(self, "pain", emergency=False)
+        elif u < pain.radiotherapy_probability + (1 - pain.radiotherapy_probability) * pain.radionuclide_probability:
+            if not self.care.radionuclide(self):
+                self.log(EV["analgesia"], "not eligible for radionuclides")
+        else:
+            self.log(EV["analgesia"], "analgesia and physiotherapy")
+        if self.n_pain >= pain.max_episodes:
+            raise RunawayCourse(f"pain: patient {self.pid} reached pain.max_episodes={pain.max_episodes}; lower pain.rate_per_month")
+        self._time_pain()
+
+    # ------------------------------------------------------------------ 5. hypercalcemia
+    def _hypercalcemia(self) -> None:
+        s = self.m.s
+        h = s.hypercalcemia
+        self.n_hyper += 1
+        self.log(EV["hypercalcemia"], f"episode {self.n_hyper}")
+        self.care.admit(self, "hypercalcemia: hydration and bisphosphonate", h.admission_days)
+        if self.n_hyper == 1:
+            self.first_hyper = self.now
+            if self.p_running:
+                self.multiply_progression(self.m.hr_hyper[self.primary])
+        if self.u(P_HYPER) < h.fatal_probability:
+            self.schedule(self.now + self.u(P_HYPER) * h.admission_days / DAYS_PER_MONTH, A_HYPER_CRISIS)
+            return
+        if self.u(P_HYPER) < h.recurrence_probability:
+            if self.n_hyper >= h.max_episodes:
+                raise RunawayCourse(f"hypercalcemia: patient {self.pid} reached hypercalcemia.max_episodes")
+            self.schedule(self.now + _exp_median(self.u(P_HYPER), h.recurrence_median_months), A_HYPER_RECUR)
+
+    # ------------------------------------------------------------------ 6. carcinosis
+    def _carcinosis_onset(self, relapse: bool) -> None:
+        m, s = self.m, self.m.s
+        c = s.carcinosis
+        u = self.u
+        self.carc = True
+        self.remission = False
+        if self.carc_onset == INF:
+            self.carc_onset = self.now
+        self.log(EV["relapse" if relapse else "carcinosis_onset"], "diffuse marrow infiltration")
+        # the progression clock stops: the course is now the carcinosis course
+        self._advance_progression()
+        self.p_running = False
+        self.nxt[S_PROG] = INF
+        hyper_pending = self.p_hyper_at < INF
+        at_onset = c.cytopenia_at_onset
+        for lin, p in enumerate((at_onset.anemia, at_onset.thrombocytopenia, at_onset.leukopenia)):
+            present = u(P_CARC) < p
+            g = _pick(m.grade_cum, u(P_CARC)) + 1
+            if present:
+                self.grade[lin] = g
+                self.log(EV["cytopenia"], f"{LINEAGE_NAMES[lin]} grade {g}")
+        if not relapse:
+            if u(P_CARC) < c.dic_probability:
+                self.dic = True
+                self.log(EV["dic"])
+            if u(P_CARC) < c.leukoerythroblastic_probability:
+                self.leuko_eb = True
+                self.log(EV["leukoerythroblastic"])
+        # death after onset: one threshold per cause
+        self.cE = [-math.log(u(P_CARC)) for _ in range(5)]
+        self.cA = [0.0] * 5
+        self.ct = self.now
+        self.infE = -math.log(u(P_COMPL))
+        self.bleedE = -math.log(u(P_COMPL))
+        for lin in range(3):
+            self._time_worsening(lin)
+        if relapse:
+            self.diagnosed = False
+            self.suspected = False
+        self._counts_changed()
+        if hyper_pending:
+            # a hypercalcemia still due keeps its place in the course: the same
+            # share of the way from onset to the expected end of the carcinosis course
+            frac = (self.p_hyper_at - self.pC) / max(self.pE - self.pC, 1e-12)
+            self.p_hyper_at = INF
+            self.schedule(self.now + frac * (self.nxt[S_CDEATH] - self.now), A_HYPER_RECUR)
+
+    def _carc_rates(self) -> list[float]:
+        m, s = self.m, self.m.s
+        r = m.carc_rate_bsc[self.primary]
+        if self.on_chemo:
+            r *= s.care.chemotherapy.death_hazard_ratio
+        sh = m.cause_share
+        ghr = s.carcinosis.grade_hazard_ratio
+        g_plt = max(self.grade[THROMBO], self.nadir[THROMBO])
+        g_wbc = max(self.grade[LEUKO], self.nadir[LEUKO])
+        dic_p = s.carcinosis.dic_probability
+        dic = r * sh[C_DIC] / dic_p if (self.dic and dic_p > 0) else 0.0
+        prog = r * sh[C_PROGRESSION]
+        if self.terminal_on:
+            # marrow failure: the progression hazard becomes the terminal one (slowed by treatment)
+            term = LN2 / (s.carcinosis.terminal_median_days / DAYS_PER_MONTH)
+            if self.on_chemo:
+                term *= s.care.chemotherapy.death_hazard_ratio
+            prog = max(prog, term)
+        return [prog, r * sh[C_BLEEDING] * ghr[g_plt], r * sh[C_INFECTION] * ghr[g_wbc], dic, r * sh[C_OTHER]]
+
+    def _time_carc_death(self) -> None:
+        """Accumulate each cause's hazard to now and re-time the earliest death."""
+        if not self.carc or self.remission:
+            self.nxt[S_CDEATH] = INF
+            return
+        dt = self.now - self.ct
+        if self.crate is not None and dt > 0:
+            for c in range(5):
+                self.cA[c] += self.crate[c] * dt
+        self.ct = self.now
+        self.crate = rates = self._carc_rates()
+        best = INF
+        for c in range(5):
+            if rates[c] > 0:
+                t = self.now + (self.cE[c] - self.cA[c]) / rates[c]
+                if t < best:
+                    best = t
+        self.nxt[S_CDEATH] = best
+
+    def _on_carc_death(self) -> None:
+        self._time_carc_death_accumulate_only()
+        c = min(range(5), key=lambda k: (self.cE[k] - self.cA[k]) / self.crate[k] if self.crate[k] > 0 else INF)
+        if c == C_PROGRESSION and self.terminal_on:
+            self.die("terminal_myelosuppression", "marrow failure")
+        else:
+            self.die(_CARC_CAUSE[c], _CARC_DETAIL[c])
+
+    def _time_carc_death_accumulate_only(self) -> None:
+        dt = self.now - self.ct
+        for c in range(5):
+            self.cA[c] += self.crate[c] * dt
+        self.ct = self.now
+
+    def _time_worsening(self, lin: int) -> None:
+        g = self.grade[lin]
+        if self.carc and not self.remission and 0 < g < 4:
+            self.nxt[S_WORSEN0 + lin] = self.now + _exp_median(self.u(P_CARC), self.m.s.carcinosis.worsening_median_months)
+        else:
+            self.nxt[S_WORSEN0 + lin] = INF
+
+    def worsen(self, lin: int, why: str = "") -> None:
+        """A cytopenia worsens by one grade (marrow infiltration or treatment)."""
+        if self.grade[lin] >= 4:
+            return
+        self.grade[lin] += 1
+        self.log(EV["cytopenia"], f"{LINEAGE_NAMES[lin]} grade {self.grade[lin]}{why}")
+        self._time_worsening(lin)
+        self._counts_changed()
+
+    def _counts_changed(self) -> None:
+        """Everything that depends on the grades: worst grade, suspicion,
+        transfusion triggers, complication and death hazards, terminal phase."""
+        s = self.m.s
+        eff = [max(g, n) for g, n in zip(self.grade, self.nadir)]
+        for lin in range(3):
+            if eff[lin] > self.worst[lin]:
+                self.worst[lin] = eff[lin]
+        if self.carc and not self.remission:
+            if not self.suspected and not self.diagnosed and max(self.grade) >= s.detection.suspicion_min_grade:
+                self.suspected = True
+                self.log(EV["suspicion"], "blood picture")
+                delay = _exp_median(self.u(P_DETECT), s.detection.suspicion_median_days / DAYS_PER_MONTH)
+                self.schedule(self.now + delay, A_SCAN)
+            if not self.terminal_on and sum(1 for g in self.grade if g >= 4) >= 2:
+                self.terminal_on = True
+                self.log(EV["terminal_myelosuppression"], "two or more lineages at grade 4")
+            self._time_complications(eff)
+            self._time_carc_death()
+        self.care.transfusion_triggers(self, eff)
+
+    def _time_complications(self, eff: list[int]) -> None:
+        m = self.m
+        ri = m.infection_rate[eff[LEUKO]]
+        rb = m.bleeding_rate[eff[THROMBO]]
+        self.nxt[S_INFECT] = self.now + -math.log(self.u(P_COMPL)) / ri if ri > 0 else INF
+        self.nxt[S_BLEED] = self.now + -math.log(self.u(P_COMPL)) / rb if rb > 0 else INF
+
+    def _on_complication(self, bleed: bool) -> None:
+        comp = self.m.s.complications
+        self.n_compl += 1
+        if self.n_compl >= comp.max_episodes:
+            raise RunawayCourse(f"complications: patient {self.pid} reached complications.max_episodes; lower the rates")
+        if bleed:
+            severe = self.u(P_COMPL) < comp.severe_bleeding_probability
+            self.log(EV["bleeding"], "severe" if severe else "minor")
+            if severe:
+                self.care.admit(self, "bleeding", comp.bleeding_admission_days)
+                self.care.transfuse_platelets(self, "bleeding")
+        else:
+            severe = self.u(P_COMPL) < comp.severe_infection_probability
+            self.log(EV["infection"], "severe" if severe else "minor")
+            if severe:
+                self.care.admit(self, "severe infection", comp.infection_admission_days)
+        self._time_complications([max(g, n) for g, n in zip(self.grade, self.nadir)])
+
+    def _on_scan(self) -> None:
+        d = self.m.s.detection
+        self.care.scintigraphy(self)
+        negative = self.u(P_DETECT) < d.scintigraphy_negative_probability
+        delay = d.biopsy_delay_days + (d.delay_after_negative_scan_days if negative else 0.0)
+        self.log(EV["scintigraphy"], "negative" if negative else "diffuse uptake")
+        self.schedule(self.now + delay / DAYS_PER_MONTH, A_BIOPSY)
+
+    def _on_biopsy(self) -> None:
+        self.care.marrow_biopsy(self)
+        self.schedule(self.now + self.m.s.detection.biopsy_result_days / DAYS_PER_MONTH, A_DIAGNOSIS)
+
+    def _on_diagnosis(self) -> None:
+        self.diagnosed = True
+        if self.carc_diag == INF:
+            self.carc_diag = self.now
+        delay_days = (self.now - self.carc_onset) * DAYS_PER_MONTH
+        self.log(EV["carcinosis_diagnosis"], "marrow biopsy positive")
+        if self.u(P_CHEMO) < self.m.s.care.chemotherapy.uptake:
+            self.care.start_chemotherapy(self)
+        del delay_days
+
+    def start_treatment_effect(self) -> None:
+        """Systemic treatment slows the carcinosis course from now on."""
+        if self.on_chemo:
+            return
+        self.on_chemo = True
+        self.chemo = True
+        self._time_carc_death()
+
+    def end_treatment(self) -> None:
+        """After the last cycle: rare remission, else the treatment effect persists."""
+        c = self.m.s.carcinosis
+        if self.carc and not self.remission and self.u(P_CHEMO) < c.remission_probability:
+            self.remission = True
+            self.log(EV["remission"], "after systemic treatment")
+            self.grade = [0, 0, 0]
+            for slot in (S_CDEATH, S_WORSEN0, S_WORSEN1, S_WORSEN2, S_INFECT, S_BLEED):
+                self.nxt[slot] = INF
+            self.terminal_on = False
+            self.crate = None
+            self.on_chemo = False
+            self.p_running = True
+            self.pt = self.now
+            self._time_progression()
+            self.schedule(self.now + _exp_median(self.u(P_CHEMO), c.relapse_median_months), A_RELAPSE)
+
+    # ------------------------------------------------------------------ the course
+    def course(self):  # type: ignore[no-untyped-def]
+        """The SimPy process: entry, then competing clocks until death or horizon."""
+        env = self.env
+        horizon = self.m.horizon
+        self._entry()
+        self._start_progression()
+        self._start_other_mortality()
+        self._time_sre()
+        self._time_pain()
+        nxt = self.nxt
+        agenda = self.agenda
+        while self.alive:
+            t = min(nxt)
+            use_agenda = bool(agenda) and agenda[0][0] <= t
+            if use_agenda:
+                t = agenda[0][0]
+            if t >= horizon:
+                break
+            if t > self.now:
+                yield env.timeout(t - self.now)
+                self.now = t
+            if use_agenda:
+                _, _, kind, arg = heapq.heappop(agenda)
+                self._on_agenda(kind, arg)
+                continue
+            slot = nxt.index(t)
+            if slot == S_PROG:
+                self._on_progression()
+            elif slot == S_OTHER:
+                self.die("other", "other causes")
+            elif slot == S_SRE:
+                self._on_sre()
+            elif slot == S_PAIN:
+                self._on_pain()
+            elif slot == S_CDEATH:
+                self._on_carc_death()
+            elif slot <= S_WORSEN2:
+                self.worsen(slot - S_WORSEN0)
+            elif slot == S_INFECT:
+                self._on_complication(bleed=False)
+            else:
+                self._on_complication(bleed=True)
+        self._finish(horizon)
+
+    def _on_agenda(self, kind: int, arg: Any) -> None:
+        care = self.care
+        if kind == A_RT_START:
+            care.radiotherapy_course(self, *arg)
+        elif kind == A_RT_RESPONSE:
+            self.log(EV["pain_response"], arg)
+        elif kind == A_RT_RETREAT:
+            care.refer_radiotherapy(self, "re-treatment", emergency=False)
+        elif kind == A_RADIUM:
+            care.radium_injection(self, arg)
+        elif kind == A_SRSM:
+            self.log(EV["pain_response"], arg)
+        elif kind == A_HYPER_RECUR:
+            self._hypercalcemia()
+        elif kind == A_HYPER_CRISIS:
+            self.die("hypercalcemic_crisis", f"episode {self.n_hyper}")
+        elif kind == A_SCAN:
+            if self.carc and not self.remission:
+                self._on_scan()
+        elif kind == A_BIOPSY:
+            if self.carc and not self.remission:
+                self._on_biopsy()
+        elif kind == A_DIAGNOSIS:
+            if self.carc and not self.remission:
+                self._on_diagnosis()
+        elif kind == A_CHEMO_CYCLE:
+            care.chemotherapy_cycle(self, arg)
+        elif kind == A_FEBRILE:
+            care.febrile_neutropenia(self)
+        elif kind == A_RBC:
+            care.transfuse_rbc(self)
+        elif kind == A_PLT:
+            care.transfuse_platelets(self, "prophylactic")
+        elif kind == A_NADIR_START:
+            care.nadir_start(self, arg)
+        elif kind == A_NADIR_END:
+            self.nadir[arg] = 0
+            self._counts_changed()
+        elif kind == A_ONSET_BY_OTHER:
+            if arg == 0 and self.p_carc_at < INF and self.p_running:
+                self._advance_progression()
+                self.p_carc_at = INF
+                self._carcinosis_onset(relapse=False)
+            elif arg == 1 and self.p_hyper_at < INF:
+                self._advance_progression()
+                self.p_hyper_at = INF
+                self._hypercalcemia()
+                self._time_progression()
+        elif kind == A_RELAPSE:
+            if self.remission:
+                self._carcinosis_onset(relapse=True)
+
+    # ------------------------------------------------------------------ 7. death or censoring
+    def _finish(self, horizon: float) -> None:
+        if self.alive:
+            self.now = horizon
+            self.log(EV["censored"], "alive at horizon")
+            death, cause, follow = None, None, horizon
+        else:
+            self.log(EV["death"], self.death_cause + (f": {self.death_detail}" if self.death_detail else ""))
+            death, cause, follow = self.now, self.death_cause, self.now
+        self.rec.rows.append(
+            (
+                self.pid, self.primary, self.age, self.agent, self.visceral, death, cause, follow,
+                self.carc_onset, self.carc_diag, self.first_hyper, self.first_sre, self.first_scc,
+                self.n_sre, self.n_pain, self.n_hyper, self.worst[0], self.worst[1], self.worst[2],
+                self.dic, self.leuko_eb, self.paralysis, self.chemo, self.remission,
+                self.n_rt, self.n_fractions, self.n_rn, self.n_chemo_cycles, self.n_rbc, self.n_plt,
+                self.n_surgery, self.n_adm, self.bed_days, self.n_scan, self.n_biopsy, self.wait,
+            )
+        )
+        # drop references so a finished patient costs nothing
+        self.u_lists = self.u_pos = self.agenda = self.nxt = None  # type: ignore[assignment]
+
+
+PATIENT_COLUMNS = (
+    "patient_id", "primary", "age_years", "bone_targeted_agent", "visceral_disease", "death_months", "death_cause",
+    "followup_months", "carcinosis_onset_months", "carcinosis_diagnosis_months", "hypercalcemia_months",
+    "first_sre_months", "cord_compression_months", "n_sre", "n_pain_episodes", "n_hypercalcemia",
+    "worst_anemia_grade", "worst_thrombocytopenia_grade", "worst_leukopenia_grade", "dic", "leukoerythroblastic",
+    "paralysis", "chemotherapy", "remission", "n_radiotherapy_courses", "n_radiotherapy_fractions", "n_radionuclide",
+    "n_chemo_cycles", "n_rbc_units", "n_platelet_units", "n_surgery", "n_admissions", "bed_days",
+    "n_scintigraphy", "n_biopsy", "total_wait_days",
+)
+
+
+class RunawayCourse(RuntimeError):
+    """A course that would not end (a recurrent event rate far too high)."""
+
+
+def _beta_inv(u: float, a: float, b: float) -> float:
+    """Inverse CDF of Beta(a, b) (closed form for the common a=1 or b=1 cases)."""
+    if b == 1.0:
+        return u ** (1.0 / a)
+    if a == 1.0:
+        return 1.0 - (1.0 - u) ** (1.0 / b)
+    from scipy.special import betaincinv
+
+    return float(betaincinv(a, b, u))

@@ -1,0 +1,98 @@
+"""The event vocabulary and the columnar event recorder.
+
+Each event is four typed values (patient id, time in months, event code,
+detail code) appended to plain lists; tables are built once per chunk.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+EVENTS = (
+    "entry",
+    "death",
+    "censored",
+    "sre",
+    "cord_compression",
+    "paralysis",
+    "pain",
+    "radiotherapy",
+    "pain_response",
+    "radionuclide",
+    "hypercalcemia",
+    "admission",
+    "surgery",
+    "carcinosis_onset",
+    "cytopenia",
+    "dic",
+    "leukoerythroblastic",
+    "suspicion",
+    "scintigraphy",
+    "biopsy",
+    "carcinosis_diagnosis",
+    "chemotherapy_cycle",
+    "febrile_neutropenia",
+    "transfusion_rbc",
+    "transfusion_platelets",
+    "infection",
+    "bleeding",
+    "terminal_myelosuppression",
+    "remission",
+    "relapse",
+    "analgesia",
+)
+EV = {name: i for i, name in enumerate(EVENTS)}
+
+CAUSES = ("progression", "terminal_myelosuppression", "infection", "bleeding", "hypercalcemic_crisis", "other")
+
+EVENT_SCHEMA = pa.schema(
+    [
+        ("patient_id", pa.int64()),
+        ("time_months", pa.float64()),
+        ("event", pa.dictionary(pa.int16(), pa.string())),
+        ("detail", pa.dictionary(pa.int32(), pa.string())),
+    ]
+)
+
+
+class Recorder:
+    """Collects events of one chunk in columns; ``detail`` strings are interned."""
+
+    __slots__ = ("pid", "t", "ev", "det", "details", "_detail_code", "rows", "n_events")
+
+    def __init__(self) -> None:
+        self.details: list[str] = [""]
+        self._detail_code: dict[str, int] = {"": 0}
+        self.rows: list[tuple[Any, ...]] = []
+        self.n_events = 0
+        self.clear()
+
+    def clear(self) -> None:
+        self.pid: list[int] = []
+        self.t: list[float] = []
+        self.ev: list[int] = []
+        self.det: list[int] = []
+        self.rows = []
+
+    def code(self, detail: str) -> int:
+        """The code of a detail string (interned once per run)."""
+        c = self._detail_code.get(detail)
+        if c is None:
+            c = self._detail_code[detail] = len(self.details)
+            self.details.append(detail)
+        return c
+
+    def table(self) -> pa.Table:
+        """This chunk's events as an Arrow table (dictionary-encoded strings)."""
+        self.n_events += len(self.pid)
+        ev = pa.DictionaryArray.from_arrays(pa.array(np.asarray(self.ev, dtype=np.int16)), pa.array(EVENTS))
+        det = pa.DictionaryArray.from_arrays(
+            pa.array(np.asarray(self.det, dtype=np.int32)), pa.array(self.details, type=pa.string())
+        )
+        return pa.Table.from_arrays(
+            [pa.array(np.asarray(self.pid, dtype=np.int64)), pa.array(np.asarray(self.t, dtype=np.float64)), ev, det],
+            schema=EVENT_SCHEMA,
+        )

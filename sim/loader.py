@@ -1,0 +1,305 @@
+"""Loading scenarios: safe YAML, ``extends:``, ``--set`` overrides, and one
+validation pass that reports every error at once with its dotted path."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .scenario import Scenario
+
+MAX_SCENARIO_BYTES = 1_000_000
+MAX_EXTENDS_DEPTH = 8
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a scenario: where (dotted path) and what to do."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ScenarioError(Exception):
+    """A scenario, override or file that cannot be used; holds every problem found."""
+
+    def __init__(self, problems: list[Problem], source: str = ""):
+        self.problems = problems
+        self.source = source
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        head = f"{self.source}: " if self.source else ""
+        n = len(self.problems)
+        lines = [f"{head}{n} problem{'s' if n != 1 else ''} found:"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe loader that refuses duplicate keys (a silent overwrite hides typos)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if not isinstance(key, (str, int, float, bool)) and key is not None:
+            raise yaml.constructor.ConstructorError(None, None, "mapping keys must be plain names", key_node.start_mark)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}; keep only one", key_node.start_mark
+            )
+        seen[key] = loader.construct_object(value_node, deep=deep)  # type: ignore[no-untyped-call]
+    return seen
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Safe-load YAML text; syntax errors become a ScenarioError with the line."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        what = exc.problem or exc.context or "invalid YAML"
+        raise ScenarioError([Problem("", f"YAML syntax error at {where}: {what}; fix the file's syntax")], source) from None
+    except (yaml.YAMLError, RecursionError, ValueError, OverflowError) as exc:
+        raise ScenarioError([Problem("", f"cannot read YAML ({type(exc).__name__}); fix the file's syntax")], source) from None
+
+
+def read_scenario_file(path: str | Path) -> dict[str, Any]:
+    """Read one scenario file to a dict (no extends resolution)."""
+    p = Path(path)
+    src = str(path)
+    if not p.exists():
+        raise ScenarioError([Problem("", f"file not found: {src}; give the path of a scenario YAML file")], src)
+    if not p.is_file():
+        raise ScenarioError([Problem("", f"not a file: {src}; give the path of a scenario YAML file")], src)
+    size = p.stat().st_size
+    if size > MAX_SCENARIO_BYTES:
+        raise ScenarioError([Problem("", f"file is {size} bytes, over the {MAX_SCENARIO_BYTES}-byte limit for scenarios")], src)
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScenarioError([Problem("", "file is not UTF-8 text; save it as a UTF-8 YAML file")], src) from None
+    data = parse_yaml(text, src)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem("", f"top level must be a mapping of sections, not {type(data).__name__}")], src)
+    return data
+
+
+def _within(path: Path, roots: list[Path]) -> bool:
+    return any(path == r or r in path.parents for r in roots)
+
+
+def _resolve_extends(data: dict[str, Any], path: Path, depth: int, seen: tuple[Path, ...]) -> dict[str, Any]:
+    parent_name = data.pop("extends", None)
+    if parent_name is None:
+        return data
+    src = str(path)
+    if not isinstance(parent_name, str) or not parent_name.strip():
+        raise ScenarioError([Problem("extends", "must be the file name of another scenario, e.g. baseline.yaml")], src)
+    roots = [path.parent.resolve(), SCENARIO_DIR]
+    parent = (path.parent / parent_name).resolve()
+    if not parent.exists() and (SCENARIO_DIR / parent_name).exists():
+        parent = (SCENARIO_DIR / parent_name).resolve()
+    if not _within(parent, roots):
+        raise ScenarioError([Problem("extends", f"{parent_name!r} is outside the scenario folders; name a scenario beside this file or in scenarios/")], src)
+    if parent in seen:
+        raise ScenarioError([Problem("extends", f"circular extends through {parent.name}; remove the loop")], src)
+    if depth >= MAX_EXTENDS_DEPTH:
+        raise ScenarioError([Problem("extends", f"more than {MAX_EXTENDS_DEPTH} levels of extends; flatten the chain")], src)
+    base = _resolve_extends(read_scenario_file(parent), parent, depth + 1, seen + (parent,))
+    return deep_merge(base, data)
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` wins; mappings merge key by key, everything else replaces."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``dotted.path=value`` -> (path, value); the value is read as YAML."""
+    if "=" not in item:
+        raise ScenarioError([Problem("--set", f"{item!r} is not of the form dotted.path=value, e.g. carcinosis.probability=0.1")])
+    key, _, text = item.partition("=")
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ScenarioError([Problem("--set", f"{item!r} has an empty name; write dotted.path=value")])
+    value = parse_yaml(text, "--set " + key) if text.strip() else ""
+    return key, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | dict[str, Any]) -> dict[str, Any]:
+    """Set each dotted path in a raw scenario dict; unknown paths are reported."""
+    out = copy.deepcopy(data)
+    items = list(overrides.items()) if isinstance(overrides, dict) else [parse_override(o) for o in overrides]
+    problems: list[Problem] = []
+    for key, value in items:
+        parts = key.split(".")
+        known = _known_path(parts)
+        if known is not None:
+            problems.append(Problem(key, known))
+            continue
+        node = out
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = value
+    if problems:
+        raise ScenarioError(problems, "--set")
+    return out
+
+
+def _known_path(parts: list[str]) -> str | None:
+    """None if the dotted path names a scenario parameter, else the problem."""
+    model: Any = Scenario
+    for i, part in enumerate(parts):
+        fields = getattr(model, "model_fields", None)
+        if fields is None:
+            return f"{'.'.join(parts[:i])} is a value, not a section; set it directly"
+        if part not in fields:
+            return _unknown_key_message(part, list(fields))
+        model = _field_model(fields[part].annotation)
+    return None
+
+
+def _field_model(annotation: Any) -> Any:
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _unknown_key_message(key: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(str(key), options, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else f"known keys: {', '.join(options)}"
+    return f"unknown key {key!r}; {hint}"
+
+
+def _model_at(loc: tuple[Any, ...]) -> Any:
+    model: Any = Scenario
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            return None
+        model = _field_model(fields[part].annotation)
+    return model
+
+
+def _problems_from(exc: ValidationError) -> list[Problem]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        path = ".".join(str(x) for x in loc)
+        if err["type"] == "extra_forbidden":
+            parent = _model_at(loc[:-1])
+            options = list(parent.model_fields) if parent is not None else []
+            problems.append(Problem(path, _unknown_key_message(str(loc[-1]), options)))
+            continue
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        inp = err.get("input")
+        shown = repr(inp) if isinstance(inp, (int, float, str, bool)) or inp is None else type(inp).__name__
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        hint = _range_hint(loc)
+        problems.append(Problem(path, f"{msg} (got {shown}){hint}"))
+    return problems
+
+
+def _range_hint(loc: tuple[Any, ...]) -> str:
+    parent = _model_at(loc[:-1])
+    if parent is None or not loc or loc[-1] not in getattr(parent, "model_fields", {}):
+        return ""
+    info = parent.model_fields[loc[-1]]
+    lo = hi = None
+    for m in info.metadata:
+        lo = getattr(m, "ge", lo)
+        hi = getattr(m, "le", hi)
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    unit = extra.get("unit")
+    if lo is None and hi is None:
+        return ""
+    return f"; use a value from {lo} to {hi}" + (f" ({unit})" if unit else "")
+
+
+def _reject_non_finite(data: Any, path: str, problems: list[Problem]) -> None:
+    if isinstance(data, dict):
+        for k, v in data.items():
+            _reject_non_finite(v, f"{path}.{k}" if path else str(k), problems)
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            _reject_non_finite(v, f"{path}.{i}", problems)
+    elif isinstance(data, float) and not math.isfinite(data):
+        problems.append(Problem(path, f"{data} is not a finite number; give a finite value"))
+
+
+def validate(data: dict[str, Any], source: str = "") -> Scenario:
+    """Validate a raw scenario dict completely; every problem is reported at once."""
+    problems: list[Problem] = []
+    _reject_non_finite(data, "", problems)
+    if problems:
+        raise ScenarioError(problems, source)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_problems_from(exc), source) from None
+    except RecursionError:
+        raise ScenarioError([Problem("", "structure nested too deeply")], source) from None
+
+
+def load_raw(path: str | Path) -> dict[str, Any]:
+    """The raw dict of a scenario file with its ``extends`` chain merged in."""
+    p = Path(path)
+    data = read_scenario_file(p)
+    return _resolve_extends(data, p.resolve(), 0, (p.resolve(),))
+
+
+def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None = None) -> Scenario:
+    """Load, merge ``extends``, apply overrides, validate. Raises ScenarioError."""
+    data = load_raw(path)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    return validate(data, str(path))
+
+
+def with_overrides(scenario: Scenario, overrides: dict[str, Any] | list[str]) -> Scenario:
+    """A copy of a validated scenario with dotted-path overrides, validated again."""
+    return validate(apply_overrides(scenario.model_dump(mode="json"), overrides), "overrides")
+
+
+def resolved_yaml(scenario: Scenario) -> str:
+    """The fully resolved scenario as YAML: reproduces the run on its own."""
+    header = "# Resolved scenario. Parameters are illustrative, not clinically validated.\n"
+    return header + yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def scenario_sha256(scenario: Scenario) -> str:
+    """Hash of the canonical JSON of the resolved scenario (the run settings included)."""
+    canon = json.dumps(scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode()).hexdigest()

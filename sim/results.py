@@ -1,0 +1,130 @@
+"""A results folder: what a run writes, and reading it back.
+
+Files: ``patients.parquet`` (one row per patient), ``events.parquet`` (every
+event of every course), ``summary.json`` (outcomes with confidence
+intervals, calibration targets beside model values), ``scenario.resolved.yaml``
+(reproduces the run), ``timing.json`` (wall time; the one file that differs
+between two runs of the same scenario and seed).  With ``--format csv`` the
+two tables are CSV instead.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from . import __version__
+from .engine import RunResult, simulate
+from .events import EVENT_SCHEMA
+from .loader import resolved_yaml, scenario_sha256
+from .output import staged_output, write_json
+from .scenario import Scenario
+from .summary import summary_document
+
+FORMATS = ("parquet", "csv")
+REQUIRED = ("summary.json", "scenario.resolved.yaml")
+
+
+class _EventWriter:
+    """Streams event chunks to one file as they are produced (memory stays flat)."""
+
+    def __init__(self, path: Path, fmt: str):
+        self.path = path
+        self.fmt = fmt
+        self.writer: Any = None
+
+    def __call__(self, table: pa.Table) -> None:
+        if self.fmt == "parquet":
+            if self.writer is None:
+                self.writer = pq.ParquetWriter(self.path, EVENT_SCHEMA, compression="zstd")
+            self.writer.write_table(table)
+        else:
+            plain = table.cast(pa.schema([(f.name, pa.string() if pa.types.is_dictionary(f.type) else f.type) for f in EVENT_SCHEMA]))
+            if self.writer is None:
+                self.writer = pacsv.CSVWriter(self.path, plain.schema)
+            self.writer.write_table(plain)
+
+    def close(self) -> None:
+        if self.writer is None:  # no events at all: still write an empty table
+            self(EVENT_SCHEMA.empty_table())
+        self.writer.close()
+
+
+def write_patients(df: pd.DataFrame, path: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, compression="zstd")
+    else:
+        df.to_csv(path, index=False)
+
+
+def run_to_folder(
+    scenario: Scenario,
+    out: Path,
+    *,
+    fmt: str = "parquet",
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    extra: Callable[[Path, RunResult], None] | None = None,
+) -> tuple[RunResult, dict[str, Any]]:
+    """Run a scenario and write its results folder atomically. Returns the
+    result and the summary document."""
+    with staged_output(out, force) as tmp:
+        writer = _EventWriter(tmp / f"events.{fmt}", fmt)
+        t0 = time.perf_counter()
+        try:
+            result = simulate(scenario, keep_events=False, event_sink=writer, progress=progress)
+        finally:
+            writer.close()
+        write_patients(result.patients, tmp / f"patients.{fmt}", fmt)
+        doc = summary_document(result, __version__, scenario_sha256(scenario))
+        (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(scenario), encoding="utf-8")
+        if extra is not None:
+            extra(tmp, result)
+        write_json(tmp / "timing.json", {"wall_seconds": round(time.perf_counter() - t0, 3), "simulate_seconds": round(result.wall_seconds, 3), "events": result.n_events})
+        write_json(tmp / "summary.json", doc)  # written last: its presence marks a complete folder
+    return result, doc
+
+
+@dataclass
+class ResultsFolder:
+    """A complete results folder read back."""
+
+    path: Path
+    summary: dict[str, Any]
+    patients: pd.DataFrame
+    scenario_yaml: str
+
+    def events(self) -> pd.DataFrame:
+        p = self.path / "events.parquet"
+        return pd.read_parquet(p) if p.exists() else pd.read_csv(self.path / "events.csv")
+
+
+class NotAResultsFolder(Exception):
+    """The folder is not a complete results folder (message says what is missing)."""
+
+
+def read_results(path: str | Path) -> ResultsFolder:
+    p = Path(path)
+    if not p.is_dir():
+        raise NotAResultsFolder(f"{p} is not a folder; give a results folder written by 'run_sim.py run'")
+    missing = [f for f in REQUIRED if not (p / f).is_file()]
+    pat = p / "patients.parquet" if (p / "patients.parquet").exists() else p / "patients.csv"
+    if not pat.is_file():
+        missing.append("patients.parquet")
+    if missing:
+        raise NotAResultsFolder(f"{p} is not a complete results folder: missing {', '.join(missing)}; re-run 'run_sim.py run'")
+    try:
+        summary = json.loads((p / "summary.json").read_text(encoding="utf-8"))
+        patients = pd.read_parquet(pat) if pat.suffix == ".parquet" else pd.read_csv(pat)
+    except (ValueError, OSError, pa.ArrowException) as exc:
+        raise NotAResultsFolder(f"{p}: cannot read results ({exc}); re-run 'run_sim.py run'") from None
+    return ResultsFolder(p, summary, patients, (p / "scenario.resolved.yaml").read_text(encoding="utf-8"))

@@ -1,0 +1,41 @@
+"""Shared fixtures: small scenarios built from the defaults with overrides."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sim import Scenario, simulate, with_overrides  # noqa: E402
+from sim.params import PRIMARIES  # noqa: E402
+
+SCENARIOS = ROOT / "scenarios"
+
+# every process except progression switched off
+QUIET: dict[str, Any] = {
+    **{f"sre.first_rate_per_month.{p}": 0.0 for p in PRIMARIES},
+    "sre.later_rate_per_month": 0.0,
+    "pain.rate_per_month": 0.0,
+    "hypercalcemia.probability": 0.0,
+    "carcinosis.probability": 0.0,
+    "other_mortality.enabled": False,
+}
+
+
+def make(overrides: dict[str, Any] | None = None, patients: int = 1000, seed: int = 7) -> Scenario:
+    return with_overrides(Scenario(), {"run.patients": patients, "run.seed": seed, **(overrides or {})})
+
+
+def run(overrides: dict[str, Any] | None = None, patients: int = 1000, seed: int = 7, **kw: Any):
+    return simulate(make(overrides, patients, seed), **kw)
+
+
+@pytest.fixture(scope="session")
+def baseline_20k():
+    """The default scenario at 20,000 patients (shared by the calibration tests)."""
+    return run(patients=20_000, seed=20261125, keep_events=False)

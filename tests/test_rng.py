@@ -1,0 +1,48 @@
+"""Random streams: the published generator, uniform output, addressing."""
+
+import numpy as np
+
+from sim.rng import PatientStreams, philox4x32, uniforms
+
+
+def test_philox_known_answers():
+    # Random123 known-answer vectors for Philox4x32-10
+    assert [int(x) for x in philox4x32(0, 0, 0, 0, 0, 0)] == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
+    got = philox4x32(0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344, 0xA4093822, 0x299F31D0)
+    assert [int(x) for x in got] == [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1]
+    ff = 0xFFFFFFFF
+    assert [int(x) for x in philox4x32(ff, ff, ff, ff, ff, ff)] == [0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD]
+
+
+def test_uniforms_are_uniform_and_open():
+    u = uniforms(123, 0, np.arange(20_000), 3, 0, 25).ravel()  # 1,000,000 draws
+    assert u.min() > 0.0 and u.max() < 1.0
+    # mean 1/2 and variance 1/12 within 5 standard errors
+    assert abs(u.mean() - 0.5) < 5 * np.sqrt(1 / 12 / u.size)
+    assert abs(u.var() - 1 / 12) < 5 * np.sqrt(1 / 180 / u.size)
+    counts = np.histogram(u, bins=20, range=(0, 1))[0]
+    expected = u.size / 20
+    chi2 = ((counts - expected) ** 2 / expected).sum()
+    assert chi2 < 43.8  # 99.9th percentile of chi-square with 19 df
+
+
+def test_address_not_position():
+    a = uniforms(5, 0, np.array([10, 11, 12]), 2, 0, 4)
+    b = uniforms(5, 0, np.array([12]), 2, 0, 4)
+    assert np.array_equal(a[2], b[0])
+    # later blocks continue the same stream
+    c = uniforms(5, 0, np.array([12]), 2, 2, 2)
+    assert np.array_equal(a[2, 4:], c[0])
+    # seed, process, replication and patient each change the numbers
+    for other in (uniforms(6, 0, np.array([12]), 2, 0, 4), uniforms(5, 1, np.array([12]), 2, 0, 4),
+                  uniforms(5, 0, np.array([12]), 3, 0, 4), uniforms(5, 0, np.array([13]), 2, 0, 4)):
+        assert not np.array_equal(other[0], b[0])
+
+
+def test_streams_extend_on_demand_with_the_same_numbers():
+    s = PatientStreams(9, 0, np.array([4]), (2,))
+    first = list(s.lists[0][0])
+    s.extend(0, 0)
+    s.extend(0, 0)
+    whole = uniforms(9, 0, np.array([4]), 0, 0, len(s.lists[0][0]) // 2)[0].tolist()
+    assert s.lists[0][0] == whole and whole[:2] == first

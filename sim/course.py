@@ -111,7 +111,7 @@ class Patient:
         "carc", "carc_onset", "carc_diag", "grade", "nadir", "worst", "dic", "leuko_eb",
         "suspected", "diagnosed", "on_chemo", "chemo", "remission", "cE", "cA", "ct", "crate",
         "infE", "bleedE", "n_compl", "terminal_on", "rbc_ok", "plt_ok", "rbc_due", "plt_due",
-        "had_radium", "n_chemo_cycles", "_v", "_w",
+        "had_radium", "n_chemo_cycles", "_v", "_w", "at_onset",
         # care counts
         "n_rt", "n_fractions", "n_rn", "n_rbc", "n_plt", "n_surgery", "n_adm", "bed_days",
         "n_biopsy", "n_scan", "wait",
@@ -179,6 +179,7 @@ class Patient:
         self.carc = False
         self.carc_onset = self.carc_diag = INF
         self.grade = [0, 0, 0]
+        self.at_onset = 0
         self.nadir = [0, 0, 0]
         self.worst = [0, 0, 0]
         self.dic = self.leuko_eb = False
@@ -386,6 +387,7 @@ class Patient:
             g = _pick(m.grade_cum, u(P_CARC)) + 1
             if present:
                 self.grade[lin] = g
+                self.at_onset |= 1 << lin
                 self.log(EV["cytopenia"], f"{LINEAGE_NAMES[lin]} grade {g}")
         if not relapse:
             if u(P_CARC) < c.dic_probability:
@@ -467,9 +469,17 @@ class Patient:
         self.ct = self.now
 
     def _time_worsening(self, lin: int) -> None:
+        """Next grade step of one lineage; a lineage spared at onset may be
+        reached later, more slowly."""
         g = self.grade[lin]
-        if self.carc and not self.remission and 0 < g < 4:
-            self.nxt[S_WORSEN0 + lin] = self.now + _exp_median(self.u(P_CARC), self.m.s.carcinosis.worsening_median_months)
+        if self.carc and not self.remission and g < 4:
+            s = self.m.s
+            med = s.carcinosis.worsening_median_fraction * LN2 / self.m.carc_rate_bsc[self.primary]
+            if g == 0:
+                med *= s.carcinosis.late_onset_factor
+            if self.on_chemo:
+                med /= s.care.chemotherapy.death_hazard_ratio
+            self.nxt[S_WORSEN0 + lin] = self.now + _exp_median(self.u(P_CARC), med)
         else:
             self.nxt[S_WORSEN0 + lin] = INF
 
@@ -496,9 +506,9 @@ class Patient:
                 self.log(EV["suspicion"], "blood picture")
                 delay = _exp_median(self.u(P_DETECT), s.detection.suspicion_median_days / DAYS_PER_MONTH)
                 self.schedule(self.now + delay, A_SCAN)
-            if not self.terminal_on and sum(1 for g in self.grade if g >= 4) >= 2:
+            if not self.terminal_on and min(self.grade) >= s.carcinosis.terminal_min_grade:
                 self.terminal_on = True
-                self.log(EV["terminal_myelosuppression"], "two or more lineages at grade 4")
+                self.log(EV["terminal_myelosuppression"], "severe pancytopenia")
             self._time_complications(eff)
             self._time_carc_death()
         self.care.transfusion_triggers(self, eff)
@@ -557,6 +567,11 @@ class Patient:
         self.on_chemo = True
         self.chemo = True
         self._time_carc_death()
+        hr = self.m.s.care.chemotherapy.death_hazard_ratio
+        for lin in range(3):  # worsening slows by the same ratio (memoryless re-timing)
+            slot = S_WORSEN0 + lin
+            if self.nxt[slot] < INF:
+                self.nxt[slot] = self.now + (self.nxt[slot] - self.now) / hr
 
     def end_treatment(self) -> None:
         """After the last cycle: rare remission, else the treatment effect persists."""
@@ -687,6 +702,7 @@ class Patient:
                 self.carc_onset, self.carc_diag, self.first_hyper, self.first_sre, self.first_scc,
                 self.n_sre, self.n_pain, self.n_hyper, self.worst[0], self.worst[1], self.worst[2],
                 self.dic, self.leuko_eb, self.paralysis, self.chemo, self.remission,
+                bool(self.at_onset & 1), bool(self.at_onset & 2), bool(self.at_onset & 4),
                 self.n_rt, self.n_fractions, self.n_rn, self.n_chemo_cycles, self.n_rbc, self.n_plt,
                 self.n_surgery, self.n_adm, self.bed_days, self.n_scan, self.n_biopsy, self.wait,
             )
@@ -700,7 +716,8 @@ PATIENT_COLUMNS = (
     "followup_months", "carcinosis_onset_months", "carcinosis_diagnosis_months", "hypercalcemia_months",
     "first_sre_months", "cord_compression_months", "n_sre", "n_pain_episodes", "n_hypercalcemia",
     "worst_anemia_grade", "worst_thrombocytopenia_grade", "worst_leukopenia_grade", "dic", "leukoerythroblastic",
-    "paralysis", "chemotherapy", "remission", "n_radiotherapy_courses", "n_radiotherapy_fractions", "n_radionuclide",
+    "paralysis", "chemotherapy", "remission", "anemia_at_onset", "thrombocytopenia_at_onset", "leukopenia_at_onset",
+    "n_radiotherapy_courses", "n_radiotherapy_fractions", "n_radionuclide",
     "n_chemo_cycles", "n_rbc_units", "n_platelet_units", "n_surgery", "n_admissions", "bed_days",
     "n_scintigraphy", "n_biopsy", "total_wait_days",
 )

@@ -78,7 +78,8 @@ def patients_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
         df[c] = np.asarray(df[c], dtype=np.int32)
     for c in ("worst_anemia_grade", "worst_thrombocytopenia_grade", "worst_leukopenia_grade"):
         df[c] = np.asarray(df[c], dtype=np.int8)
-    for c in ("visceral_disease", "dic", "leukoerythroblastic", "paralysis", "chemotherapy", "remission"):
+    for c in ("visceral_disease", "dic", "leukoerythroblastic", "paralysis", "chemotherapy", "remission",
+              "anemia_at_onset", "thrombocytopenia_at_onset", "leukopenia_at_onset"):
         df[c] = np.asarray(df[c], dtype=bool)
     df["patient_id"] = np.asarray(df["patient_id"], dtype=np.int64)
     return df

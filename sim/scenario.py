@@ -96,17 +96,17 @@ _WEIBULL_SOURCE = "fitted to Svensson 2017, Norgaard 2010, Coleman 2001, Ruatta 
 class WeibullByPrimary(Section):
     """Death from cancer progression by primary (before hazard changes)."""
 
-    prostate: Weibull = Field(default_factory=lambda: Weibull(shape=0.95, scale_months=17.2))
-    breast: Weibull = Field(default_factory=lambda: Weibull(shape=0.69, scale_months=23.5))
-    lung: Weibull = Field(default_factory=lambda: Weibull(shape=1.09, scale_months=5.9))
-    renal: Weibull = Field(default_factory=lambda: Weibull(shape=0.90, scale_months=33.0))
-    thyroid: Weibull = Field(default_factory=lambda: Weibull(shape=0.50, scale_months=95.0))
-    other: Weibull = Field(default_factory=lambda: Weibull(shape=1.00, scale_months=9.3))
+    prostate: Weibull = Field(default_factory=lambda: Weibull(shape=0.8263, scale_months=21.558))
+    breast: Weibull = Field(default_factory=lambda: Weibull(shape=0.4239, scale_months=52.475))
+    lung: Weibull = Field(default_factory=lambda: Weibull(shape=1.09, scale_months=6.917))
+    renal: Weibull = Field(default_factory=lambda: Weibull(shape=0.90, scale_months=57.749))
+    thyroid: Weibull = Field(default_factory=lambda: Weibull(shape=0.50, scale_months=120.0))
+    other: Weibull = Field(default_factory=lambda: Weibull(shape=1.00, scale_months=10.865))
 
 
 HypercalcemiaHR = keyed(
     "HypercalcemiaDeathHR",
-    {p: (2.0 if p == "breast" else 8.0) for p in PRIMARIES},
+    {p: (1.0 if p == "breast" else 1.177) for p in PRIMARIES},
     1.0,
     1000.0,
     "hazard ratio",
@@ -121,7 +121,7 @@ class Progression(Section):
     weibull: WeibullByPrimary = section_field(WeibullByPrimary, "Weibull per primary (" + _WEIBULL_SOURCE + ")")
     hazard_ratio_after_sre: float = par(1.4, 1.0, 100, "hazard ratio", "Norgaard 2010", "Multiplier from the first SRE")
     hazard_ratio_after_cord_compression: float = par(
-        6.0, 1.0, 1000, "hazard ratio", "target: median 2.9 months after compression (Loblaw 2003); " + CAL,
+        6.381, 1.0, 1000, "hazard ratio", "target: median 2.9 months after compression (Loblaw 2003); " + CAL,
         "Multiplier from spinal cord compression",
     )
     hazard_ratio_after_hypercalcemia: HypercalcemiaHR = section_field(  # type: ignore[valid-type]
@@ -268,7 +268,7 @@ CarcinosisMedianBSC = keyed(
     0.01,
     600.0,
     "months",
-    "Kwon 2011, Hung 2014; breast assumed to reach Niu 2023 when treated",
+    "Kwon 2011, Hung 2014; breast calibrated so treated patients reach Niu 2023 (7 months)",
     "Median survival after carcinosis onset with best supportive care",
 )
 CauseShares = keyed(
@@ -294,7 +294,12 @@ class Carcinosis(Section):
     )
     cytopenia_at_onset: CytopeniaAtOnset = section_field(CytopeniaAtOnset, "Cytopenias present at onset")  # type: ignore[valid-type]
     initial_grade_mix: GradeMix = section_field(GradeMix, "Grade of a cytopenia at onset")  # type: ignore[valid-type]
-    worsening_median_months: float = par(1.0, 0.01, 120, "months", ASSUMED, "Median time for a cytopenia to worsen by one grade")
+    worsening_median_fraction: float = par(
+        0.35, 0.01, 10, "fraction of median survival", ASSUMED,
+        "Median time for a cytopenia to worsen by one grade, as a fraction of the primary's median survival after onset (the marrow fails at the pace of the disease; treatment slows both)",
+    )
+    late_onset_factor: float = par(2.0, 0.1, 100, "multiple of the grade-step time", ASSUMED, "A lineage spared at onset is reached after this many grade-step times (median)")
+    terminal_min_grade: int = par(4, 1, 4, "CTCAE grade", ASSUMED, "Terminal myelosuppression when every lineage is at this grade or worse (marrow failure)")
     dic_probability: float = par(0.40, 0, 1, "probability", "retrospective series, n=54", "DIC in the course")
     leukoerythroblastic_probability: float = par(0.35, 0, 1, "probability", "retrospective series, n=54", "Leukoerythroblastic blood picture")
     survival_median_months_bsc: CarcinosisMedianBSC = section_field(CarcinosisMedianBSC, "Median survival after onset, best supportive care")  # type: ignore[valid-type]
@@ -304,7 +309,7 @@ class Carcinosis(Section):
         description="Multiplier of the bleeding (by thrombocytopenia grade) and infection (by leukopenia grade) death hazards, grades 0-4; grades 0-1 are the reference",
         json_schema_extra={"unit": "hazard ratio", "source": ASSUMED},
     )
-    terminal_median_days: float = par(14.0, 0.1, 3650, "days", ASSUMED, "Median survival once all affected lineages are grade 4 (terminal myelosuppression)")
+    terminal_median_days: float = par(14.0, 0.1, 3650, "days", ASSUMED, "Median survival in terminal myelosuppression (best supportive care)")
     remission_probability: float = par(0.02, 0, 1, "probability", ASSUMED + " (rare remission: source article)", "Remission after systemic treatment")
     relapse_median_months: float = par(9.0, 0.01, 600, "months", ASSUMED, "Median time from remission to relapse")
 
@@ -413,7 +418,7 @@ class Chemotherapy(Section):
     interval_days: float = par(21.0, 1, 90, "days", ASSUMED, "Days between cycles")
     febrile_neutropenia_probability: float = par(0.10, 0, 1, "probability", "Shiota 2014 (docetaxel)", "Febrile neutropenia per line of treatment")
     febrile_neutropenia_fatal_probability: float = par(0.05, 0, 1, "probability", ASSUMED, "Febrile neutropenia is fatal")
-    worsening_probability_per_cycle: float = par(0.2, 0, 1, "probability", ASSUMED, "Each existing cytopenia worsens one grade at a cycle")
+    worsening_probability_per_cycle: float = par(0.1, 0, 1, "probability", ASSUMED, "Each existing cytopenia worsens one grade at a cycle")
 
 
 class Transfusion(Section):

@@ -42,7 +42,7 @@ TARGETS = (
     Target("carc_anemia", "Anemia at carcinosis", 0.91, 0.85, 0.95, "series n=54", False),
     Target("carc_thrombocytopenia", "Thrombocytopenia at carcinosis", 0.74, 0.66, 0.82, "series n=54", False),
     Target("carc_dic", "DIC in carcinosis", 0.40, 0.32, 0.48, "series n=54", False),
-    Target("breast_carc_median_treated", "Breast carcinosis, treated: median survival (months)", 7.0, 6.4, 7.6, "Niu 2023; Demir 2014", False),
+    Target("breast_carc_median_treated", "Breast carcinosis, treated: median survival from diagnosis (months)", 7.0, 6.4, 7.6, "Niu 2023; Demir 2014", False),
     Target("carc_rbc_share", "Carcinosis patients given red cells", 0.80, 0.65, 0.90, "parameters brief (assumed)", False),
 )
 
@@ -98,11 +98,11 @@ def model_values(df: pd.DataFrame) -> dict[str, float]:
     out["carc_cause_bleeding"] = float((causes == "bleeding").sum() / n)
     out["carc_cause_infection"] = float((causes == "infection").sum() / n)
     nc = max(len(carc), 1)
-    out["carc_anemia"] = float((carc["worst_anemia_grade"] > 0).sum() / nc)
-    out["carc_thrombocytopenia"] = float((carc["worst_thrombocytopenia_grade"] > 0).sum() / nc)
+    out["carc_anemia"] = float(carc["anemia_at_onset"].sum() / nc)
+    out["carc_thrombocytopenia"] = float(carc["thrombocytopenia_at_onset"].sum() / nc)
     out["carc_dic"] = float(carc["dic"].sum() / nc)
     bt = carc[(carc["primary"] == "breast") & carc["chemotherapy"]]
-    out["breast_carc_median_treated"] = km_median(*after(bt, "carcinosis_onset_months"))
+    out["breast_carc_median_treated"] = km_median(*after(bt, "carcinosis_diagnosis_months"))
     out["carc_rbc_share"] = float((carc["n_rbc_units"] > 0).sum() / nc)
     return out
 

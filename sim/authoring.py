@@ -521,7 +521,7 @@ def explain(path: str) -> str:
         if parent in secs:
             rows.append(("section", f"{parent}: {secs[parent].title}"))
         value = _show(p.default).replace(" ", "")
-        rows.append(("change it", f"--set {path}={value}  or in a scenario file (see `explain {path.split('.')[0]}`)"))
+        rows.append(("change it", f"--set {path}={value} for one run, or in a scenario file (python run_sim.py new NAME)"))
         lines = [path, f"  {p.description}", ""] + [f"  {k + ':':<10} {v}" for k, v in rows]
         return "\n".join(lines + ["", ILLUSTRATIVE]) + "\n"
     if path in secs:
@@ -814,4 +814,20 @@ def diff_text(a_label: str, b_label: str, sa: Scenario, sb: Scenario, rows: list
             lines.append(f"      set in: A {r.get('a_set_in', '?')}, B {r.get('b_set_in', '?')}")
         if r["source"]:
             lines.append(f"      source of the default: {r['source']}")
+    return "\n".join(lines) + "\n"
+
+
+def diff_markdown(a_label: str, b_label: str, sa: Scenario, sb: Scenario, rows: list[dict[str, Any]]) -> str:
+    """The diff as a Markdown section (for reports): a table of the differing parameters."""
+    lines = [f"Scenario **{b_label}** against **{a_label}** ({label_diff(sa, sb)}). {ILLUSTRATIVE}", ""]
+    if not rows:
+        return "\n".join(lines + ["No differences in the resolved parameters."]) + "\n"
+    with_files = any("b_set_in" in r for r in rows)
+    head = ["parameter", a_label, b_label, "unit", "source of the default"] + (["set in"] if with_files else [])
+    lines += ["| " + " | ".join(_cell(h) for h in head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [f"`{r['path']}`", f"`{_show(r['a'])}`", f"`{_show(r['b'])}`", _cell(r["unit"]), _cell(r["source"])]
+        if with_files:
+            cells.append(_cell(f"{r.get('a_set_in', '?')} / {r.get('b_set_in', '?')}"))
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -462,3 +462,13 @@ def test_citation_has_the_required_fields() -> None:
         assert citation.get(key), key
     assert citation["license"] == "MIT"
     assert "MIT License" in (ROOT / "LICENSE").read_text() and "bmc-sim developers" in (ROOT / "LICENSE").read_text()
+
+
+def test_diff_markdown_for_reports(scenario_dir: Path) -> None:
+    from sim.authoring import diff_markdown
+
+    a, b = scenario_dir / "baseline.yaml", scenario_dir / "high_carcinosis.yaml"
+    sa, sb = sim.load_scenario(a), sim.load_scenario(b)
+    text = diff_markdown("baseline", "high_carcinosis", sa, sb, scenario_diff(a, b))
+    assert "| `carcinosis.probability` |" in text and "illustrative, not clinically validated" in text
+    assert "No differences" in diff_markdown("baseline", "baseline", sa, sa, scenario_diff(a, a))

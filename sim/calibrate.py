@@ -120,7 +120,25 @@ def calibrate(s: Scenario, n: int = 20_000, seed: int = 1, outer: int = 2, round
     return s
 
 
+def markdown_table(n: int = 20_000, seed: int = 20261125) -> str:
+    """The calibration and validation table of the default scenario, as markdown."""
+    from .targets import comparison_table
+
+    df = simulate(with_overrides(Scenario(), {"run.patients": n, "run.seed": seed}), keep_events=False).patients
+    tab = comparison_table(df)
+    lines = ["| figure | published (range) | model | within | use | source |", "|---|---|---|---|---|---|"]
+    for r in tab.itertuples():
+        lines.append(
+            f"| {r.target} | {r.published:g} ({r.range_low:g}-{r.range_high:g}) | {r.model:.3g} | "
+            f"{'yes' if r.within_range else 'no'} | {r.use} | {r.source} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv and argv[0] == "--table":
+        print(markdown_table())
+        return 0
     s = calibrate(Scenario())
     print("progression.weibull:")
     for p in PRIMARIES:

@@ -83,30 +83,32 @@ class Cohort(Section):
 # ----------------------------------------------------------------------------- progression
 
 
+_WEIBULL_SOURCE = "fitted to Svensson 2017, Norgaard 2010, Coleman 2001, Ruatta 2017, Zhang 2022; " + CAL
+
+
 class Weibull(Section):
     """Weibull time to death from progression: S(t) = exp(-(t/scale)^shape)."""
 
-    shape: float = par(1.0, 0.05, 20, "dimensionless", ASSUMED, "Weibull shape k")
-    scale_months: float = par(12.0, 0.01, 10_000, "months", ASSUMED, "Weibull scale lambda")
+    shape: float = par(1.0, 0.05, 20, "dimensionless", _WEIBULL_SOURCE, "Weibull shape k")
+    scale_months: float = par(12.0, 0.01, 10_000, "months", _WEIBULL_SOURCE, "Weibull scale lambda")
 
 
-_WEIBULL_SOURCE = "fitted to Svensson 2017, Norgaard 2010, Coleman 2001, Ruatta 2017, Zhang 2022; " + CAL
 
 
 class WeibullByPrimary(Section):
     """Death from cancer progression by primary (before hazard changes)."""
 
-    prostate: Weibull = Field(default_factory=lambda: Weibull(shape=0.8263, scale_months=21.558))
-    breast: Weibull = Field(default_factory=lambda: Weibull(shape=0.4239, scale_months=52.475))
+    prostate: Weibull = Field(default_factory=lambda: Weibull(shape=0.8072, scale_months=20.829))
+    breast: Weibull = Field(default_factory=lambda: Weibull(shape=0.4178, scale_months=53.339))
     lung: Weibull = Field(default_factory=lambda: Weibull(shape=1.09, scale_months=6.917))
-    renal: Weibull = Field(default_factory=lambda: Weibull(shape=0.90, scale_months=57.749))
-    thyroid: Weibull = Field(default_factory=lambda: Weibull(shape=0.50, scale_months=120.0))
-    other: Weibull = Field(default_factory=lambda: Weibull(shape=1.00, scale_months=10.865))
+    renal: Weibull = Field(default_factory=lambda: Weibull(shape=0.9, scale_months=56.593))
+    thyroid: Weibull = Field(default_factory=lambda: Weibull(shape=0.5, scale_months=324.686))
+    other: Weibull = Field(default_factory=lambda: Weibull(shape=1.0, scale_months=10.892))
 
 
 HypercalcemiaHR = keyed(
     "HypercalcemiaDeathHR",
-    {p: (1.0 if p == "breast" else 1.177) for p in PRIMARIES},
+    {p: (1.0 if p == "breast" else 1.44) for p in PRIMARIES},
     1.0,
     1000.0,
     "hazard ratio",
@@ -121,7 +123,7 @@ class Progression(Section):
     weibull: WeibullByPrimary = section_field(WeibullByPrimary, "Weibull per primary (" + _WEIBULL_SOURCE + ")")
     hazard_ratio_after_sre: float = par(1.4, 1.0, 100, "hazard ratio", "Norgaard 2010", "Multiplier from the first SRE")
     hazard_ratio_after_cord_compression: float = par(
-        6.381, 1.0, 1000, "hazard ratio", "target: median 2.9 months after compression (Loblaw 2003); " + CAL,
+        6.468, 1.0, 1000, "hazard ratio", "target: median 2.9 months after compression (Loblaw 2003); " + CAL,
         "Multiplier from spinal cord compression",
     )
     hazard_ratio_after_hypercalcemia: HypercalcemiaHR = section_field(  # type: ignore[valid-type]
@@ -264,7 +266,7 @@ GradeMix = keyed(
 )
 CarcinosisMedianBSC = keyed(
     "CarcinosisMedianBSC",
-    {"prostate": 4.0, "breast": 2.0, "lung": 0.4, "renal": 3.0, "thyroid": 3.0, "other": 0.4},
+    {"prostate": 4.0, "breast": 2.802, "lung": 0.4, "renal": 3.0, "thyroid": 3.0, "other": 0.4},
     0.01,
     600.0,
     "months",

@@ -117,13 +117,28 @@ def outcomes(df: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def json_safe(obj: Any) -> Any:
+    """Replace non-finite floats (an unreached median, say) by None, recursively."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
 def summary_document(result: Any, model_version: str, sha: str) -> dict[str, Any]:
     """Everything in summary.json (deterministic for a given scenario and seed)."""
     from .targets import comparison_table
 
     s = result.scenario
     cal = comparison_table(result.patients)
-    return {
+    return json_safe({
         "notice": ILLUSTRATIVE,
         "scenario": s.name,
         "description": s.description,
@@ -140,5 +155,5 @@ def summary_document(result: Any, model_version: str, sha: str) -> dict[str, Any
             name: {"requests": result.service_requests[name], "units": result.service_units[name]}
             for name in result.service_requests
         },
-        "calibration": cal.replace({np.nan: None}).to_dict(orient="records"),
-    }
+        "calibration": cal.to_dict(orient="records"),
+    })

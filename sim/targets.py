@@ -34,7 +34,7 @@ TARGETS = (
     Target("median_thyroid", "Thyroid median survival (months)", 40.0, 36.0, 48.0, "Zhang 2022; Coleman 2001 (48)", True),
     Target("os12_thyroid", "Thyroid 1-year survival", 0.65, 0.60, 0.70, "Zhang 2022", False),
     Target("median_after_scc", "Median survival after cord compression (months)", 2.9, 2.3, 3.5, "Loblaw 2003", True),
-    Target("median_after_hypercalcemia", "Median survival after hypercalcemia (months)", 1.5, 0.8, 1.7, "reviews (25-52 days)", True),
+    Target("median_after_hypercalcemia", "Median survival after hypercalcemia, primaries other than breast (months)", 1.5, 0.8, 1.7, "reviews (25-52 days)", True),
     Target("median_after_hypercalcemia_breast", "Breast: median survival after hypercalcemia (months)", 4.5, 3.5, 5.5, "reviews", True),
     Target("carc_cause_progression", "Deaths after carcinosis: progression and marrow failure", 0.45, 0.35, 0.55, "Kwon 2011", False),
     Target("carc_cause_bleeding", "Deaths after carcinosis: bleeding (incl. DIC)", 0.29, 0.20, 0.38, "Kwon 2011", False),
@@ -42,7 +42,7 @@ TARGETS = (
     Target("carc_anemia", "Anemia at carcinosis", 0.91, 0.85, 0.95, "series n=54", False),
     Target("carc_thrombocytopenia", "Thrombocytopenia at carcinosis", 0.74, 0.66, 0.82, "series n=54", False),
     Target("carc_dic", "DIC in carcinosis", 0.40, 0.32, 0.48, "series n=54", False),
-    Target("breast_carc_median_treated", "Breast carcinosis, treated: median survival from diagnosis (months)", 7.0, 6.4, 7.6, "Niu 2023; Demir 2014", False),
+    Target("breast_carc_median_treated", "Breast carcinosis, treated: median survival from diagnosis (months)", 7.0, 6.4, 7.6, "Niu 2023; Demir 2014", True),
     Target("carc_rbc_share", "Carcinosis patients given red cells", 0.80, 0.65, 0.90, "parameters brief (assumed)", False),
 )
 
@@ -88,7 +88,7 @@ def model_values(df: pd.DataFrame) -> dict[str, float]:
         sel = (df["primary"] == prim).to_numpy()
         out[f"median_{prim}"] = km_median(df["followup_months"].to_numpy()[sel], ev[sel])
     out["median_after_scc"] = km_median(*after(df, "cord_compression_months"))
-    out["median_after_hypercalcemia"] = km_median(*after(df, "hypercalcemia_months"))
+    out["median_after_hypercalcemia"] = km_median(*after(df[df["primary"] != "breast"], "hypercalcemia_months"))
     out["median_after_hypercalcemia_breast"] = km_median(*after(df[df["primary"] == "breast"], "hypercalcemia_months"))
     carc = df[df["carcinosis_onset_months"].notna()]
     dead = carc[~carc["censored"]]

@@ -500,8 +500,12 @@ def suggest(path: str, n: int = 4) -> list[str]:
     return found[:n]
 
 
-def explain(path: str) -> str:
-    """What a parameter (or a section) is, its unit, default, range, source and where it acts."""
+def explain(path: str, scenario_file: str | Path | None = None) -> str:
+    """What a parameter (or a section) is, its unit, default, range, source and where it acts.
+
+    With ``scenario_file`` the parameter's value there is shown too, and the
+    file of its extends chain that sets it (ScenarioError if the file is invalid).
+    """
     path = path.strip()
     params = parameters()
     secs = sections()
@@ -520,6 +524,10 @@ def explain(path: str) -> str:
         parent = path.rsplit(".", 1)[0] if "." in path else ""
         if parent in secs:
             rows.append(("section", f"{parent}: {secs[parent].title}"))
+        if scenario_file is not None:
+            here = _leaves(load_scenario(scenario_file).model_dump(mode="json"))[path]
+            set_in = _set_in(provenance(scenario_file), path)
+            rows.insert(3, ("scenario", f"{_show(here)} in {Path(scenario_file).name} (set in {set_in})"))
         value = _show(p.default).replace(" ", "")
         rows.append(("change it", f"--set {path}={value} for one run, or in a scenario file (python run_sim.py new NAME)"))
         lines = [path, f"  {p.description}", ""] + [f"  {k + ':':<10} {v}" for k, v in rows]
@@ -528,11 +536,16 @@ def explain(path: str) -> str:
         s = secs[path]
         own = [p for p in params.values() if p.path.startswith(path + ".")]
         lines = [f"{path} (section)", f"  {s.title}." + (f" {s.doc}" if s.doc and s.doc.rstrip(".") != s.title else "")]
-        lines += [f"  acts in: {where_it_acts(path)}", "", f"  {len(own)} parameters:"]
+        values = {p.path: p.default for p in own}
+        where = "defaults"
+        if scenario_file is not None:
+            values = _leaves(load_scenario(scenario_file).model_dump(mode="json"))
+            where = f"values in {Path(scenario_file).name}"
+        lines += [f"  acts in: {where_it_acts(path)}", "", f"  {len(own)} parameters ({where}):"]
         width = max(len(p.path) for p in own) if own else 0
         for p in own:
             unit = f" {p.unit}" if p.unit else ""
-            lines.append(f"    {p.path:<{width}}  {_show(p.default)}{unit}")
+            lines.append(f"    {p.path:<{width}}  {_show(values[p.path])}{unit}")
         return "\n".join(lines + ["", ILLUSTRATIVE]) + "\n"
     raise UnknownParameter(path, suggest(path))
 

@@ -66,7 +66,7 @@ def shipped(scenario_dir: Path) -> list[Path]:
     return files
 
 
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
     rc = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return rc, out, err
@@ -472,3 +472,14 @@ def test_diff_markdown_for_reports(scenario_dir: Path) -> None:
     text = diff_markdown("baseline", "high_carcinosis", sa, sb, scenario_diff(a, b))
     assert "| `carcinosis.probability` |" in text and "illustrative, not clinically validated" in text
     assert "No differences" in diff_markdown("baseline", "baseline", sa, sa, scenario_diff(a, a))
+
+
+def test_explain_in_a_scenario(scenario_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = scenario_dir / "high_carcinosis.yaml"
+    value = sim.load_scenario(f).carcinosis.probability
+    rc, out, _ = run_cli(capsys, "explain", "carcinosis.probability", "--in", f)
+    assert rc == 0 and f"scenario:  {value!r} in high_carcinosis.yaml (set in high_carcinosis.yaml)" in out
+    rc, out, _ = run_cli(capsys, "explain", "carcinosis", "--in", f)
+    assert rc == 0 and "values in high_carcinosis.yaml" in out
+    rc, _, err = run_cli(capsys, "explain", "carcinosis.probability", "--in", scenario_dir / "missing.yaml")
+    assert rc == 2 and "file not found" in err

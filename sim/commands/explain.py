@@ -15,12 +15,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="describe one parameter (or section): unit, default, range, source, where in the course it acts",
     )
     p.add_argument("param", metavar="PARAM", help="dotted path, e.g. carcinosis.probability (a section lists its parameters)")
+    p.add_argument(
+        "--in", dest="scenario", metavar="SCENARIO", help="also show the value in this scenario file and which file sets it"
+    )
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
     try:
-        text = authoring.explain(args.param)
+        text = authoring.explain(args.param, args.scenario)
     except authoring.UnknownParameter as exc:
         raise UsageError(str(exc)) from None
     sys.stdout.write(text)

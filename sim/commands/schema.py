@@ -45,7 +45,7 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {out} is a folder; give a file name, e.g. {out / 'scenario.schema.json'}")
     if not out.parent.is_dir():
         raise UsageError(f"folder {out.parent} does not exist; create it first")
-    if out.exists() and not args.force:
+    if (out.exists() or out.is_symlink()) and not args.force:
         raise UsageError(f"{out} already exists; add --force to replace it (nothing was written)")
     try:
         out.write_text(text, encoding="utf-8")

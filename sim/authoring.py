@@ -592,10 +592,6 @@ def _at(tree: Any, path: str) -> Any:
     return tree
 
 
-def _yaml_value(v: Any) -> str:
-    return _show(v)
-
-
 def new_scenario_text(name: str, base_name: str, base: Scenario, schema_ref: str) -> str:
     """A new scenario file that extends ``base_name``; the usual changes are commented out, with the base's values."""
     params = parameters()
@@ -639,12 +635,12 @@ def new_scenario_text(name: str, base_name: str, base: Scenario, schema_ref: str
                 p = params[path]
                 bits = [b for b in (p.unit, p.range_text, p.source) if b]
                 comment = note or p.description
-                lines.append(f"# {pad}{parts[-1]}: {_yaml_value(_at(values, path))}  # {comment}; {'; '.join(bits)}")
+                lines.append(f"# {pad}{parts[-1]}: {_show(_at(values, path))}  # {comment}; {'; '.join(bits)}")
             else:  # a keyed section: every key with the base's value
                 lines.append(f"# {pad}{parts[-1]}:  # {note or secs[path].title}")
                 for key, val in _at(values, path).items():
                     p = params[f"{path}.{key}"]
-                    lines.append(f"# {pad}  {key}: {_yaml_value(val)}  # {p.unit}; {p.range_text}")
+                    lines.append(f"# {pad}  {key}: {_show(val)}  # {p.unit}; {p.range_text}")
     return "\n".join(lines) + "\n"
 
 
@@ -747,7 +743,6 @@ def provenance(path: str | Path) -> dict[str, str]:
     for f in reversed(_chain(Path(path))):
         for key in set_keys(f):
             out[key] = f.name
-    # a file that sets a whole mapping (e.g. a mix) sets each of its leaves
     return out
 
 

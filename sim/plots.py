@@ -36,7 +36,9 @@ def _figure(width: float = 7.0, height: float = 4.2) -> tuple[Figure, object]:
 
 
 def _note(fig: Figure) -> None:
-    fig.text(0.995, 0.005, NOTE, ha="right", va="bottom", fontsize=7, color="#666666")
+    """The illustrative-parameters note, in the figure's bottom margin (kept clear by the layout)."""
+    fig.get_layout_engine().set(h_pad=0.06)
+    fig.supxlabel(NOTE, x=0.99, ha="right", fontsize=7, color="#666666")
 
 
 def step_curves(
@@ -103,8 +105,10 @@ def sre_free_survival(a: "Analysis") -> Figure:
 
 
 def state_occupancy(occupancy: pd.DataFrame, title: str = "State occupancy over time") -> Figure:
-    """Stacked shares of the cohort in each state."""
-    fig, ax = _figure()
+    """Stacked shares of the cohort in each state, and the carcinosis states enlarged."""
+    fig = Figure(figsize=(9.0, 4.0), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     t = occupancy["time"].to_numpy(dtype=float)
     ys = [occupancy[s].fillna(0).to_numpy(dtype=float) for s in STATES]
     ax.stackplot(t, *ys, labels=STATES, colors=STATE_COLOURS, alpha=0.9)
@@ -114,6 +118,15 @@ def state_occupancy(occupancy: pd.DataFrame, title: str = "State occupancy over 
     ax.set_ylabel("share of cohort")
     ax.set_title(title, fontsize=11)
     ax.legend(fontsize=8, loc="center right", frameon=True)
+    for name, colour in zip(STATES[1:3], STATE_COLOURS[1:3]):
+        ax2.plot(t, 100 * occupancy[name].fillna(0).to_numpy(dtype=float), color=colour, linewidth=1.6, label=name)
+    ax2.set_xlim(ax.get_xlim())
+    ax2.set_ylim(bottom=0)
+    ax2.set_xlabel("months")
+    ax2.set_ylabel("% of cohort")
+    ax2.set_title("Carcinosis states, enlarged", fontsize=10)
+    ax2.grid(alpha=0.3)
+    ax2.legend(fontsize=8, frameon=False)
     _note(fig)
     return fig
 
@@ -127,8 +140,9 @@ def hospital_days(bed_days: Sequence[float] | np.ndarray, title: str = "Days in 
         bins = np.arange(0, top + 5, 5)
         ax.hist(np.clip(bd, 0, bins[-1]), bins=bins, color="#5b7fa6", edgecolor="white")
         ax.axvline(bd.mean(), color="#c0392b", linestyle="--", linewidth=1, label=f"mean {bd.mean():.1f} days")
+        ax.plot([], [], " ", label=f"never admitted: {100 * (bd == 0).mean():.0f}%")
         ax.legend(fontsize=8, frameon=False)
-    ax.set_xlabel("days in hospital (last bin: 99th percentile and above)")
+    ax.set_xlabel("days in hospital (5-day bins; last bin: 99th percentile and above)")
     ax.set_ylabel("patients")
     ax.set_title(title, fontsize=11)
     ax.grid(alpha=0.3, axis="y")

@@ -196,6 +196,9 @@ def run_replications(
             first = res
         row = {"replication": float(base + n), "patients": float(len(res.patients)), "wall_seconds": res.wall_seconds}
         row.update(replication_values(res.patients))
+        for name, k in res.service_requests.items():
+            row[f"services.{name}.requests"] = float(k)
+            row[f"services.{name}.units"] = float(res.service_units[name])
         rows.append(row)
         n += 1
         if progress is not None:
@@ -279,6 +282,8 @@ def replicated_summary(doc: dict[str, Any], reps: Replications) -> dict[str, Any
             if st["mean"] is not None and row.get("range_low") is not None and row.get("range_high") is not None:
                 row["within_range"] = bool(row["range_low"] <= st["mean"] <= row["range_high"])
     out["calibration"] = cal
+    if isinstance(doc.get("services"), dict):
+        out["services"] = _merge(doc["services"], stats, "services", r)
     out["replication"] = int(reps.table["replication"].iloc[0])
     out["replications"] = {
         "count": r,

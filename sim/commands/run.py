@@ -1,4 +1,8 @@
-"""``run SCENARIO``: simulate a cohort and write a results folder."""
+"""``run SCENARIO``: simulate a cohort and write a results folder.
+
+``--replications R`` (or ``auto``) runs independent replications and adds
+``replications.parquet``; ``--report`` writes report.html and report.xlsx
+into the folder afterwards."""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..cli import UsageError
+from ..replications import DEFAULT_CAP, DEFAULT_PRECISION, INITIAL, replications_to_folder
 from ..results import FORMATS, run_to_folder
 from .common import add_scenario_args, load_from_args, progress_bar, say
 
@@ -17,16 +23,58 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--format", choices=FORMATS, default="parquet", help="table format (default parquet)")
     p.add_argument("--force", action="store_true", help="replace an existing non-empty results folder")
     p.add_argument("--quiet", action="store_true", help="no progress or summary on the terminal")
+    p.add_argument(
+        "--replications",
+        default="1",
+        metavar="R|auto",
+        help="independent replications (default 1); 'auto' chooses R by the Hoad-Robinson-Davies replications algorithm",
+    )
+    p.add_argument("--precision", type=float, default=DEFAULT_PRECISION, help=f"auto: target CI half-width relative to the mean (default {DEFAULT_PRECISION})")
+    p.add_argument("--max-replications", type=int, default=DEFAULT_CAP, help=f"auto: cap on the number of replications (default {DEFAULT_CAP})")
+    p.add_argument("--report", action="store_true", help="also write report.html and report.xlsx into the results folder")
     p.set_defaults(func=main)
 
 
+def parse_replications(text: str) -> int | str:
+    t = str(text).strip().lower()
+    if t == "auto":
+        return "auto"
+    try:
+        r = int(t)
+    except ValueError:
+        raise UsageError(f"--replications {text!r}: give a whole number of replications (1 or more) or 'auto'") from None
+    if r < 1:
+        raise UsageError(f"--replications {r}: give 1 or more, or 'auto'")
+    return r
+
+
 def main(args: argparse.Namespace) -> int:
+    reps = parse_replications(args.replications)
+    if reps == "auto":
+        if not 0 < args.precision < 1:
+            raise UsageError(f"--precision {args.precision}: give a fraction between 0 and 1, e.g. 0.05 for 5%")
+        if args.max_replications < INITIAL:
+            raise UsageError(f"--max-replications {args.max_replications}: give at least {INITIAL}")
     scenario = load_from_args(args)
     out = Path(args.out) if args.out else Path("results") / scenario.name
     if not args.out:
         out.parent.mkdir(parents=True, exist_ok=True)
-    result, doc = run_to_folder(scenario, out, fmt=args.format, force=args.force, progress=progress_bar(args, "patients"))
-    say(args, human_summary(doc, result.wall_seconds, out))
+    if reps == 1:
+        result, doc = run_to_folder(scenario, out, fmt=args.format, force=args.force, progress=progress_bar(args, "patients"))
+        seconds = result.wall_seconds
+    else:
+        label = "replications" if reps != "auto" else f"replications (auto, cap {args.max_replications})"
+        rr, doc = replications_to_folder(
+            scenario, out, reps, fmt=args.format, force=args.force, precision=args.precision, cap=args.max_replications,
+            progress=progress_bar(args, label),
+        )
+        seconds = rr.wall_seconds
+    say(args, human_summary(doc, seconds, out))
+    if args.report:
+        from .report import make_report
+
+        files = make_report(out, args)
+        say(args, "report: " + ", ".join(str(p) for p in files.values()))
     return 0
 
 
@@ -41,6 +89,7 @@ def _ci(x: dict[str, Any], pct: bool = True) -> str:
 
 def human_summary(doc: dict[str, Any], seconds: float, out: Path) -> str:
     o = doc["outcomes"]
+    reps = doc.get("replications") if isinstance(doc.get("replications"), dict) else None
     lines = [
         f"Scenario {doc['scenario']!r}: {doc['patients']} patients, seed {doc['seed']}, horizon {doc['horizon_months']:g} months",
         "Parameters are illustrative, not clinically validated.",
@@ -51,6 +100,20 @@ def human_summary(doc: dict[str, Any], seconds: float, out: Path) -> str:
         f"  alive at 12 months   {_ci(o['survival']['at_12_months']['overall'])}",
         "  deaths by cause      " + ", ".join(f"{c} {v['count']}" for c, v in o["deaths"]["by_cause"].items() if v["count"]),
         f"  censored at horizon  {o['deaths']['censored']}",
-        f"{doc['events']} events in {seconds:.1f} s ({doc['patients'] / max(seconds, 1e-9):,.0f} patients/s); results in {out}",
     ]
+    if reps:
+        lines[1:1] = [_replications_line(reps)]
+        lines.append(f"{reps['count']} replications in {seconds:.1f} s ({reps['count'] * doc['patients'] / max(seconds, 1e-9):,.0f} patients/s); results in {out}")
+    else:
+        lines.append(f"{doc['events']} events in {seconds:.1f} s ({doc['patients'] / max(seconds, 1e-9):,.0f} patients/s); results in {out}")
     return "\n".join(lines)
+
+
+def _replications_line(reps: dict[str, Any]) -> str:
+    text = f"{reps['count']} replications; outcomes are means with t-based 95% CIs across replications"
+    if reps.get("algorithm"):
+        if reps.get("n_solution"):
+            text += f" (auto: precision {reps['precision']:g} reached at {reps['n_solution']}, confirmed by look-ahead)"
+        else:
+            text += f" (auto: precision {reps['precision']:g} NOT reached within the cap of {reps['cap']})"
+    return text

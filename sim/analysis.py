@@ -22,7 +22,9 @@ here rather than left to chance:
 * **Custom timelines.**  Passing ``timeline=`` to ``AalenJohansenFitter``
   misaligns its internal Kaplan-Meier table with the event table (values
   become NaN between event times), and its confidence-interval columns are
-  labelled upper/lower the wrong way round.  Curves here are always fitted on
+  labelled upper/lower the wrong way round.  It also sets the estimate of its
+  first row to 0, which silently drops events at time 0; fits here are made on
+  times shifted by one month and shifted back.  Curves here are always fitted on
   the data's own times and read at any time by a right-continuous step lookup
   (:func:`step_at`); bounds are sorted so ``lower <= upper``.
 
@@ -121,22 +123,31 @@ def aalen_johansen(durations: Any, codes: Any, event_of_interest: int = 1) -> pd
     c = np.asarray(codes, dtype=np.int64)
     if len(t) == 0:
         return _empty_curve(0.0)
+    if (t < 0).any() or not np.isfinite(t).all():
+        raise ValueError("durations must be finite and not negative")
     if not (c == event_of_interest).any():
         end = float(t.max())
         return pd.DataFrame({"time": [0.0, end], "estimate": [0.0, 0.0], "lower": [0.0, 0.0], "upper": [0.0, 0.0]})
     sep, orig = _break_ties(t, c)
+    # lifelines forces the estimate of its first row to 0, which drops events at
+    # time 0; fitting on times shifted by 1 keeps them (its first row is then the start)
+    shifted = sep + 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # division by zero in the variance where everyone at risk has the event
-        ajf = AalenJohansenFitter(calculate_variance=True).fit(sep, c, event_of_interest=event_of_interest)
+        ajf = AalenJohansenFitter(calculate_variance=True).fit(shifted, c, event_of_interest=event_of_interest)
     est = ajf.cumulative_density_.iloc[:, 0]
     ci = ajf.confidence_interval_cumulative_density_
     a, b = ci.iloc[:, 0].to_numpy(dtype=float), ci.iloc[:, 1].to_numpy(dtype=float)
     times = est.index.to_numpy(dtype=float)
     df = pd.DataFrame({"time": times, "estimate": est.to_numpy(dtype=float), "lower": np.fmin(a, b), "upper": np.fmax(a, b)})
-    # fold separated times back onto the original ones (the last row of each group holds the group's result)
-    uniq = np.unique(np.concatenate([[0.0], orig]))
-    idx = np.clip(np.searchsorted(uniq, times, side="right") - 1, 0, len(uniq) - 1)
-    df["time"] = uniq[idx]
+    # back to the original times: each separated time maps to the time it came from,
+    # and the last row of a tied group holds the group's result
+    order = np.argsort(shifted, kind="stable")
+    su, ou = shifted[order], orig[order]
+    pos = np.searchsorted(su, times)
+    known = (pos < len(su)) & (su[np.clip(pos, 0, len(su) - 1)] == times)
+    df = df[known].copy()
+    df["time"] = ou[pos[known]]
     df = df.groupby("time", as_index=False, sort=True).last()
     # no interval where the estimate is 0; carry the last interval where the variance is undefined
     zero = df["estimate"] <= 0
@@ -144,7 +155,10 @@ def aalen_johansen(durations: Any, codes: Any, event_of_interest: int = 1) -> pd
     df[["lower", "upper"]] = df[["lower", "upper"]].ffill().fillna(0.0)
     df["lower"] = np.minimum(df["lower"], df["estimate"])
     df["upper"] = np.maximum(df["upper"], df["estimate"])
-    return _from_zero(df[CURVE_COLUMNS], 0.0)
+    out = df[CURVE_COLUMNS]
+    if len(out) == 0 or out["time"].iloc[0] > 0:
+        out = pd.concat([_empty_curve(0.0), out], ignore_index=True)
+    return out.reset_index(drop=True)
 
 
 def step_at(curve: pd.DataFrame, times: Any, column: str = "estimate") -> np.ndarray:

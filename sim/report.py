@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .analysis import Analysis, analyse
+from .analysis import STATES, Analysis, analyse
 from .params import ILLUSTRATIVE, PRIMARIES
 from .results import NotAResultsFolder, ResultsFolder, read_results
 
@@ -202,6 +202,19 @@ def outcomes_by_primary(patients: pd.DataFrame, a: Analysis) -> pd.DataFrame:
         row["days in hospital (mean)"] = float(g["bed_days"].mean())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def occupancy_table(a: Analysis, at: tuple[float, ...] = (6.0, 12.0, 24.0, 60.0)) -> pd.DataFrame:
+    """State occupancy at a few times (months)."""
+    occ = a.occupancy
+    t = occ["time"].to_numpy()
+    rows = []
+    for x in at:
+        if len(t) == 0 or x > t.max():
+            continue
+        i = int(np.searchsorted(t, x, side="right") - 1)
+        rows.append({"month": x, **{st: float(occ[st].iloc[i]) for st in STATES}})
+    return pd.DataFrame(rows, columns=["month", *STATES])
 
 
 def parameter_rows(raw: dict[str, Any]) -> pd.DataFrame:
@@ -498,6 +511,8 @@ def build_html(inp: ReportInputs, a: Analysis, figures: dict[str, tuple[str, str
         res.append(_table(_curve_table(a.tables["from_diagnosis"], "group", (1.0, 3.0, 6.0))))
     res.append("<h3>Cumulative incidence, death as competing risk (Aalen-Johansen)</h3>")
     res.append(_table(_curve_table(a.tables["incidence"], "event", (12.0, 24.0, 60.0))))
+    res.append("<h3>State occupancy (share of the cohort)</h3>")
+    res.append(_table(occupancy_table(a), {c: (lambda v: _fmt(v, "pct")) for c in STATES}))
     res.append("<h3>SRE-free survival</h3>")
     res.append(_table(_curve_table(a.tables["sre_free"], "group", (12.0, 24.0, 60.0))))
     res.append("<h3>Days in hospital per patient</h3>")
@@ -612,6 +627,7 @@ def build_workbook(inp: ReportInputs, a: Analysis, path: Path) -> list[str]:
         "Summary": pd.DataFrame(summary_rows, columns=["item", "value", "ci_low", "ci_high", "note"]),
         "Outcomes by primary": outcomes_by_primary(inp.folder.patients, a),
         "Cumulative incidence": a.tables["incidence"],
+        "State occupancy": occupancy_table(a),
         "Hospital days": a.hospital,
     }
     tot, years = services_tables(s)

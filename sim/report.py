@@ -124,8 +124,8 @@ def _get(d: Any, path: str) -> Any:
 
 HEADLINE = [
     ("Bone marrow carcinosis during the course", "carcinosis.proportion", "pct"),
-    ("  of which diagnosed", "carcinosis.diagnosed_proportion_of_carcinosis", "pct"),
-    ("  of the diagnosed, given chemotherapy", "carcinosis.chemotherapy_proportion_of_diagnosed", "pct"),
+    ("… of which diagnosed", "carcinosis.diagnosed_proportion_of_carcinosis", "pct"),
+    ("… of the diagnosed, given chemotherapy", "carcinosis.chemotherapy_proportion_of_diagnosed", "pct"),
     ("Hypercalcemia (at least one episode)", "hypercalcemia.proportion", "pct"),
     ("Any skeletal-related event", "sre.proportion_with_any", "pct"),
     ("Spinal cord compression", "sre.cord_compression_proportion", "pct"),
@@ -403,16 +403,22 @@ tr.off td { color: #a33; }
 figure { margin: 1rem 0 1.6rem; } figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
 figcaption { font-size: .85rem; color: #444; }
 nav ol { columns: 2; font-size: .9rem; } .small { font-size: .8rem; color: #555; }
+.tw { overflow-x: auto; }
+table.params { width: 100%; table-layout: fixed; font-size: .78rem; }
+.params th:nth-child(1) { width: 26%; } .params th:nth-child(2) { width: 9%; } .params th:nth-child(3) { width: 10%; }
+.params th:nth-child(4) { width: 10%; } .params th:nth-child(5) { width: 25%; } .params th:nth-child(6) { width: 20%; }
+.params td { overflow-wrap: anywhere; }
 @media print {
   @page { size: A4; margin: 14mm 12mm; }
   body { max-width: none; margin: 0; font-size: 9.5pt; }
   nav { display: none; }
   h2 { break-after: avoid; page-break-after: avoid; } h3 { break-after: avoid; page-break-after: avoid; }
   figure, tr, .notice { break-inside: avoid; page-break-inside: avoid; }
+  .tw { overflow: visible; }
   thead { display: table-header-group; }
   figure img { max-height: 115mm; border: none; }
   a { color: inherit; text-decoration: none; }
-  .params { font-size: 7.5pt; }
+  table.params { font-size: 7pt; } th, td { padding: .1rem .3rem; }
 }
 """
 
@@ -438,12 +444,12 @@ def _table(df: pd.DataFrame, formats: dict[str, Callable[[Any], str]] | None = N
             cells.append(f"<td class=\"n\">{_e(txt)}</td>" if num else f"<td>{_e(txt)}</td>")
         rc = row_class(r) if row_class else ""
         body.append(f"<tr{f' class={chr(34)}{rc}{chr(34)}' if rc else ''}>{''.join(cells)}</tr>")
-    return f"<table class=\"{cls}\"><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f"<div class=\"tw\"><table class=\"{cls}\"><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
 
 
 def _ci_text(est: Any, lo: Any, hi: Any, kind: str) -> tuple[str, str]:
     e = _fmt(est, kind)
-    ci = f"{_fmt(lo, kind)} to {_fmt(hi, kind)}" if lo is not None and hi is not None else ""
+    ci = f"{_fmt(lo, kind)} to {_fmt(hi, kind)}" if not _isnan(lo) and not _isnan(hi) else ""
     return e, ci
 
 

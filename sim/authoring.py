@@ -237,6 +237,10 @@ def _walk(obj: BaseModel, prefix: str, depth: int, params: list[Param], sections
     for name, f in cls.model_fields.items():
         path = f"{prefix}.{name}" if prefix else name
         value = getattr(obj, name)
+        if value is None:  # an optional section (population): catalogue its parameters all the same
+            model = next((a for a in typing.get_args(f.annotation) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+            if model is not None:
+                value = model.model_construct()
         if isinstance(value, BaseModel):
             doc = (type(value).__doc__ or "").strip()
             title = f.description or f"{name} ({prefix.rsplit('.', 1)[-1]})"
@@ -342,6 +346,9 @@ def _enrich(node: dict[str, Any], prefix: str, params: dict[str, Param], secs: d
             sub["description"] = s.title + (f". {s.doc}" if s.doc and s.doc.rstrip(".") != s.title else "")
             sub["markdownDescription"] = f"**{s.title}**\n\n{s.doc}\n\n- acts in: {where_it_acts(path)}".strip()
             _enrich(sub, path, params, secs)
+            for option in sub.get("anyOf", []):  # an optional section: Section or null
+                if "properties" in option:
+                    _enrich(option, path, params, secs)
 
 
 def scenario_schema() -> dict[str, Any]:
@@ -778,9 +785,14 @@ def scenario_diff(a: Scenario | str | Path, b: Scenario | str | Path) -> list[di
     vb = _leaves(sb.model_dump(mode="json"))
     params = parameters()
     out = []
-    for path, x in va.items():
+    paths = list(va) + [k for k in vb if k not in va]
+    for path in paths:
+        x = va.get(path)
         if path in LABELS or vb.get(path) == x:
             continue
+        mine, theirs = (va, vb) if path in va else (vb, va)
+        if path not in theirs and any(k.startswith(path + ".") for k in theirs):
+            continue  # an optional section absent on one side: its parameters are listed one by one
         p = params.get(path)
         entry: dict[str, Any] = {
             "path": path,

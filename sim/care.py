@@ -1,18 +1,22 @@
 """Palliative care beside the course: who gets what, when, with what effect,
 and which service it asks for.
 
-Every intervention passes through :meth:`Care.use`, the one place where a
+Every intervention goes through :meth:`Care.request`, the one place where a
 service (radiotherapy, nuclear medicine, chemotherapy chairs, transfusion,
-beds, theatre, biopsy) is requested.  Here capacity is unlimited: a request
-is served at once and counted.
+beds, theatre, biopsy) is asked for.  An unlimited service starts the use at
+once; a finite one (``services.<name>.capacity``) queues it by priority in
+:func:`sim.services.serve`, and the intervention's effect starts when the
+use does.  A patient may die while waiting; that is recorded.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .compiled import DAYS_PER_MONTH
 from .course import (
+    A_CARE,
     A_CHEMO_CYCLE,
     A_FEBRILE,
     A_NADIR_END,
@@ -22,7 +26,6 @@ from .course import (
     A_RBC,
     A_RT_RESPONSE,
     A_RT_RETREAT,
-    A_RT_START,
     A_SRSM,
     ANEMIA,
     LEUKO,
@@ -34,13 +37,16 @@ from .course import (
     _exp_median,
 )
 from .events import EV
+from .services import EMERGENCY, ROUTINE, SERVICES, SVC, URGENT, Pools, ServiceLog, serve
 
 if TYPE_CHECKING:
     from .compiled import Compiled
     from .course import Patient
 
-SERVICES = ("radiotherapy", "nuclear_medicine", "chemotherapy", "transfusion", "beds", "theatre", "biopsy")
-_SVC = {name: i for i, name in enumerate(SERVICES)}
+RT, NM, CHEMO, TRANSF, BEDS, THEATRE, BIOPSY = (SVC[n] for n in SERVICES)
+LINEAGE = ("anemia", "thrombocytopenia", "leukopenia")
+
+Deliver = Callable[["Patient", Any], None]
 
 
 def weekday_span_days(fractions: int) -> float:
@@ -51,31 +57,70 @@ def weekday_span_days(fractions: int) -> float:
 class Care:
     """The interventions of the conceptual model and their service requests."""
 
-    def __init__(self, m: "Compiled"):
+    def __init__(self, m: "Compiled", pools: Pools | None = None, log: ServiceLog | None = None):
         self.m = m
         self.s = m.s
-        # per service: requests and units (fractions, injections, cycles, blood units, bed-days, operations, biopsies)
-        self.requests = [0] * len(SERVICES)
-        self.units = [0.0] * len(SERVICES)
+        self.pools = pools
+        self.env = pools.env if pools is not None else None
+        self.log = log if log is not None else ServiceLog()
+        self.hold = tuple(getattr(self.s.services, n).duration_days for n in SERVICES)
 
-    def use(self, p: "Patient", service: str, units: float = 1.0) -> float:
-        """Request a service now; returns the start time (now: capacity unlimited)."""
-        k = _SVC[service]
-        self.requests[k] += 1
-        self.units[k] += units
-        return p.now
+    # ------------------------------------------------------------ the one place a service is requested
+    def request(
+        self,
+        p: "Patient",
+        k: int,
+        units: float,
+        hold_days: float,
+        priority: int,
+        deliver: Deliver,
+        arg: Any = None,
+        delay_days: float = 0.0,
+        release_on_death: bool = False,
+    ) -> None:
+        """Ask service ``k`` for one use of ``hold_days`` carrying ``units``;
+        ``deliver(p, arg)`` runs when the use starts (after ``delay_days``
+        of referral time)."""
+        if delay_days > 0:
+            p.schedule(p.now + delay_days / DAYS_PER_MONTH, A_CARE, (k, units, hold_days, priority, deliver, arg, release_on_death))
+            return
+        pools = self.pools
+        if pools is None or pools.res[k] is None:
+            t = p.entry + p.now
+            self.log.add(k, p.pid, t, t, t + hold_days / DAYS_PER_MONTH, units, priority)
+            deliver(p, arg)
+            return
+        assert self.env is not None
+        t_req = self.env.now
+
+        def on_start() -> None:
+            if not p.alive or p.done:
+                return
+            p.now = self.env.now - p.entry  # type: ignore[union-attr]
+            p.wait += (self.env.now - t_req) * DAYS_PER_MONTH  # type: ignore[union-attr]
+            deliver(p, arg)
+            p.wake()
+
+        self.env.process(serve(self.env, pools, self.log, k, p, priority, hold_days / DAYS_PER_MONTH, units, on_start, release_on_death))
+
+    def resume(self, p: "Patient", payload: tuple[Any, ...]) -> None:
+        """A referral whose delay has passed becomes a request."""
+        k, units, hold, prio, deliver, arg, rod = payload
+        self.request(p, k, units, hold, prio, deliver, arg, 0.0, rod)
 
     # ------------------------------------------------------------ radiotherapy
     def refer_radiotherapy(self, p: "Patient", reason: str, emergency: bool) -> None:
         rt = self.s.care.radiotherapy
-        delay = rt.emergency_delay_days if emergency else rt.routine_delay_days
-        p.schedule(p.now + delay / DAYS_PER_MONTH, A_RT_START, (reason, emergency))
-
-    def radiotherapy_course(self, p: "Patient", reason: str, emergency: bool) -> None:
-        rt = self.s.care.radiotherapy
         single = p.u(P_RT) < rt.single_fraction_share
         fractions = 1 if single else rt.multi_fraction_fractions
-        self.use(p, "radiotherapy", fractions)
+        delay = rt.emergency_delay_days if emergency else rt.routine_delay_days
+        hold = weekday_span_days(fractions) + 1.0
+        prio = EMERGENCY if emergency else ROUTINE
+        self.request(p, RT, fractions, hold, prio, self._radiotherapy, (reason, single, fractions), delay_days=delay)
+
+    def _radiotherapy(self, p: "Patient", arg: tuple[str, bool, int]) -> None:
+        reason, single, fractions = arg
+        rt = self.s.care.radiotherapy
         p.n_rt += 1
         p.n_fractions += fractions
         p.log(EV["radiotherapy"], f"{'single 8 Gy fraction' if single else f'{fractions} fractions'}: {reason}")
@@ -107,31 +152,33 @@ class Care:
             return True
         if eff_plt > rn.strontium_samarium.max_thrombocytopenia_grade:
             return False
-        self.use(p, "nuclear_medicine", 1)
-        p.n_rn += 1
-        p.log(EV["radionuclide"], "strontium-89/samarium-153")
-        ss = rn.strontium_samarium
-        if p.u(P_RN) < ss.response_probability:
-            p.schedule(p.now + 1.0 / DAYS_PER_MONTH * 14, A_SRSM, "relief after radionuclide")
-        if p.u(P_RN) < ss.grade34_thrombocytopenia_probability:
-            self._nadir(p, THROMBO, 3 + (p.u(P_RN) < 0.5), "strontium/samarium")
+        self.request(p, NM, 1, self.hold[NM], ROUTINE, self._strontium_samarium)
         return True
 
+    def _strontium_samarium(self, p: "Patient", _: Any) -> None:
+        ss = self.s.care.radionuclide.strontium_samarium
+        p.n_rn += 1
+        p.log(EV["radionuclide"], "strontium-89/samarium-153")
+        if p.u(P_RN) < ss.response_probability:
+            p.schedule(p.now + 14 / DAYS_PER_MONTH, A_SRSM, "relief after radionuclide")
+        if p.u(P_RN) < ss.grade34_thrombocytopenia_probability:
+            self._nadir(p, THROMBO, 3 + (p.u(P_RN) < 0.5), "strontium/samarium")
+
     def radium_injection(self, p: "Patient", k: int) -> None:
+        self.request(p, NM, 1, self.hold[NM], ROUTINE, self._radium, k)
+
+    def _radium(self, p: "Patient", k: int) -> None:
         ra = self.s.care.radionuclide.radium223
-        self.use(p, "nuclear_medicine", 1)
         p.n_rn += 1
         p.log(EV["radionuclide"], f"radium-223 injection {k} of {ra.injections}")
         if k == 1:
             if p.p_running:
                 p.multiply_progression(ra.death_hazard_ratio)
-            # each course risks one grade 3-4 nadir per lineage, at a random injection
-            if p.u(P_RN) < ra.grade34_thrombocytopenia_probability:
-                at = 1 + int(p.u(P_RN) * ra.injections)
-                p.schedule(p.now + (at - 1) * ra.interval_days / DAYS_PER_MONTH + 14 / DAYS_PER_MONTH, A_NADIR_START, THROMBO)
-            if p.u(P_RN) < ra.grade34_neutropenia_probability:
-                at = 1 + int(p.u(P_RN) * ra.injections)
-                p.schedule(p.now + (at - 1) * ra.interval_days / DAYS_PER_MONTH + 14 / DAYS_PER_MONTH, A_NADIR_START, LEUKO)
+            # each course risks one grade 3-4 nadir per lineage, two weeks after a random injection
+            for lin, prob in ((THROMBO, ra.grade34_thrombocytopenia_probability), (LEUKO, ra.grade34_neutropenia_probability)):
+                if p.u(P_RN) < prob:
+                    at = int(p.u(P_RN) * ra.injections)
+                    p.schedule(p.now + (at * ra.interval_days + 14) / DAYS_PER_MONTH, A_NADIR_START, lin)
         if k < ra.injections:
             p.schedule(p.now + ra.interval_days / DAYS_PER_MONTH, A_RADIUM, k + 1)
 
@@ -140,39 +187,46 @@ class Care:
         if grade <= p.nadir[lin]:
             return
         p.nadir[lin] = grade
-        names = ("anemia", "thrombocytopenia", "leukopenia")
-        p.log(EV["cytopenia"], f"{names[lin]} grade {grade} ({why})")
+        p.log(EV["cytopenia"], f"{LINEAGE[lin]} grade {grade} ({why})")
         p.schedule(p.now + self.s.care.radionuclide.nadir_recovery_days / DAYS_PER_MONTH, A_NADIR_END, lin)
         p._counts_changed()
 
     def nadir_start(self, p: "Patient", lin: int) -> None:
-        """Radium-223 nadir (scheduled at the injection that causes it)."""
         self._nadir(p, lin, 3 + (p.u(P_RN) < 0.5), "radium-223")
 
     # ------------------------------------------------------------ detection
-    def scintigraphy(self, p: "Patient") -> None:
-        self.use(p, "nuclear_medicine", 1)
-        p.n_scan += 1
+    def scintigraphy(self, p: "Patient", then: Callable[[], None]) -> None:
+        self.request(p, NM, 1, self.hold[NM], URGENT, self._counted_scan, then)
 
-    def marrow_biopsy(self, p: "Patient") -> None:
-        self.use(p, "biopsy", 1)
+    def _counted_scan(self, p: "Patient", then: Callable[[], None]) -> None:
+        p.n_scan += 1
+        then()
+
+    def marrow_biopsy(self, p: "Patient", then: Callable[[], None]) -> None:
+        self.request(p, BIOPSY, 1, self.hold[BIOPSY], URGENT, self._counted_biopsy, then)
+
+    def _counted_biopsy(self, p: "Patient", then: Callable[[], None]) -> None:
         p.n_biopsy += 1
         p.log(EV["biopsy"], "iliac crest")
+        then()
 
     # ------------------------------------------------------------ chemotherapy
     def start_chemotherapy(self, p: "Patient") -> None:
-        ch = self.s.care.chemotherapy
-        p.start_treatment_effect()
-        if p.u(P_CHEMO) < ch.febrile_neutropenia_probability:
-            at = int(p.u(P_CHEMO) * ch.cycles)
-            p.schedule(p.now + (at * ch.interval_days + 10.0) / DAYS_PER_MONTH, A_FEBRILE)
         p.schedule(p.now, A_CHEMO_CYCLE, 1)
 
     def chemotherapy_cycle(self, p: "Patient", k: int) -> None:
+        if p.carc and not p.remission:
+            self.request(p, CHEMO, 1, self.hold[CHEMO], URGENT, self._cycle, k)
+
+    def _cycle(self, p: "Patient", k: int) -> None:
         ch = self.s.care.chemotherapy
         if not p.carc or p.remission:
             return
-        self.use(p, "chemotherapy", 1)
+        if k == 1:
+            p.start_treatment_effect()
+            if p.u(P_CHEMO) < ch.febrile_neutropenia_probability:
+                at = int(p.u(P_CHEMO) * ch.cycles)
+                p.schedule(p.now + (at * ch.interval_days + 10.0) / DAYS_PER_MONTH, A_FEBRILE)
         p.n_chemo_cycles += 1
         p.log(EV["chemotherapy_cycle"], f"cycle {k} of {ch.cycles}")
         for lin in (ANEMIA, THROMBO, LEUKO):
@@ -186,7 +240,7 @@ class Care:
     def febrile_neutropenia(self, p: "Patient") -> None:
         ch = self.s.care.chemotherapy
         p.log(EV["febrile_neutropenia"])
-        self.admit(p, "febrile neutropenia", self.s.complications.infection_admission_days)
+        self.admit(p, "febrile neutropenia", self.s.complications.infection_admission_days, EMERGENCY)
         if p.u(P_CHEMO) < ch.febrile_neutropenia_fatal_probability:
             p.die("infection", "febrile neutropenia")
 
@@ -211,7 +265,10 @@ class Care:
         if max(p.grade[ANEMIA], p.nadir[ANEMIA]) < tr.rbc_min_anemia_grade:
             p.rbc_due = False
             return
-        self.use(p, "transfusion", tr.rbc_units_per_episode)
+        self.request(p, TRANSF, tr.rbc_units_per_episode, self.hold[TRANSF], URGENT, self._rbc)
+
+    def _rbc(self, p: "Patient", _: Any) -> None:
+        tr = self.s.care.transfusion
         p.n_rbc += tr.rbc_units_per_episode
         p.log(EV["transfusion_rbc"], f"{tr.rbc_units_per_episode} units")
         p.schedule(p.now + tr.rbc_interval_days / DAYS_PER_MONTH, A_RBC)
@@ -221,7 +278,11 @@ class Care:
         if why == "prophylactic" and max(p.grade[THROMBO], p.nadir[THROMBO]) < tr.platelet_min_grade:
             p.plt_due = False
             return
-        self.use(p, "transfusion", tr.platelet_units_per_episode)
+        prio = EMERGENCY if why == "bleeding" else URGENT
+        self.request(p, TRANSF, tr.platelet_units_per_episode, self.hold[TRANSF], prio, self._platelets, why)
+
+    def _platelets(self, p: "Patient", why: str) -> None:
+        tr = self.s.care.transfusion
         p.n_plt += tr.platelet_units_per_episode
         p.log(EV["transfusion_platelets"], f"{tr.platelet_units_per_episode} units: {why}")
         if why == "prophylactic":
@@ -229,15 +290,21 @@ class Care:
 
     # ------------------------------------------------------------ surgery and beds
     def surgery(self, p: "Patient", why: str) -> None:
-        self.use(p, "theatre", 1)
+        self.request(p, THEATRE, 1, self.hold[THEATRE], URGENT, self._surgery, why)
+
+    def _surgery(self, p: "Patient", why: str) -> None:
         p.n_surgery += 1
         p.log(EV["surgery"], why)
-        self.admit(p, "surgery", self.s.care.surgery.admission_days)
+        self.admit(p, "surgery", self.s.care.surgery.admission_days, URGENT)
 
-    def admit(self, p: "Patient", why: str, days: float) -> None:
-        self.use(p, "beds", days)
+    def admit(self, p: "Patient", why: str, days: float, priority: int = EMERGENCY) -> None:
+        """A hospital stay; emergencies (bleeding, sepsis, hypercalcemia, cord
+        compression) before elective ones."""
+        self.request(p, BEDS, days, days, priority, self._admit, (why, days), release_on_death=True)
+
+    def _admit(self, p: "Patient", arg: tuple[str, float]) -> None:
+        why, days = arg
         p.n_adm += 1
         p.bed_days += days
         p.log(EV["admission"], f"{why} ({days:g} days)")
-
 

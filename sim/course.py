@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from .compiled import DAYS_PER_MONTH, LN2, Compiled
 from .events import EV
+from simpy import Interrupt
 
 if TYPE_CHECKING:
     from .care import Care
@@ -55,7 +56,7 @@ N_SLOTS = 10
 
 # one-off agenda items
 (
-    A_RT_START,
+    A_CARE,
     A_RT_RESPONSE,
     A_RT_RETREAT,
     A_RADIUM,
@@ -114,10 +115,13 @@ class Patient:
         "had_radium", "n_chemo_cycles", "_v", "_w", "at_onset",
         # care counts
         "n_rt", "n_fractions", "n_rn", "n_rbc", "n_plt", "n_surgery", "n_adm", "bed_days",
-        "n_biopsy", "n_scan", "wait",
+        "n_biopsy", "n_scan", "wait", "entry", "horizon", "proc", "sleeping", "died_ev", "done",
     )
 
-    def __init__(self, env: Any, m: Compiled, care: "Care", rec: "Recorder", streams: Any, i: int):
+    def __init__(
+        self, env: Any, m: Compiled, care: "Care", rec: "Recorder", streams: Any, i: int,
+        entry: float = 0.0, end: float = INF,
+    ):
         self.env = env
         self.m = m
         self.care = care
@@ -125,8 +129,12 @@ class Patient:
         self.i = i
         self.pid = int(streams.ids[i])
         self.streams = streams
-        self.u_lists = streams.lists[i]
-        self.u_pos = streams.pos[i]
+        self.entry = entry  # calendar months
+        self.horizon = min(m.horizon, end - entry)  # course months
+        self.sleeping = False
+        self.died_ev = None
+        self.proc = None
+        self.done = False
 
     # ------------------------------------------------------------------ helpers
     def u(self, process: int) -> float:
@@ -134,14 +142,14 @@ class Patient:
         pos = self.u_pos[process]
         lst = self.u_lists[process]
         if pos >= len(lst):
-            self.streams.extend(self.i, process)
+            self.streams.extend(self.i, process, lst)
         self.u_pos[process] = pos + 1
         return lst[pos]
 
     def log(self, ev: int, detail: str = "") -> None:
         rec = self.rec
         rec.pid.append(self.pid)
-        rec.t.append(self.now)
+        rec.t.append(self.entry + self.now)
         rec.ev.append(ev)
         rec.det.append(rec.code(detail) if detail else 0)
 
@@ -151,9 +159,28 @@ class Patient:
         heapq.heappush(self.agenda, (t, self.seq, kind, arg))
 
     def die(self, cause: str, detail: str = "") -> None:
+        if not self.alive:
+            return
         self.alive = False
         self.death_cause = cause
         self.death_detail = detail
+        if self.died_ev is not None:
+            self.died_ev.succeed()
+
+    @property
+    def died(self) -> Any:
+        """A SimPy event that fires at death (for requests waiting on services)."""
+        if self.died_ev is None:
+            self.died_ev = self.env.event()
+            if not self.alive:
+                self.died_ev.succeed()
+        return self.died_ev
+
+    def wake(self) -> None:
+        """Re-plan now: care delivered by a service process changed this course."""
+        if self.sleeping and self.proc is not None:
+            self.sleeping = False
+            self.proc.interrupt()
 
     # ------------------------------------------------------------------ 1. entry
     def _entry(self) -> None:
@@ -539,26 +566,28 @@ class Patient:
         self._time_complications([max(g, n) for g, n in zip(self.grade, self.nadir)])
 
     def _on_scan(self) -> None:
+        self.care.scintigraphy(self, self._scan_result)
+
+    def _scan_result(self) -> None:
         d = self.m.s.detection
-        self.care.scintigraphy(self)
         negative = self.u(P_DETECT) < d.scintigraphy_negative_probability
         delay = d.biopsy_delay_days + (d.delay_after_negative_scan_days if negative else 0.0)
         self.log(EV["scintigraphy"], "negative" if negative else "diffuse uptake")
         self.schedule(self.now + delay / DAYS_PER_MONTH, A_BIOPSY)
 
     def _on_biopsy(self) -> None:
-        self.care.marrow_biopsy(self)
+        self.care.marrow_biopsy(self, self._biopsy_result)
+
+    def _biopsy_result(self) -> None:
         self.schedule(self.now + self.m.s.detection.biopsy_result_days / DAYS_PER_MONTH, A_DIAGNOSIS)
 
     def _on_diagnosis(self) -> None:
         self.diagnosed = True
         if self.carc_diag == INF:
             self.carc_diag = self.now
-        delay_days = (self.now - self.carc_onset) * DAYS_PER_MONTH
         self.log(EV["carcinosis_diagnosis"], "marrow biopsy positive")
         if self.u(P_CHEMO) < self.m.s.care.chemotherapy.uptake:
             self.care.start_chemotherapy(self)
-        del delay_days
 
     def start_treatment_effect(self) -> None:
         """Systemic treatment slows the carcinosis course from now on."""
@@ -594,7 +623,10 @@ class Patient:
     def course(self):  # type: ignore[no-untyped-def]
         """The SimPy process: entry, then competing clocks until death or horizon."""
         env = self.env
-        horizon = self.m.horizon
+        if self.entry > env.now:
+            yield env.timeout(self.entry - env.now)
+        self.u_lists, self.u_pos = self.streams.take(self.i)
+        horizon = self.horizon
         self._entry()
         self._start_progression()
         self._start_other_mortality()
@@ -602,16 +634,30 @@ class Patient:
         self._time_pain()
         nxt = self.nxt
         agenda = self.agenda
+        queued_care = self.care.pools
         while self.alive:
             t = min(nxt)
             use_agenda = bool(agenda) and agenda[0][0] <= t
             if use_agenda:
                 t = agenda[0][0]
-            if t >= horizon:
-                break
+            at_horizon = t >= horizon
+            if at_horizon:
+                # with queues, care still on its way may change the course: wait for the horizon
+                if queued_care is None or self.now >= horizon:
+                    break
+                t = horizon
             if t > self.now:
-                yield env.timeout(t - self.now)
+                self.sleeping = True
+                try:
+                    yield env.timeout(t - self.now)
+                except Interrupt:
+                    self.now = env.now - self.entry
+                    continue
+                finally:
+                    self.sleeping = False
                 self.now = t
+            if at_horizon:
+                break
             if use_agenda:
                 _, _, kind, arg = heapq.heappop(agenda)
                 self._on_agenda(kind, arg)
@@ -637,8 +683,8 @@ class Patient:
 
     def _on_agenda(self, kind: int, arg: Any) -> None:
         care = self.care
-        if kind == A_RT_START:
-            care.radiotherapy_course(self, *arg)
+        if kind == A_CARE:
+            care.resume(self, arg)
         elif kind == A_RT_RESPONSE:
             self.log(EV["pain_response"], arg)
         elif kind == A_RT_RETREAT:
@@ -688,6 +734,11 @@ class Patient:
                 self._carcinosis_onset(relapse=True)
 
     # ------------------------------------------------------------------ 7. death or censoring
+    def close_at_horizon(self) -> None:
+        """End a course still open when the run stops (censored at its horizon)."""
+        if self.alive:
+            self._finish(self.horizon)
+
     def _finish(self, horizon: float) -> None:
         if self.alive:
             self.now = horizon
@@ -704,9 +755,10 @@ class Patient:
                 self.dic, self.leuko_eb, self.paralysis, self.chemo, self.remission,
                 bool(self.at_onset & 1), bool(self.at_onset & 2), bool(self.at_onset & 4),
                 self.n_rt, self.n_fractions, self.n_rn, self.n_chemo_cycles, self.n_rbc, self.n_plt,
-                self.n_surgery, self.n_adm, self.bed_days, self.n_scan, self.n_biopsy, self.wait,
+                self.n_surgery, self.n_adm, self.bed_days, self.n_scan, self.n_biopsy, self.wait, self.entry,
             )
         )
+        self.done = True
         # drop references so a finished patient costs nothing
         self.u_lists = self.u_pos = self.agenda = self.nxt = None  # type: ignore[assignment]
 
@@ -719,7 +771,7 @@ PATIENT_COLUMNS = (
     "paralysis", "chemotherapy", "remission", "anemia_at_onset", "thrombocytopenia_at_onset", "leukopenia_at_onset",
     "n_radiotherapy_courses", "n_radiotherapy_fractions", "n_radionuclide",
     "n_chemo_cycles", "n_rbc_units", "n_platelet_units", "n_surgery", "n_admissions", "bed_days",
-    "n_scintigraphy", "n_biopsy", "total_wait_days",
+    "n_scintigraphy", "n_biopsy", "total_wait_days", "entry_months",
 )
 
 

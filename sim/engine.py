@@ -1,9 +1,12 @@
-"""Running a cohort: SimPy environment, patient processes, chunked recording.
+"""Running a scenario: SimPy environment, patient processes, services,
+chunked recording.
 
-With unlimited service capacity patients do not interact, so the cohort runs
-in chunks of patients, each in its own SimPy environment; because random
-numbers are addressed by (seed, replication, patient, process), the result
-is the same for any chunk size.
+Cohort mode with every service unlimited: patients do not interact, so the
+cohort runs in chunks of patients, each in its own SimPy environment;
+because random numbers are addressed by (seed, replication, patient,
+process) the result is the same for any chunk size.  With a finite service,
+or in population mode, all patients share one environment and queue for the
+same places.
 """
 
 from __future__ import annotations
@@ -18,43 +21,111 @@ import pandas as pd
 import pyarrow as pa
 import simpy
 
-from .care import SERVICES, Care
+from .care import Care
 from .compiled import compile_scenario
 from .course import PATIENT_COLUMNS, STREAM_SIZES, Patient
 from .events import CAUSES, Recorder
 from .params import AGENTS, PRIMARIES
-from .rng import PatientStreams
+from .rng import PatientStreams, uniforms
 from .scenario import Scenario
+from .services import MONTHS_PER_YEAR, SERVICES, Pools, ServiceLog, service_table
 
 DEFAULT_CHUNK = 5_000
+P_ARRIVALS = 31  # stream process id of the arrival process (not a patient process)
+ARRIVAL_STREAM_ID = 2**32 - 1  # the arrival stream's "patient" address
+PREVALENT_ID0 = 2**31  # prevalent patients' ids start here, so arrivals keep their ids across scenarios
 
 
 @dataclass
 class RunResult:
     """What one run produced: the patients table, the events (unless streamed
-    elsewhere), service use, and run facts."""
+    elsewhere), service use per year, and run facts."""
 
     scenario: Scenario
     patients: pd.DataFrame
     events: pa.Table | None
-    service_requests: dict[str, int]
-    service_units: dict[str, float]
+    services: pd.DataFrame
+    service_log: pd.DataFrame
     n_events: int
     wall_seconds: float
+    report_from_months: float = 0.0
+    report_to_months: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def reported_patients(self) -> pd.DataFrame:
+        """Patients whose outcomes are reported (population mode: entered after warm-up)."""
+        if self.scenario.mode == "population":
+            return self.patients[self.patients["entry_months"] >= self.report_from_months].reset_index(drop=True)
+        return self.patients
 
-def run_chunk(scenario: Scenario, ids: np.ndarray, recorder: Recorder, care: Care | None = None) -> Care:
-    """Simulate the patients ``ids`` in one SimPy environment; rows and
-    events go to ``recorder``."""
-    m = compile_scenario(scenario) if care is None else care.m
-    care = care or Care(m)
+    @property
+    def service_requests(self) -> dict[str, int]:
+        return {n: int(self.services.loc[self.services["service"] == n, "requests"].sum()) for n in SERVICES}
+
+    @property
+    def service_units(self) -> dict[str, float]:
+        return {n: float(self.services.loc[self.services["service"] == n, "units"].sum()) for n in SERVICES}
+
+
+def arrival_times(scenario: Scenario) -> np.ndarray:
+    """Calendar months of Poisson arrivals over the population horizon,
+    from their own random stream (the same arrivals in every scenario with
+    the same incidence and seed)."""
+    pop = scenario.population
+    assert pop is not None
+    rate = pop.arrivals_per_year / MONTHS_PER_YEAR
+    end = pop.horizon_years * MONTHS_PER_YEAR
+    times: list[np.ndarray] = []
+    t, block = 0.0, 0
+    ids = np.array([ARRIVAL_STREAM_ID])
+    while t < end:
+        n = 4096
+        u = uniforms(scenario.run.seed, scenario.run.replication, ids, P_ARRIVALS, block, n // 2)[0]
+        block += n // 2
+        gaps = -np.log(u) / rate
+        cum = t + np.cumsum(gaps)
+        times.append(cum[cum < end])
+        t = float(cum[-1])
+    return np.concatenate(times) if times else np.empty(0)
+
+
+def _run_group(
+    scenario: Scenario,
+    ids: np.ndarray,
+    entries: np.ndarray | None,
+    end: float,
+    rec: Recorder,
+    log: ServiceLog,
+    finite: bool,
+    m: Any,
+) -> None:
     env = simpy.Environment()
+    pools = Pools(env, scenario) if finite else None
+    care = Care(m, pools, log)
     streams = PatientStreams(scenario.run.seed, scenario.run.replication, ids, STREAM_SIZES)
+    patients = []
     for i in range(len(ids)):
-        env.process(Patient(env, m, care, recorder, streams, i).course())
-    env.run()
-    return care
+        entry = float(entries[i]) if entries is not None else 0.0
+        p = Patient(env, m, care, rec, streams, i, entry, end)
+        p.proc = env.process(p.course())
+        patients.append(p)
+    if finite and np.isfinite(end):
+        env.run(until=end)
+        # courses still open at the end of the run are censored there, never dropped
+        for p in patients:
+            if not p.done:
+                p.close_at_horizon()
+    else:
+        env.run()
+
+
+def run_chunk(scenario: Scenario, ids: np.ndarray, recorder: Recorder, log: ServiceLog | None = None) -> None:
+    """Simulate cohort patients ``ids`` (entering at time 0) in one SimPy
+    environment; rows and events go to ``recorder``."""
+    m = compile_scenario(scenario)
+    finite = any(getattr(scenario.services, n).capacity is not None for n in SERVICES)
+    _run_group(scenario, np.asarray(ids, dtype=np.int64), None, scenario.run.horizon_months, recorder, log or ServiceLog(), finite, m)
 
 
 def patients_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
@@ -66,11 +137,11 @@ def patients_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
         np.asarray(df["bone_targeted_agent"], dtype=np.int8), categories=list(AGENTS)
     )
     df["death_cause"] = pd.Categorical(df["death_cause"], categories=list(CAUSES))
-    inf_cols = [c for c in PATIENT_COLUMNS if c.endswith("_months")]
-    for c in inf_cols:
+    for c in (c for c in PATIENT_COLUMNS if c.endswith("_months")):
         df[c] = np.asarray(df[c], dtype=np.float64)
         df.loc[~np.isfinite(df[c]), c] = np.nan
-    df.insert(5, "entry_months", 0.0)
+    entry = df.pop("entry_months")
+    df.insert(5, "entry_months", entry)
     df["censored"] = df["death_months"].isna()
     for c in ("n_sre", "n_pain_episodes", "n_hypercalcemia", "n_radiotherapy_courses", "n_radiotherapy_fractions",
               "n_radionuclide", "n_chemo_cycles", "n_rbc_units", "n_platelet_units", "n_surgery", "n_admissions",
@@ -82,6 +153,8 @@ def patients_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
               "anemia_at_onset", "thrombocytopenia_at_onset", "leukopenia_at_onset"):
         df[c] = np.asarray(df[c], dtype=bool)
     df["patient_id"] = np.asarray(df["patient_id"], dtype=np.int64)
+    df["bed_days"] = np.asarray(df["bed_days"], dtype=np.float64)
+    df["total_wait_days"] = np.asarray(df["total_wait_days"], dtype=np.float64)
     return df
 
 
@@ -94,34 +167,61 @@ def simulate(
     event_sink: Callable[[pa.Table], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
-    """Simulate ``scenario.run.patients`` patients (ids ``first_id`` ...).
+    """Simulate a scenario.
 
+    Cohort mode: ``scenario.run.patients`` patients (ids ``first_id`` ...)
+    at time 0.  Population mode: Poisson arrivals over
+    ``population.horizon_years`` (plus any prevalent patients at time 0).
     Events are handed chunk by chunk to ``event_sink`` (e.g. a Parquet
     writer) and/or kept in memory (``keep_events``).
     """
     t0 = time.perf_counter()
-    n = scenario.run.patients
     m = compile_scenario(scenario)
-    care = Care(m)
     rec = Recorder()
+    log = ServiceLog()
     rows: list[tuple[Any, ...]] = []
     tables: list[pa.Table] = []
-    done = 0
-    for start in range(first_id, first_id + n, chunk_size):
-        ids = np.arange(start, min(start + chunk_size, first_id + n), dtype=np.int64)
-        rec.clear()
-        run_chunk(scenario, ids, rec, care)
+    finite = any(getattr(scenario.services, n).capacity is not None for n in SERVICES)
+
+    def collect() -> None:
         rows.extend(rec.rows)
         tab = rec.table()
         if event_sink is not None:
             event_sink(tab)
         if keep_events:
             tables.append(tab)
-        done += len(ids)
+        rec.clear()
+
+    if scenario.mode == "population":
+        pop = scenario.population
+        assert pop is not None
+        end = pop.horizon_years * MONTHS_PER_YEAR
+        arrivals = arrival_times(scenario)
+        prevalent = np.arange(PREVALENT_ID0, PREVALENT_ID0 + pop.prevalent_patients, dtype=np.int64)
+        ids = np.concatenate([np.arange(len(arrivals), dtype=np.int64), prevalent])
+        entries = np.concatenate([arrivals, np.zeros(len(prevalent))])
+        _run_group(scenario, ids, entries, end, rec, log, finite, m)
+        collect()
         if progress is not None:
-            progress(done, n)
+            progress(len(ids), len(ids))
+        report_from, report_to = pop.warmup_years * MONTHS_PER_YEAR, end
+    else:
+        n = scenario.run.patients
+        size = n if finite else chunk_size
+        done = 0
+        for start in range(first_id, first_id + n, size):
+            ids = np.arange(start, min(start + size, first_id + n), dtype=np.int64)
+            _run_group(scenario, ids, None, scenario.run.horizon_months, rec, log, finite, m)
+            collect()
+            done += len(ids)
+            if progress is not None:
+                progress(done, n)
+        report_from, report_to = 0.0, scenario.run.horizon_months
     rows.sort(key=lambda r: r[0])
     patients = patients_frame(rows)
+    slog = log.frame()
+    death_cal = (patients["entry_months"] + patients["death_months"]).set_axis(patients["patient_id"])
+    services = service_table(slog, scenario, report_from, report_to, death_cal)
     events = None
     if keep_events:
         events = pa.concat_tables(tables).unify_dictionaries() if tables else None
@@ -129,8 +229,10 @@ def simulate(
         scenario=scenario,
         patients=patients,
         events=events,
-        service_requests=dict(zip(SERVICES, care.requests)),
-        service_units=dict(zip(SERVICES, care.units)),
+        services=services,
+        service_log=slog,
         n_events=rec.n_events,
         wall_seconds=time.perf_counter() - t0,
+        report_from_months=report_from,
+        report_to_months=report_to,
     )

@@ -4,10 +4,12 @@ validation pass that reports every error at once with its dotted path."""
 from __future__ import annotations
 
 import copy
+import functools
 import difflib
 import hashlib
 import json
 import math
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,7 +193,11 @@ def _known_path(parts: list[str]) -> str | None:
 
 
 def _field_model(annotation: Any) -> Any:
-    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    """The section model behind a field's annotation (also through ``Model | None``)."""
+    for a in (annotation, *typing.get_args(annotation)):
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            return a
+    return None
 
 
 def _unknown_key_message(key: str, options: list[str]) -> str:
@@ -237,15 +243,22 @@ def _range_hint(loc: tuple[Any, ...]) -> str:
     if parent is None or not loc or loc[-1] not in getattr(parent, "model_fields", {}):
         return ""
     info = parent.model_fields[loc[-1]]
-    lo = hi = None
+    lo = hi = gt = None
     for m in info.metadata:
         lo = getattr(m, "ge", lo)
+        gt = getattr(m, "gt", gt)
         hi = getattr(m, "le", hi)
     extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-    unit = extra.get("unit")
-    if lo is None and hi is None:
-        return ""
-    return f"; use a value from {lo} to {hi}" + (f" ({unit})" if unit else "")
+    unit = f" ({extra['unit']})" if extra.get("unit") else ""
+    if lo is not None and hi is not None:
+        return f"; use a value from {lo} to {hi}{unit}"
+    if gt is not None:
+        return f"; use a value above {gt}" + (f" and at most {hi}" if hi is not None else "") + unit
+    if lo is not None:
+        return f"; use a value of at least {lo}{unit}"
+    if hi is not None:
+        return f"; use a value of at most {hi}{unit}"
+    return ""
 
 
 def _reject_non_finite(data: Any, path: str, problems: list[Problem]) -> None:
@@ -259,14 +272,23 @@ def _reject_non_finite(data: Any, path: str, problems: list[Problem]) -> None:
         problems.append(Problem(path, f"{data} is not a finite number; give a finite value"))
 
 
+@functools.lru_cache(maxsize=1)
+def _defaults() -> dict[str, Any]:
+    return Scenario().model_dump(mode="json")
+
+
 def validate(data: dict[str, Any], source: str = "") -> Scenario:
-    """Validate a raw scenario dict completely; every problem is reported at once."""
+    """Validate a raw scenario dict completely; every problem is reported at once.
+
+    The data is laid over the complete defaults first, so a section given in
+    part (one primary's Weibull shape, one service's capacity) keeps the
+    defaults of everything it does not mention."""
     problems: list[Problem] = []
     _reject_non_finite(data, "", problems)
     if problems:
         raise ScenarioError(problems, source)
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(deep_merge(_defaults(), data))
     except ValidationError as exc:
         raise ScenarioError(_problems_from(exc), source) from None
     except RecursionError:

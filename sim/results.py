@@ -85,6 +85,7 @@ def run_to_folder(
         finally:
             writer.close()
         write_patients(result.patients, tmp / f"patients.{fmt}", fmt)
+        write_patients(result.services, tmp / f"services.{fmt}", fmt)
         doc = summary_document(result, __version__, scenario_sha256(scenario))
         (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(scenario), encoding="utf-8")
         if extra is not None:

@@ -82,29 +82,41 @@ def uniforms(
 
 
 class PatientStreams:
-    """The random streams of a chunk of patients, one list of uniforms per
-    (patient, process), pre-drawn in blocks and extended on demand.
+    """The random streams of a group of patients: for each (patient, process)
+    a list of uniforms, pre-drawn for a batch of patients at a time (when the
+    first of the batch starts) and extended on demand.
 
-    ``draw(i, p)`` returns the next uniform of process ``p`` for the chunk's
-    ``i``-th patient.  Pre-drawn numbers are plain Python floats so the hot
-    path does no NumPy scalar work.
+    Pre-drawn numbers are plain Python floats so the hot path does no NumPy
+    scalar work; a patient's lists are handed over by :meth:`take` and
+    forgotten here, so memory follows the patients in progress.
     """
 
-    __slots__ = ("seed", "replication", "ids", "sizes", "lists", "pos")
+    __slots__ = ("seed", "replication", "ids", "sizes", "batch", "_ready")
 
-    def __init__(self, seed: int, replication: int, ids: np.ndarray, sizes: tuple[int, ...]):
+    def __init__(self, seed: int, replication: int, ids: np.ndarray, sizes: tuple[int, ...], batch: int = 2048):
         self.seed = seed
         self.replication = replication
         self.ids = np.asarray(ids, dtype=np.int64)
         self.sizes = sizes
-        n = len(self.ids)
-        per_process = [uniforms(seed, replication, self.ids, p, 0, (k + 1) // 2).tolist() for p, k in enumerate(sizes)]
-        # lists[i][p] is patient i's list for process p
-        self.lists = [[per_process[p][i] for p in range(len(sizes))] for i in range(n)]
-        self.pos = [[0] * len(sizes) for _ in range(n)]
+        self.batch = batch
+        self._ready: dict[int, tuple[list[list[float]], list[int]]] = {}
 
-    def extend(self, i: int, p: int) -> None:
+    def _draw_batch(self, b: int) -> None:
+        ids = self.ids[b * self.batch : (b + 1) * self.batch]
+        per_process = [uniforms(self.seed, self.replication, ids, p, 0, (k + 1) // 2).tolist() for p, k in enumerate(self.sizes)]
+        n_proc = len(self.sizes)
+        for j in range(len(ids)):
+            self._ready[b * self.batch + j] = ([per_process[p][j] for p in range(n_proc)], [0] * n_proc)
+
+    def take(self, i: int) -> tuple[list[list[float]], list[int]]:
+        """The streams of the group's i-th patient: one list of uniforms and
+        one read position per process."""
+        if i not in self._ready:
+            self._draw_batch(i // self.batch)
+        return self._ready.pop(i)
+
+    def extend(self, i: int, p: int, lst: list[float]) -> None:
         """Append the next block of draws to (patient i, process p)."""
-        have = len(self.lists[i][p])
+        have = len(lst)
         more = uniforms(self.seed, self.replication, self.ids[i : i + 1], p, have // 2, max(8, have // 2))
-        self.lists[i][p].extend(more[0].tolist())
+        lst.extend(more[0].tolist())

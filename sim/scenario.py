@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .params import AGENTS, ASSUMED, LINEAGES, PRIMARIES, Section, keyed, par, section_field
 
@@ -134,7 +134,7 @@ class Progression(Section):
 class OtherMortality(Section):
     """Death from other causes (Gompertz in age)."""
 
-    enabled: bool = Field(True, description="Background mortality from other causes on or off")
+    enabled: bool = Field(True, description="Background mortality from other causes on or off", json_schema_extra={"unit": "on/off", "source": ASSUMED})
     annual_rate_at_70: float = par(0.02, 0, 1, "per year", ASSUMED + " (order of Western life tables)", "Other-cause mortality at age 70")
     doubling_years: float = par(8.0, 1, 50, "years", ASSUMED + " (Gompertz law)", "Years for the other-cause rate to double")
 
@@ -453,6 +453,90 @@ class Care(Section):
     surgery: Surgery = section_field(Surgery, "Surgery")
 
 
+# ----------------------------------------------------------------------------- services
+
+
+class Service(Section):
+    """One service: places (capacity), how long a use holds one, working pattern, costs."""
+
+    capacity: int | None = Field(
+        None, ge=1, le=1_000_000, strict=False,
+        description="Places that can be in use at once (linac slots, chairs, beds ...); null = unlimited",
+        json_schema_extra={"unit": "places", "source": ASSUMED},
+    )
+    duration_days: float = par(1.0, 0, 365, "days", ASSUMED, "How long one use holds a place (radiotherapy: the course's fraction days; beds: the stay)")
+    weekdays_only: bool = Field(
+        False, description="Uses start on weekdays only (with finite capacity)", json_schema_extra={"unit": "on/off", "source": ASSUMED}
+    )
+    unit: str = Field("uses", max_length=40, description="What the units of this service count", json_schema_extra={"unit": "label", "source": ASSUMED})
+    cost_per_use: float = par(0.0, 0, 1e7, "currency per use", ASSUMED, "Cost of one use")
+    cost_per_unit: float = par(0.0, 0, 1e7, "currency per unit", ASSUMED, "Cost of one unit (fraction, cycle, blood unit, bed-day ...)")
+
+    @field_validator("capacity", mode="before")
+    @classmethod
+    def _integer_capacity(cls, c: object) -> object:
+        if isinstance(c, bool) or (isinstance(c, float) and not c.is_integer()):
+            raise ValueError("capacity must be a whole number of places (1 or more), or null for unlimited")
+        return c
+
+
+def _svc(duration: float, weekdays: bool, unit: str) -> object:
+    return Field(default_factory=lambda: Service(duration_days=duration, weekdays_only=weekdays, unit=unit))
+
+
+class Services(Section):
+    """The services of the conceptual model; each unlimited unless a capacity is set."""
+
+    radiotherapy: Service = _svc(1.0, True, "fractions")  # type: ignore[assignment]
+    nuclear_medicine: Service = _svc(1.0, True, "injections and scans")  # type: ignore[assignment]
+    chemotherapy: Service = _svc(0.5, True, "cycles")  # type: ignore[assignment]
+    transfusion: Service = _svc(0.5, False, "blood units")  # type: ignore[assignment]
+    beds: Service = _svc(1.0, False, "bed-days")  # type: ignore[assignment]
+    theatre: Service = _svc(0.25, True, "operations")  # type: ignore[assignment]
+    biopsy: Service = _svc(0.5, True, "biopsies")  # type: ignore[assignment]
+
+
+class Costs(Section):
+    """Costing of service use."""
+
+    discount_rate_per_year: float = par(0.0, 0, 0.2, "per year", ASSUMED, "Discount rate for costs by year of the horizon")
+    currency: str = Field("EUR", max_length=10, description="Currency of the unit costs", json_schema_extra={"unit": "label", "source": ASSUMED})
+
+
+class Population(Section):
+    """Population mode: patients arrive over years as a Poisson process."""
+
+    horizon_years: float = par(10.0, 0.1, 100, "years", ASSUMED, "Length of the simulated period")
+    warmup_years: float = par(2.0, 0, 99, "years", ASSUMED, "Initial period excluded from results")
+    annual_incidence: float | None = Field(
+        None, gt=0, le=10_000_000, description="New patients with bone metastases per year (or give population_size and incidence_per_100k)",
+        json_schema_extra={"unit": "patients per year", "source": ASSUMED},
+    )
+    population_size: int | None = Field(None, ge=1, le=2_000_000_000, description="Population of the region", json_schema_extra={"unit": "people", "source": ASSUMED})
+    incidence_per_100k: float | None = Field(
+        None, gt=0, le=100_000, description="New patients with bone metastases per 100,000 people per year",
+        json_schema_extra={"unit": "per 100,000 per year", "source": ASSUMED},
+    )
+    prevalent_patients: int = par(0, 0, 10_000_000, "patients", ASSUMED, "Patients already in care at time 0 (they enter at time 0)")
+
+    @model_validator(mode="after")
+    def _rate(self) -> "Population":
+        by_pop = self.population_size is not None or self.incidence_per_100k is not None
+        if self.annual_incidence is not None and by_pop:
+            raise ValueError("give either annual_incidence or population_size with incidence_per_100k, not both")
+        if self.annual_incidence is None and not (self.population_size and self.incidence_per_100k):
+            raise ValueError("set annual_incidence, or both population_size and incidence_per_100k")
+        if self.warmup_years >= self.horizon_years:
+            raise ValueError(f"warmup_years ({self.warmup_years}) must be shorter than horizon_years ({self.horizon_years})")
+        return self
+
+    @property
+    def arrivals_per_year(self) -> float:
+        if self.annual_incidence is not None:
+            return self.annual_incidence
+        return float(self.population_size or 0) * float(self.incidence_per_100k or 0) / 100_000
+
+
 # ----------------------------------------------------------------------------- scenario
 
 
@@ -461,7 +545,9 @@ class Scenario(Section):
 
     name: str = Field("baseline", min_length=1, max_length=100, description="Short name of the scenario")
     description: str = Field("", max_length=5000, description="What question the scenario answers")
-    mode: Literal["cohort"] = Field("cohort", description="Entry mode: cohort (N patients at time 0)")
+    mode: Literal["cohort", "population"] = Field(
+        "cohort", description="Entry: cohort (run.patients at time 0) or population (Poisson arrivals over population.horizon_years)"
+    )
     run: Run = section_field(Run, "Run settings")
     cohort: Cohort = section_field(Cohort, "Entry")
     progression: Progression = section_field(Progression, "Progression to death")
@@ -473,6 +559,15 @@ class Scenario(Section):
     detection: Detection = section_field(Detection, "Detection of carcinosis")
     complications: Complications = section_field(Complications, "Infections and bleeding")
     care: Care = section_field(Care, "Palliative care")
+    services: Services = section_field(Services, "Services and their capacity")
+    costs: Costs = section_field(Costs, "Costs")
+    population: Population | None = Field(None, description="Population mode settings (required when mode is population)")
+
+    @model_validator(mode="after")
+    def _mode(self) -> "Scenario":
+        if self.mode == "population" and self.population is None:
+            raise ValueError("mode is population: add a population section with annual_incidence (or population_size and incidence_per_100k)")
+        return self
 
 
 __all__ = ["Scenario", "PRIMARIES", "AGENTS", "LINEAGES"]

@@ -136,8 +136,11 @@ def summary_document(result: Any, model_version: str, sha: str) -> dict[str, Any
     """Everything in summary.json (deterministic for a given scenario and seed)."""
     from .targets import comparison_table
 
+    from .services import services_summary
+
     s = result.scenario
-    cal = comparison_table(result.patients)
+    df = result.reported_patients
+    cal = comparison_table(df)
     return json_safe({
         "notice": ILLUSTRATIVE,
         "scenario": s.name,
@@ -150,10 +153,12 @@ def summary_document(result: Any, model_version: str, sha: str) -> dict[str, Any
         "scenario_sha256": sha,
         "random_numbers": "Philox4x32-10 counter-based streams addressed by (seed, replication, patient, process)",
         "events": int(result.n_events),
-        "outcomes": outcomes(result.patients),
-        "services": {
-            name: {"requests": result.service_requests[name], "units": result.service_units[name]}
-            for name in result.service_requests
-        },
+        "mode": s.mode,
+        "reported_patients": int(len(df)),
+        "reported_from_months": result.report_from_months,
+        "reported_to_months": result.report_to_months,
+        "warmup_years": s.population.warmup_years if s.population is not None else 0.0,
+        "outcomes": outcomes(df),
+        "services": services_summary(result.services),
         "calibration": cal.to_dict(orient="records"),
     })

@@ -40,9 +40,13 @@ def test_address_not_position():
 
 
 def test_streams_extend_on_demand_with_the_same_numbers():
-    s = PatientStreams(9, 0, np.array([4]), (2,))
-    first = list(s.lists[0][0])
-    s.extend(0, 0)
-    s.extend(0, 0)
-    whole = uniforms(9, 0, np.array([4]), 0, 0, len(s.lists[0][0]) // 2)[0].tolist()
-    assert s.lists[0][0] == whole and whole[:2] == first
+    s = PatientStreams(9, 0, np.array([3, 4]), (2, 4), batch=1)
+    lists, pos = s.take(1)
+    assert pos == [0, 0] and len(lists[0]) == 2 and len(lists[1]) == 4
+    first = list(lists[0])
+    s.extend(1, 0, lists[0])
+    s.extend(1, 0, lists[0])
+    whole = uniforms(9, 0, np.array([4]), 0, 0, len(lists[0]) // 2)[0].tolist()
+    assert lists[0] == whole and whole[:2] == first
+    # a patient's streams are the same whichever batch size draws them
+    assert PatientStreams(9, 0, np.array([3, 4]), (2, 4), batch=2048).take(1)[0][1] == lists[1]

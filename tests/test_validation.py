@@ -149,3 +149,13 @@ def test_override_form():
 def test_override_into_a_value_refused():
     with pytest.raises(ScenarioError, match="is a value"):
         apply_overrides({}, ["carcinosis.probability.x=1"])
+
+
+def test_partial_section_keeps_the_other_defaults():
+    s = with_overrides(Scenario(), {"progression.weibull.breast.shape": 0.5, "services.radiotherapy.capacity": 3})
+    d = Scenario()
+    assert s.progression.weibull.breast.scale_months == d.progression.weibull.breast.scale_months
+    assert s.services.radiotherapy.weekdays_only == d.services.radiotherapy.weekdays_only is True
+    assert s.services.radiotherapy.unit == "fractions"
+    s2 = validate({"services": {"beds": {"capacity": 4}}})
+    assert s2.services.beds.unit == "bed-days" and s2.services.beds.capacity == 4

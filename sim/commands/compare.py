@@ -1,0 +1,83 @@
+"""``compare A.yaml B.yaml [...]``: paired comparison under common random numbers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from ..compare import KEY_OUTCOMES, compare
+from ..loader import load_scenario
+from ..output import staged_output
+from ..params import ILLUSTRATIVE
+from ..summary import json_safe
+from .common import progress_bar, say
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("compare", help="run scenarios on the same seed and report paired differences")
+    p.add_argument("scenarios", nargs="+", help="two or more scenario files; differences are against the first")
+    p.add_argument("--replications", type=int, default=3, help="replications per scenario (default 3)")
+    p.add_argument("--seed", type=int, help="root seed for every scenario (default: the first scenario's run.seed)")
+    p.add_argument("--patients", type=int, help="cohort size for cohort-mode scenarios")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.path=value",
+                   help="override a parameter in every scenario (repeatable)")
+    p.add_argument("--out", help="folder for comparison.parquet and comparison.json (new or empty)")
+    p.add_argument("--force", action="store_true", help="replace an existing non-empty --out folder")
+    p.add_argument("--quiet", action="store_true", help="no progress or table on the terminal")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from ..cli import UsageError
+
+    if len(args.scenarios) < 2:
+        raise UsageError("compare needs at least two scenario files")
+    if args.replications < 1:
+        raise UsageError("--replications must be 1 or more")
+    overrides = list(args.overrides) + ([f"run.patients={args.patients}"] if args.patients else [])
+    scenarios = [load_scenario(Path(f), overrides) for f in args.scenarios]
+    seed = args.seed if args.seed is not None else scenarios[0].run.seed
+    if args.out:
+        from ..output import check_target
+
+        check_target(Path(args.out), args.force)
+    result = compare(scenarios, args.replications, seed, progress=progress_bar(args, "replications"))
+    doc = json_safe(
+        {
+            "notice": ILLUSTRATIVE,
+            "scenarios": result.names,
+            "files": args.scenarios,
+            "seed": seed,
+            "replications": args.replications,
+            "random_numbers": "common random numbers: the same seed and replication indices in every scenario",
+            "differences": result.differences.to_dict(orient="records"),
+        }
+    )
+    if args.out:
+        with staged_output(Path(args.out), args.force) as tmp:
+            result.differences.to_parquet(tmp / "comparison.parquet", index=False)
+            result.values.to_parquet(tmp / "comparison_replications.parquet", index=False)
+            (tmp / "comparison.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    say(args, render(result, seed, args.replications))
+    return 0
+
+
+def _fmt(x: float) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    return f"{x:.4g}"
+
+
+def render(result, seed: int, replications: int) -> str:  # type: ignore[no-untyped-def]
+    lines = [
+        f"Paired comparison against {result.names[0]!r}: seed {seed}, {replications} replication(s), common random numbers.",
+        ILLUSTRATIVE,
+        f"{'outcome':44} {'scenario':22} {'reference':>10} {'scenario':>10} {'difference (95% CI)':>30}",
+    ]
+    for r in result.key_table().itertuples():
+        label = KEY_OUTCOMES.get(r.metric, r.metric.removeprefix("services."))
+        ci = f"{_fmt(r.difference)} ({_fmt(r.ci95_low)} to {_fmt(r.ci95_high)})" if replications > 1 else _fmt(r.difference)
+        lines.append(f"{label[:44]:44} {r.scenario[:22]:22} {_fmt(r.reference_mean):>10} {_fmt(r.scenario_mean):>10} {ci:>30}")
+    return "\n".join(lines)

@@ -1,0 +1,249 @@
+"""Services with optional finite capacity, and their figures per year.
+
+Each service of the conceptual model (radiotherapy, nuclear medicine,
+chemotherapy chairs, transfusion chairs, beds, theatre, marrow biopsy) is,
+when the scenario sets a capacity, a SimPy ``PriorityResource``: a use holds
+one place for its duration (a radiotherapy course: its fraction days; a bed:
+the length of stay), waits in priority order (0 = emergency first), and
+services with a weekday working pattern start uses on weekdays only.  With no
+capacity (``null``) a service is unlimited: every request starts at once.
+
+Every request is recorded in columns (service, patient, times of request,
+start and end, units, priority, died waiting); :func:`service_table` turns
+them into requests, uses, units, utilisation, mean queue, waits and deaths
+while waiting per service and year.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from .compiled import DAYS_PER_MONTH
+
+if TYPE_CHECKING:
+    from .scenario import Scenario
+
+SERVICES = ("radiotherapy", "nuclear_medicine", "chemotherapy", "transfusion", "beds", "theatre", "biopsy")
+SVC = {name: i for i, name in enumerate(SERVICES)}
+MONTHS_PER_YEAR = 12.0
+EMERGENCY, URGENT, ROUTINE = 0, 1, 2
+
+
+def next_weekday_start(t_months: float) -> float:
+    """The earliest time >= t on a weekday (calendar day 0 is a Monday)."""
+    d = t_months * DAYS_PER_MONTH
+    day = math.floor(d)
+    wd = day % 7
+    if wd < 5:
+        return t_months
+    return (day + (7 - wd)) / DAYS_PER_MONTH
+
+
+class ServiceLog:
+    """Columnar record of every service request of a run."""
+
+    __slots__ = ("svc", "pid", "t_req", "t_start", "t_end", "units", "prio")
+
+    def __init__(self) -> None:
+        self.svc: list[int] = []
+        self.pid: list[int] = []
+        self.t_req: list[float] = []
+        self.t_start: list[float] = []  # NaN: died while waiting
+        self.t_end: list[float] = []
+        self.units: list[float] = []
+        self.prio: list[int] = []
+
+    def add(self, svc: int, pid: int, t_req: float, t_start: float, t_end: float, units: float, prio: int) -> int:
+        self.svc.append(svc)
+        self.pid.append(pid)
+        self.t_req.append(t_req)
+        self.t_start.append(t_start)
+        self.t_end.append(t_end)
+        self.units.append(units)
+        self.prio.append(prio)
+        return len(self.svc) - 1
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "service": pd.Categorical.from_codes(np.asarray(self.svc, dtype=np.int8), categories=list(SERVICES)),
+                "patient_id": np.asarray(self.pid, dtype=np.int64),
+                "request_months": np.asarray(self.t_req, dtype=float),
+                "start_months": np.asarray(self.t_start, dtype=float),
+                "end_months": np.asarray(self.t_end, dtype=float),
+                "units": np.asarray(self.units, dtype=float),
+                "priority": np.asarray(self.prio, dtype=np.int8),
+            }
+        )
+
+
+class Pools:
+    """The finite-capacity services of one SimPy environment."""
+
+    def __init__(self, env: simpy.Environment, scenario: "Scenario"):
+        self.env = env
+        self.capacity: list[int | None] = []
+        self.weekdays: list[bool] = []
+        self.res: list[simpy.PriorityResource | None] = []
+        for name in SERVICES:
+            cfg = getattr(scenario.services, name)
+            self.capacity.append(cfg.capacity)
+            self.weekdays.append(cfg.weekdays_only)
+            self.res.append(simpy.PriorityResource(env, capacity=cfg.capacity) if cfg.capacity is not None else None)
+
+    def finite(self, k: int) -> bool:
+        return self.res[k] is not None
+
+
+def serve(
+    env: simpy.Environment,
+    pools: Pools,
+    log: ServiceLog,
+    k: int,
+    who: Any,
+    priority: int,
+    hold_months: float,
+    units: float,
+    on_start: Any,
+    release_on_death: bool,
+):
+    """SimPy process of one use of a finite service.
+
+    ``who`` needs ``pid``, ``alive`` and ``died`` (a SimPy event that fires
+    at death).  ``on_start()`` runs when the use starts; the place is held
+    for ``hold_months`` (or until death when ``release_on_death``)."""
+    res = pools.res[k]
+    assert res is not None
+    # recorded at once: a request still waiting when the run ends is counted too
+    idx = log.add(k, who.pid, env.now, math.nan, math.nan, 0.0, priority)
+    req = res.request(priority=priority)
+    got = yield req | who.died
+    if req not in got:
+        req.cancel()
+        log.t_end[idx] = env.now  # died while waiting
+        return
+    try:
+        if pools.weekdays[k]:
+            start = next_weekday_start(env.now)
+            if start > env.now:
+                yield env.timeout(start - env.now) | who.died
+                if not who.alive:
+                    log.t_end[idx] = env.now
+                    return
+        log.t_start[idx] = env.now
+        log.t_end[idx] = env.now + hold_months
+        log.units[idx] = units
+        on_start()
+        if hold_months > 0:
+            if release_on_death:
+                yield env.timeout(hold_months) | who.died
+            else:
+                yield env.timeout(hold_months)
+        log.t_end[idx] = env.now
+    finally:
+        res.release(req)
+
+
+# ----------------------------------------------------------------------------- figures per year
+
+
+def _overlap(a: np.ndarray, b: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return np.clip(np.minimum(b, hi) - np.maximum(a, lo), 0.0, None)
+
+
+def service_table(
+    log: pd.DataFrame,
+    scenario: "Scenario",
+    start_months: float,
+    end_months: float,
+    death_calendar: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Per service and year from ``start_months`` to ``end_months``:
+    requests, completed uses, units, utilisation (time-weighted busy places ÷
+    capacity), mean number of busy places, mean queue length, waits in days
+    (mean, median, 95th percentile), deaths while waiting, cost.
+
+    ``death_calendar`` (patient id -> calendar death time) ends bed stays at
+    death for unlimited beds."""
+    rows = []
+    n_years = max(1, int(math.ceil((end_months - start_months) / MONTHS_PER_YEAR - 1e-9)))
+    costs = scenario.costs
+    for name in SERVICES:
+        cfg = getattr(scenario.services, name)
+        d = log[log["service"] == name]
+        t_req = d["request_months"].to_numpy()
+        t_start = d["start_months"].to_numpy()
+        t_end = d["end_months"].to_numpy()
+        if name == "beds" and death_calendar is not None and len(d):
+            dt = death_calendar.reindex(d["patient_id"]).to_numpy()
+            t_end = np.where(np.isfinite(dt), np.minimum(t_end, dt), t_end)
+        started = np.isfinite(t_start)
+        wait_end = np.where(started, t_start, np.where(np.isfinite(t_end), t_end, end_months))
+        units = d["units"].to_numpy()
+        for y in range(n_years):
+            lo = start_months + y * MONTHS_PER_YEAR
+            hi = min(lo + MONTHS_PER_YEAR, end_months)
+            span = hi - lo
+            in_req = (t_req >= lo) & (t_req < hi)
+            died_waiting = ~started & np.isfinite(t_end)
+            in_start = started & (t_start >= lo) & (t_start < hi)
+            waits = (t_start[in_start] - t_req[in_start]) * DAYS_PER_MONTH
+            busy = _overlap(t_start[started], t_end[started], lo, hi).sum() / span if span > 0 else math.nan
+            queue = _overlap(t_req, wait_end, lo, hi).sum() / span if span > 0 else math.nan
+            n_uses = int(in_start.sum())
+            u = float(units[in_start].sum())
+            cost = cfg.cost_per_use * n_uses + cfg.cost_per_unit * u
+            disc = (1.0 + costs.discount_rate_per_year) ** (-y)
+            rows.append(
+                {
+                    "service": name,
+                    "year": y + 1,
+                    "from_months": lo,
+                    "to_months": hi,
+                    "capacity": cfg.capacity,
+                    "requests": int(in_req.sum()),
+                    "uses": n_uses,
+                    "units": u,
+                    "unit": cfg.unit,
+                    "mean_busy": busy,
+                    "utilisation": busy / cfg.capacity if cfg.capacity else math.nan,
+                    "mean_queue": queue,
+                    "wait_mean_days": float(waits.mean()) if len(waits) else math.nan,
+                    "wait_median_days": float(np.median(waits)) if len(waits) else math.nan,
+                    "wait_p95_days": float(np.percentile(waits, 95)) if len(waits) else math.nan,
+                    "deaths_waiting": int((died_waiting & (t_end >= lo) & (t_end < hi)).sum()),
+                    "cost": cost,
+                    "cost_discounted": cost * disc,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def services_summary(table: pd.DataFrame) -> dict[str, Any]:
+    """summary.json ``services.<name>``: totals over the reported years and each year."""
+    out: dict[str, Any] = {}
+    for name, d in table.groupby("service", sort=False, observed=True):
+        uses = d["uses"].to_numpy()
+        wait = d["wait_mean_days"].to_numpy()
+        w = np.where(np.isfinite(wait), wait, 0.0)
+        out[str(name)] = {
+            "capacity": d["capacity"].iloc[0] if d["capacity"].notna().iloc[0] else None,
+            "unit": d["unit"].iloc[0],
+            "requests": int(d["requests"].sum()),
+            "uses": int(uses.sum()),
+            "units": float(d["units"].sum()),
+            "utilisation_mean": float(d["utilisation"].mean()) if d["utilisation"].notna().any() else None,
+            "wait_mean_days": float((w * uses).sum() / uses.sum()) if uses.sum() else None,
+            "deaths_waiting": int(d["deaths_waiting"].sum()),
+            "cost": float(d["cost"].sum()),
+            "cost_discounted": float(d["cost_discounted"].sum()),
+            "per_year": d.drop(columns=["service", "unit"]).to_dict(orient="records"),
+        }
+    out["total_cost"] = float(table["cost"].sum())
+    out["total_cost_discounted"] = float(table["cost_discounted"].sum())
+    return out

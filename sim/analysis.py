@@ -188,8 +188,9 @@ def _event(df: pd.DataFrame) -> np.ndarray:
 
 
 def _since_entry(df: pd.DataFrame, col: str) -> np.ndarray:
-    entry = df["entry_months"].to_numpy(dtype=float) if "entry_months" in df else 0.0
-    return df[col].to_numpy(dtype=float) - entry
+    """Months from the patient's entry (the patients table keeps course times
+    from entry; ``entry_months`` is the calendar time of entry)."""
+    return df[col].to_numpy(dtype=float)
 
 
 def overall_survival(df: pd.DataFrame) -> pd.DataFrame:

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
 
 from .compiled import DAYS_PER_MONTH
 from .engine import patients_frame, run_chunk
@@ -48,20 +50,65 @@ class Line:
     events: list[tuple[float, str, str]] = field(default_factory=list)
 
 
+def interacting(scenario: Scenario) -> bool:
+    """Whether patients affect each other (population mode or finite service
+    capacity): then a patient's course is taken from a full run."""
+    if getattr(scenario, "mode", "cohort") == "population":
+        return True
+    services = getattr(scenario, "services", None)
+    if services is None:
+        return False
+    return any(getattr(getattr(services, n, None), "capacity", None) is not None for n in type(services).model_fields)
+
+
 def simulate_patient(scenario: Scenario, patient_id: int) -> Course:
-    """Simulate one patient exactly as in a full run (same random streams)."""
+    """Simulate one patient exactly as in a full run (same random streams).
+
+    Without interaction between patients the patient runs alone; with finite
+    capacities or in population mode the whole run is simulated and the
+    patient's course taken from it."""
     if patient_id < 0:
         raise ValueError("patient id must be 0 or more")
-    rec = Recorder()
-    run_chunk(scenario, np.array([patient_id], dtype=np.int64), rec)
-    tab = rec.table().to_pandas()
-    row = patients_frame(rec.rows).iloc[0].to_dict()
+    if interacting(scenario):
+        from .engine import simulate
+
+        res = simulate(scenario, keep_events=True)
+        df = res.patients
+        hit = df[df["patient_id"] == patient_id]
+        if hit.empty:
+            raise ValueError(f"patient {patient_id} is not in this run; its ids are {_id_ranges(df['patient_id'].to_numpy())}")
+        row = hit.iloc[0].to_dict()
+        tab = res.events.filter(pa.compute.equal(res.events["patient_id"], patient_id)).to_pandas() if res.events is not None else None
+    else:
+        rec = Recorder()
+        run_chunk(scenario, np.array([patient_id], dtype=np.int64), rec)
+        tab = rec.table().to_pandas()
+        row = patients_frame(rec.rows).iloc[0].to_dict()
+    entry = float(row.get("entry_months") or 0.0)
     ev = pd.DataFrame(
-        {"time_months": tab["time_months"].to_numpy(), "event": tab["event"].astype(str).to_numpy(), "detail": tab["detail"].astype(str).to_numpy()}
+        {
+            # months from the patient's entry (event tables hold calendar months)
+            "time_months": tab["time_months"].to_numpy(dtype=float) - entry,
+            "event": tab["event"].astype(str).to_numpy(),
+            "detail": tab["detail"].astype(str).to_numpy(),
+        }
     )
     # stable sort by time keeps the recorded order of simultaneous events
-    ev = ev.sort_values("time_months", kind="stable").reset_index(drop=True)
+    # (times compared to 1e-9 months: calendar minus entry is not exact)
+    ev["_key"] = np.round(ev["time_months"].to_numpy(), 9)
+    ev = ev.sort_values("_key", kind="stable").drop(columns="_key").reset_index(drop=True)
     return Course(scenario, int(patient_id), row, ev)
+
+
+def _id_ranges(ids: np.ndarray) -> str:
+    ids = np.sort(ids)
+    if len(ids) == 0:
+        return "none"
+    breaks = np.flatnonzero(np.diff(ids) != 1)
+    starts = np.concatenate([[ids[0]], ids[breaks + 1]])
+    ends = np.concatenate([ids[breaks], [ids[-1]]])
+    parts = [f"{a}" if a == b else f"{a} to {b}" for a, b in zip(starts, ends)]
+    return ", ".join(parts[:4]) + (" ..." if len(parts) > 4 else "")
 
 
 def _units(detail: str) -> str:
@@ -175,7 +222,7 @@ def narrate(course: Course, collapse: bool = True) -> list[Line]:
         parts: list[tuple[str, str]] = []
         raw: list[tuple[float, str, str]] = []
         responses: list[tuple[float, str, str]] = []
-        while j < n and times[j] == t:
+        while j < n and abs(times[j] - t) <= 1e-9:
             e, d = names[j], details[j]
             if e == "pain_response":
                 responses.append((float(t), e, d))
@@ -241,7 +288,11 @@ def when(line: Line) -> str:
 
 def header(course: Course) -> str:
     s = course.scenario
-    return f"Patient {course.patient_id}, scenario {s.name!r} (seed {s.run.seed}, replication {s.run.replication}, horizon {s.run.horizon_months:g} months)"
+    text = f"Patient {course.patient_id}, scenario {s.name!r} (seed {s.run.seed}, replication {s.run.replication}, horizon {s.run.horizon_months:g} months)"
+    entry = float(course.row.get("entry_months") or 0.0)
+    if entry > 0:
+        text += f"\nEntered at calendar month {entry:.1f}; months below count from entry."
+    return text
 
 
 def ending(course: Course) -> str:

@@ -117,6 +117,12 @@ def flatten(doc: Any, prefix: str = "") -> dict[str, float]:
     return out
 
 
+def reported(res: RunResult) -> pd.DataFrame:
+    """The patients whose outcomes count (population mode: entered after the warm-up)."""
+    df = getattr(res, "reported_patients", None)
+    return df if isinstance(df, pd.DataFrame) else res.patients
+
+
 def replication_values(patients: pd.DataFrame) -> dict[str, float]:
     """Every outcome of one replication, flattened, plus calibration model values."""
     from .summary import outcomes
@@ -195,7 +201,7 @@ def run_replications(
         if n == 0:
             first = res
         row = {"replication": float(base + n), "patients": float(len(res.patients)), "wall_seconds": res.wall_seconds}
-        row.update(replication_values(res.patients))
+        row.update(replication_values(reported(res)))
         for name, k in res.service_requests.items():
             row[f"services.{name}.requests"] = float(k)
             row[f"services.{name}.units"] = float(res.service_units[name])
@@ -348,6 +354,9 @@ def replications_to_folder(
         finally:
             writer.close()
         write_patients(reps.first.patients, tmp / f"patients.{fmt}", fmt)
+        services = getattr(reps.first, "services", None)
+        if isinstance(services, pd.DataFrame):  # per-service, per-year table of the first replication
+            write_patients(services, tmp / f"services.{fmt}", fmt)
         pq.write_table(pa.Table.from_pandas(reps.table, preserve_index=False), tmp / "replications.parquet", compression="zstd")
         doc = summary_document(reps.first, __version__, scenario_sha256(scenario))
         doc = replicated_summary(doc, reps)

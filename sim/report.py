@@ -76,6 +76,23 @@ class ReportInputs:
     def summary(self) -> dict[str, Any]:
         return self.folder.summary
 
+    @property
+    def population_mode(self) -> bool:
+        return self.summary.get("mode") == "population"
+
+    @property
+    def patients(self) -> pd.DataFrame:
+        """The patients whose outcomes are reported (population mode: those who entered after the warm-up)."""
+        df = self.folder.patients
+        start = self.summary.get("reported_from_months")
+        if isinstance(start, (int, float)) and start > 0 and "entry_months" in df:
+            df = df[df["entry_months"] >= start].reset_index(drop=True)
+        return df
+
+    @property
+    def horizon_months(self) -> float | None:
+        return None if self.population_mode else self.summary.get("horizon_months")
+
 
 def read_inputs(path: str | Path) -> ReportInputs:
     """Read a complete results folder (NotAResultsFolder if it is not one)."""
@@ -145,7 +162,10 @@ def _fmt(v: Any, kind: str = "num") -> str:
     if isinstance(v, (int, np.integer)):
         return f"{int(v):,}"
     if isinstance(v, (float, np.floating)):
-        return f"{float(v):,.2f}" if abs(float(v)) < 1000 else f"{float(v):,.0f}"
+        f = float(v)
+        if f.is_integer() and abs(f) >= 1:
+            return f"{int(f):,}"
+        return f"{f:,.2f}" if abs(f) < 1000 else f"{f:,.0f}"
     return str(v)
 
 
@@ -259,9 +279,12 @@ def services_tables(summary: dict[str, Any]) -> tuple[pd.DataFrame | None, pd.Da
         return None, None
     totals, years = [], []
     for name, node in sv.items():
+        if isinstance(node, (int, float)) and not isinstance(node, bool):
+            totals.append({"service": name.replace("_", " "), "value": node})
+            continue
         if not isinstance(node, dict):
             continue
-        row: dict[str, Any] = {"service": name}
+        row: dict[str, Any] = {"service": name.replace("_", " ")}
         for k, v in node.items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 row[k] = v
@@ -269,7 +292,7 @@ def services_tables(summary: dict[str, Any]) -> tuple[pd.DataFrame | None, pd.Da
                 for kk, vv in v.items():
                     row[f"{k} {kk}"] = vv
             elif "year" in k.lower():
-                years.extend(_year_rows(name, v))
+                years.extend(_year_rows(name.replace("_", " "), v))
         totals.append(row)
     tot = pd.DataFrame(totals) if totals else None
     yr = pd.DataFrame(years) if years else None
@@ -358,6 +381,12 @@ def stress_items(inp: ReportInputs) -> list[tuple[str, str, str]]:
     run_time = f"{t['wall_seconds']:.2f} s wall time" if "wall_seconds" in t else "not recorded (timing.json missing)"
     if "simulate_seconds" in t:
         run_time += f", of which {t['simulate_seconds']:.2f} s simulating"
+    if inp.population_mode:
+        pop = inp.scenario.get("population") or {}
+        run_length = (f"{pop.get('horizon_years')} years of arrivals, the first {pop.get('warmup_years')} a warm-up; "
+                      f"{s.get('reported_patients')} patients reported; each course followed for at most {s.get('horizon_months')} months or to the end of the run")
+    else:
+        run_length = f"{s.get('horizon_months')} months of follow-up from entry; {s.get('patients')} patients per replication"
     versions = ", ".join(f"{k} {v}" for k, v in software_versions().items())
     rep_text = f"{n_reps} independent replication{'s' if n_reps != 1 else ''} (indices {', '.join(str(i) for i in indices[:12])}{' ...' if len(indices) > 12 else ''})"
     if reps and reps.get("algorithm"):
@@ -378,7 +407,7 @@ def stress_items(inp: ReportInputs) -> list[tuple[str, str, str]]:
         ("3 Data", "3.1-3.3 Data sources and input parameters", "Published figures and assumptions, each parameter with unit, range and source (see 'Parameters'). " + ILLUSTRATIVE),
         ("3 Data", "3.4 Assumptions", " ".join(ASSUMPTIONS)),
         ("4 Experimentation", "4.1 Initialisation (warm-up)", warm),
-        ("4 Experimentation", "4.2 Run length (horizon)", f"{s.get('horizon_months')} months of follow-up from entry; {s.get('patients')} patients per replication"),
+        ("4 Experimentation", "4.2 Run length (horizon)", run_length),
         ("4 Experimentation", "4.3 Estimation approach (replications)", rep_text),
         ("5 Implementation", "5.1 Software and versions", versions),
         ("5 Implementation", "5.2 Random sampling", f"{s.get('random_numbers', 'addressed streams')}; root seed {s.get('seed')}; replication index is part of every stream address"),
@@ -415,6 +444,8 @@ table.params { width: 100%; table-layout: fixed; font-size: .78rem; }
   h2 { break-after: avoid; page-break-after: avoid; } h3 { break-after: avoid; page-break-after: avoid; }
   figure, tr, .notice { break-inside: avoid; page-break-inside: avoid; }
   .tw { overflow: visible; }
+  table { max-width: 100%; } th, td { overflow-wrap: anywhere; } td.n { overflow-wrap: normal; }
+  table.wide { width: 100%; font-size: 6.5pt; } table.wide th { overflow-wrap: normal; hyphens: auto; } td:first-child { overflow-wrap: normal; }
   thead { display: table-header-group; }
   figure img { max-height: 115mm; border: none; }
   a { color: inherit; text-decoration: none; }
@@ -429,7 +460,7 @@ def _e(x: Any) -> str:
 
 def _table(df: pd.DataFrame, formats: dict[str, Callable[[Any], str]] | None = None, cls: str = "", row_class: Callable[[pd.Series], str] | None = None) -> str:
     formats = formats or {}
-    head = "".join(f"<th>{_e(c)}</th>" for c in df.columns)
+    head = "".join(f"<th>{_e(str(c).replace('_', ' '))}</th>" for c in df.columns)
     body = []
     for _, r in df.iterrows():
         cells = []
@@ -438,12 +469,14 @@ def _table(df: pd.DataFrame, formats: dict[str, Callable[[Any], str]] | None = N
             if c in formats:
                 txt, num = formats[c](v), True
             elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
-                txt, num = _fmt(v), True
+                txt, num = ("" if _isnan(float(v)) else _fmt(v)), True
             else:
                 txt, num = ("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)), False
             cells.append(f"<td class=\"n\">{_e(txt)}</td>" if num else f"<td>{_e(txt)}</td>")
         rc = row_class(r) if row_class else ""
         body.append(f"<tr{f' class={chr(34)}{rc}{chr(34)}' if rc else ''}>{''.join(cells)}</tr>")
+    if not cls and len(df.columns) > 8:
+        cls = "wide"
     return f"<div class=\"tw\"><table class=\"{cls}\"><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
 
 
@@ -487,6 +520,10 @@ def build_html(inp: ReportInputs, a: Analysis, figures: dict[str, tuple[str, str
             ("patients per replication", _fmt(s.get("patients"), "int")),
             ("replications", n_reps),
             ("root seed", s.get("seed")),
+            *((("mode", "population: Poisson arrivals"), ("warm-up", f"{s.get('warmup_years')} years (patients entering then are not reported)"),
+               ("reported patients", _fmt(s.get("reported_patients"), "int")),
+               ("reported period", f"months {_fmt(s.get('reported_from_months'))} to {_fmt(s.get('reported_to_months'))}")) if inp.population_mode else
+              (("mode", "cohort: every patient enters at time 0"),)),
             ("follow-up (horizon)", f"{s.get('horizon_months')} months"),
             ("events recorded (first replication)", _fmt(s.get("events"), "int")),
             ("model version", s.get("model_version")),
@@ -560,10 +597,11 @@ def build_html(inp: ReportInputs, a: Analysis, figures: dict[str, tuple[str, str
 
     tot, years = services_tables(s)
     if tot is not None:
-        sv = "<p>Service use over the whole follow-up" + (" (mean across replications)" if n_reps > 1 else "") + ".</p>" + _table(tot)
+        period = "over the reported period" if inp.population_mode else "over the whole follow-up"
+        sv = f"<p>Service use {period}" + (" (mean across replications)" if n_reps > 1 else "") + ".</p>" + _table(tot)
         if years is not None:
             sv += "<h3>By year</h3>" + _table(years)
-        waits = inp.folder.patients.get("total_wait_days")
+        waits = inp.patients.get("total_wait_days")
         if waits is not None and float(np.nansum(waits)) > 0:
             w = np.asarray(waits, dtype=float)
             sv += f"<p>Waiting for services: mean {w.mean():.2f} days per patient, 95th percentile {np.percentile(w, 95):.1f} days.</p>"
@@ -581,7 +619,7 @@ def build_html(inp: ReportInputs, a: Analysis, figures: dict[str, tuple[str, str
     params = parameter_rows(inp.scenario)
     sections.append(("parameters", "Parameters with sources",
                      f"<p>{_e(ILLUSTRATIVE)} 'assumed' marks a value chosen by the modellers; 'calibrated' one fitted so the model meets a published figure.</p>"
-                     + _table(params, {"value": lambda v: str(v)}, cls="params")))
+                     + _table(params.assign(value=params["value"].map(str)), cls="params")))
 
     stress = pd.DataFrame(stress_items(inp), columns=["section", "item", "this study"])
     sections.append(("stress", "Reporting items (STRESS-DES)",
@@ -631,7 +669,7 @@ def build_workbook(inp: ReportInputs, a: Analysis, path: Path) -> list[str]:
         summary_rows.append((r["outcome"].strip(), r["estimate"], r["ci_low"], r["ci_high"], r["ci_method"]))
     sheets: dict[str, pd.DataFrame] = {
         "Summary": pd.DataFrame(summary_rows, columns=["item", "value", "ci_low", "ci_high", "note"]),
-        "Outcomes by primary": outcomes_by_primary(inp.folder.patients, a),
+        "Outcomes by primary": outcomes_by_primary(inp.patients, a),
         "Cumulative incidence": a.tables["incidence"],
         "State occupancy": occupancy_table(a),
         "Hospital days": a.hospital,
@@ -689,7 +727,7 @@ def write_report(path: str | Path, *, excel: bool = True, progress: Callable[[in
         if progress is not None:
             progress(min(done, steps), steps)
 
-    a = analyse(inp.folder.patients, horizon_months=inp.summary.get("horizon_months"))
+    a = analyse(inp.patients, horizon_months=inp.horizon_months)
     step()
     figs = plots.report_figures(a)
     reps = inp.summary.get("replications")

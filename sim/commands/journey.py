@@ -40,11 +40,14 @@ def main(args: argparse.Namespace) -> int:
     if args.width < 60:
         raise UsageError(f"--width {args.width}: give at least 60 characters")
     first = load_scenario(Path(args.scenario), _overrides(args))
-    a = simulate_patient(first, args.patient)
-    if not args.compare:
+    second = load_scenario(Path(args.compare), _overrides(args)) if args.compare else None
+    try:
+        a = simulate_patient(first, args.patient)
+        b = simulate_patient(second, args.patient) if second is not None else None
+    except ValueError as exc:
+        raise UsageError(f"--patient {args.patient}: {exc}") from None
+    if b is None:
         print(render(a, collapse=not args.full))
         return 0
-    second = load_scenario(Path(args.compare), _overrides(args))
-    b = simulate_patient(second, args.patient)
     print(render_compare(a, b, width=args.width, collapse=not args.full))
     return 0

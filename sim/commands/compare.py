@@ -64,20 +64,34 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fmt(x: float) -> str:
+def _fmt(x: float | None, ref: float = 1.0) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "n/a"
+    if abs(x) < 1e-9 * max(1.0, abs(ref)):  # rounding noise of sums taken in another order
+        x = 0.0
     return f"{x:.4g}"
 
 
 def render(result, seed: int, replications: int) -> str:  # type: ignore[no-untyped-def]
+    """One row per outcome: the reference value, then each scenario's paired difference."""
+    table = result.key_table()
+    others = result.names[1:]
+    width = 34 if replications > 1 else 14
     lines = [
         f"Paired comparison against {result.names[0]!r}: seed {seed}, {replications} replication(s), common random numbers.",
         ILLUSTRATIVE,
-        f"{'outcome':44} {'scenario':22} {'reference':>10} {'scenario':>10} {'difference (95% CI)':>30}",
+        "Each column: mean difference from the reference" + (" (95% CI)." if replications > 1 else "."),
+        f"{'outcome':40} {result.names[0][:12]:>12} " + " ".join(f"{o[:width]:>{width}}" for o in others),
     ]
-    for r in result.key_table().itertuples():
-        label = KEY_OUTCOMES.get(r.metric, r.metric.removeprefix("services."))
-        ci = f"{_fmt(r.difference)} ({_fmt(r.ci95_low)} to {_fmt(r.ci95_high)})" if replications > 1 else _fmt(r.difference)
-        lines.append(f"{label[:44]:44} {r.scenario[:22]:22} {_fmt(r.reference_mean):>10} {_fmt(r.scenario_mean):>10} {ci:>30}")
+    for metric, d in table.groupby("metric", sort=False):
+        label = KEY_OUTCOMES.get(metric, metric.removeprefix("services.").replace("_", " "))
+        ref = float(d["reference_mean"].iloc[0])
+        cells = []
+        for o in others:
+            r = d[d["scenario"] == o].iloc[0]
+            cell = _fmt(r.difference, ref)
+            if replications > 1:
+                cell += f" ({_fmt(r.ci95_low, ref)} to {_fmt(r.ci95_high, ref)})"
+            cells.append(f"{cell:>{width}}")
+        lines.append(f"{label[:40]:40} {_fmt(ref):>12} " + " ".join(cells))
     return "\n".join(lines)

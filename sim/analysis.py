@@ -264,7 +264,7 @@ def state_occupancy(df: pd.DataFrame, times: Any) -> pd.DataFrame:
     n = observed.sum(axis=1).astype(float)
     n[n == 0] = np.nan
     out = pd.DataFrame({"time": t})
-    for name, m in zip(STATES, (free, undiagnosed, diagnosed, dead)):
+    for name, m in zip(STATES, (free, undiagnosed, diagnosed, dead), strict=False):
         out[name] = m.sum(axis=1) / n
     out["n"] = observed.sum(axis=1)
     return out

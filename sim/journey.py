@@ -78,7 +78,8 @@ def simulate_patient(scenario: Scenario, patient_id: int) -> Course:
         if hit.empty:
             raise ValueError(f"patient {patient_id} is not in this run; its ids are {_id_ranges(df['patient_id'].to_numpy())}")
         row = hit.iloc[0].to_dict()
-        tab = res.events.filter(pa.compute.equal(res.events["patient_id"], patient_id)).to_pandas() if res.events is not None else None
+        assert res.events is not None
+        tab = res.events.filter(pa.compute.equal(res.events["patient_id"], patient_id)).to_pandas()
     else:
         rec = Recorder()
         run_chunk(scenario, np.array([patient_id], dtype=np.int64), rec)
@@ -107,7 +108,7 @@ def _id_ranges(ids: np.ndarray) -> str:
     breaks = np.flatnonzero(np.diff(ids) != 1)
     starts = np.concatenate([[ids[0]], ids[breaks + 1]])
     ends = np.concatenate([ids[breaks], [ids[-1]]])
-    parts = [f"{a}" if a == b else f"{a} to {b}" for a, b in zip(starts, ends)]
+    parts = [f"{a}" if a == b else f"{a} to {b}" for a, b in zip(starts, ends, strict=False)]
     return ", ".join(parts[:4]) + (" ..." if len(parts) > 4 else "")
 
 
@@ -313,8 +314,8 @@ def render(course: Course, collapse: bool = True) -> str:
 
 def first_difference(a: Course, b: Course) -> int:
     """Index of the first event where two courses differ (len if identical)."""
-    ea = list(zip(a.events["time_months"], a.events["event"], a.events["detail"]))
-    eb = list(zip(b.events["time_months"], b.events["event"], b.events["detail"]))
+    ea = list(zip(a.events["time_months"], a.events["event"], a.events["detail"], strict=False))
+    eb = list(zip(b.events["time_months"], b.events["event"], b.events["detail"], strict=False))
     k = 0
     while k < min(len(ea), len(eb)) and ea[k] == eb[k]:
         k += 1

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .analysis import STATES
@@ -28,7 +29,7 @@ NOTE = "Illustrative parameters, not clinically validated."
 STATE_COLOURS = ("#8fbf8f", "#f2c46d", "#d9734e", "#9a9a9a")
 
 
-def _figure(width: float = 7.0, height: float = 4.2) -> tuple[Figure, object]:
+def _figure(width: float = 7.0, height: float = 4.2) -> tuple[Figure, Axes]:
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
@@ -37,7 +38,9 @@ def _figure(width: float = 7.0, height: float = 4.2) -> tuple[Figure, object]:
 
 def _note(fig: Figure) -> None:
     """The illustrative-parameters note, in the figure's bottom margin (kept clear by the layout)."""
-    fig.get_layout_engine().set(h_pad=0.06)
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.set(h_pad=0.06)  # type: ignore[call-arg]
     fig.supxlabel(NOTE, x=0.99, ha="right", fontsize=7, color="#666666")
 
 
@@ -74,15 +77,15 @@ def step_curves(
     return fig
 
 
-def overall_survival(a: "Analysis") -> Figure:
+def overall_survival(a: Analysis) -> Figure:
     return step_curves({"all patients": a.overall}, title="Overall survival (Kaplan-Meier)", ylabel="survival", xmax=a.horizon_months)
 
 
-def survival_by_primary(a: "Analysis") -> Figure:
+def survival_by_primary(a: Analysis) -> Figure:
     return step_curves(a.by_primary, title="Overall survival by primary tumour (Kaplan-Meier)", ylabel="survival", xmax=a.horizon_months)
 
 
-def survival_from_diagnosis(a: "Analysis") -> Figure:
+def survival_from_diagnosis(a: Analysis) -> Figure:
     return step_curves(
         a.from_diagnosis,
         title="Survival from diagnosis of bone marrow carcinosis",
@@ -91,7 +94,7 @@ def survival_from_diagnosis(a: "Analysis") -> Figure:
     )
 
 
-def cumulative_incidence(a: "Analysis") -> Figure:
+def cumulative_incidence(a: Analysis) -> Figure:
     return step_curves(
         a.incidence,
         title="Cumulative incidence, death as competing risk (Aalen-Johansen)",
@@ -100,7 +103,7 @@ def cumulative_incidence(a: "Analysis") -> Figure:
     )
 
 
-def sre_free_survival(a: "Analysis") -> Figure:
+def sre_free_survival(a: Analysis) -> Figure:
     return step_curves({"SRE-free": a.sre_free, "overall": a.overall}, title="Survival free of skeletal-related events", ylabel="probability", xmax=a.horizon_months)
 
 
@@ -118,7 +121,7 @@ def state_occupancy(occupancy: pd.DataFrame, title: str = "State occupancy over 
     ax.set_ylabel("share of cohort")
     ax.set_title(title, fontsize=11)
     ax.legend(fontsize=8, loc="center right", frameon=True)
-    for name, colour in zip(STATES[1:3], STATE_COLOURS[1:3]):
+    for name, colour in zip(STATES[1:3], STATE_COLOURS[1:3], strict=False):
         ax2.plot(t, 100 * occupancy[name].fillna(0).to_numpy(dtype=float), color=colour, linewidth=1.6, label=name)
     ax2.set_xlim(ax.get_xlim())
     ax2.set_ylim(bottom=0)
@@ -138,7 +141,7 @@ def hospital_days(bed_days: Sequence[float] | np.ndarray, title: str = "Days in 
     if len(bd):
         top = max(float(np.percentile(bd, 99)), 1.0)
         bins = np.arange(0, top + 5, 5)
-        ax.hist(np.clip(bd, 0, bins[-1]), bins=bins, color="#5b7fa6", edgecolor="white")
+        ax.hist(np.clip(bd, 0, bins[-1]), bins=bins.tolist(), color="#5b7fa6", edgecolor="white")
         ax.axvline(bd.mean(), color="#c0392b", linestyle="--", linewidth=1, label=f"mean {bd.mean():.1f} days")
         ax.plot([], [], " ", label=f"never admitted: {100 * (bd == 0).mean():.0f}%")
         ax.legend(fontsize=8, frameon=False)
@@ -158,7 +161,7 @@ def replication_precision(reps: pd.DataFrame, metrics: dict[str, str], title: st
     fig = Figure(figsize=(7.0, 1.9 * n + 0.6), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(n, 1, squeeze=False)[:, 0]
-    for ax, (col, label) in zip(axes, metrics.items()):
+    for ax, (col, label) in zip(axes, metrics.items(), strict=False):
         rc = running_ci(reps[col].to_numpy(dtype=float))
         ax.plot(rc["replications"], rc["mean"], color="#1f4e79", marker="o", markersize=3, linewidth=1)
         ax.fill_between(rc["replications"], rc["lower"], rc["upper"], alpha=0.2, color="#1f4e79", linewidth=0)
@@ -170,7 +173,7 @@ def replication_precision(reps: pd.DataFrame, metrics: dict[str, str], title: st
     return fig
 
 
-def report_figures(a: "Analysis") -> dict[str, tuple[str, Figure]]:
+def report_figures(a: Analysis) -> dict[str, tuple[str, Figure]]:
     """The report's figures: name -> (caption, figure)."""
     out = {
         "overall_survival": ("Overall survival, Kaplan-Meier, with pointwise 95% confidence band.", overall_survival(a)),

@@ -281,7 +281,7 @@ def replicated_summary(doc: dict[str, Any], reps: Replications) -> dict[str, Any
         cal.append(row)
     keys = [c[len("calibration."):] for c in reps.table.columns if c.startswith("calibration.")]
     if len(keys) == len(cal):
-        for row, k in zip(cal, keys):
+        for row, k in zip(cal, keys, strict=False):
             st = stats[f"calibration.{k}"]
             row["model"] = st["mean"]
             row["model_ci95"] = st["ci95"]

@@ -18,7 +18,7 @@ import math
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -314,12 +314,12 @@ def _year_rows(service: str, node: Any) -> list[dict[str, Any]]:
                 rows.append({"service": service, "year": i + 1, "value": item})
     elif isinstance(node, dict):
         for year, item in node.items():
-            r: dict[str, Any] = {"service": service, "year": year}
+            rec: dict[str, Any] = {"service": service, "year": year}
             if isinstance(item, dict):
-                r.update({k: v for k, v in item.items() if not isinstance(v, (dict, list))})
+                rec.update({k: v for k, v in item.items() if not isinstance(v, (dict, list))})
             else:
-                r["value"] = item
-            rows.append(r)
+                rec["value"] = item
+            rows.append(rec)
     return rows
 
 
@@ -583,7 +583,7 @@ def build_html(inp: ReportInputs, a: Analysis, figures: dict[str, tuple[str, str
         show = pd.DataFrame({
             "target": cal.get("target"),
             "published": cal.get("published"),
-            "range": [f"{_fmt(lo)} to {_fmt(hi)}" for lo, hi in zip(cal.get("range_low"), cal.get("range_high"))],
+            "range": [f"{_fmt(lo)} to {_fmt(hi)}" for lo, hi in zip(cal.get("range_low"), cal.get("range_high"), strict=False)],
             "model": cal.get("model"),
             "within range": cal.get("within_range").map(lambda b: "yes" if b else "no") if "within_range" in cal else "",
             "use": cal.get("use"),
@@ -630,7 +630,7 @@ def build_html(inp: ReportInputs, a: Analysis, figures: dict[str, tuple[str, str
         progress()
     nav = "<nav><ol>" + "".join(f"<li><a href=\"#{sid}\">{_e(title)}</a></li>" for sid, title, _ in sections) + "</ol></nav>"
     body = "".join(f"<section id=\"{sid}\"><h2>{_e(title)}</h2>{content}</section>" for sid, title, content in sections)
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"

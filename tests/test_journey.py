@@ -17,7 +17,7 @@ NO_CHEMO = {"care.chemotherapy.uptake": 0.0}
 def events_of(res, pid):
     ev = res.events.to_pandas()
     ev = ev[ev["patient_id"] == pid]
-    return list(zip(ev["time_months"], ev["event"].astype(str), ev["detail"].astype(str)))
+    return list(zip(ev["time_months"], ev["event"].astype(str), ev["detail"].astype(str), strict=False))
 
 
 def test_one_patient_meets_the_same_luck_as_in_a_full_run():
@@ -25,7 +25,7 @@ def test_one_patient_meets_the_same_luck_as_in_a_full_run():
     full = simulate(s)
     for pid in (0, 17, 59):
         c = simulate_patient(s, pid)
-        assert list(zip(c.events["time_months"], c.events["event"], c.events["detail"])) == events_of(full, pid)
+        assert list(zip(c.events["time_months"], c.events["event"], c.events["detail"], strict=False)) == events_of(full, pid)
         row = full.patients.set_index("patient_id").loc[pid]
         assert c.row["followup_months"] == row["followup_months"]
 
@@ -114,3 +114,19 @@ def test_cli_journey(tmp_path, capsys):
     assert main(["journey", str(tmp_path / "missing.yaml"), "--patient", "1"]) == 2
     assert main(["journey", str(y1), "--patient", "1", "--compare", str(tmp_path / "missing.yaml")]) == 2
     assert np.all([True])
+
+
+POPULATION = {"mode": "population", "population.annual_incidence": 60, "population.horizon_years": 3, "population.warmup_years": 1}
+
+
+def test_population_journey_counts_months_from_entry():
+    s = with_overrides(make(seed=4), POPULATION)
+    full = simulate(s)
+    df = full.patients
+    pid = int(df.loc[df["entry_months"] > 6, "patient_id"].iloc[0])
+    entry = float(df.loc[df["patient_id"] == pid, "entry_months"].iloc[0])
+    c = simulate_patient(s, pid)
+    assert c.events["time_months"].iloc[0] == 0.0
+    assert np.allclose(np.asarray([t for t, _, _ in events_of(full, pid)]) - entry, c.events["time_months"])
+    text = render(c)
+    assert f"Entered at calendar month {entry:.1f}" in text

@@ -140,3 +140,17 @@ def test_run_with_report(tmp_path, capsys):
     assert (out / "report.html").is_file() and (out / "report.xlsx").is_file()
     cap = capsys.readouterr()
     assert "report:" in cap.out and "\r" not in cap.err  # no progress bar off a terminal
+
+
+def test_report_in_population_mode(tmp_path):
+    from sim import with_overrides
+
+    s = with_overrides(make(seed=6), {"mode": "population", "population.annual_incidence": 80, "population.horizon_years": 3, "population.warmup_years": 1})
+    out = tmp_path / "pop"
+    _, doc = run_to_folder(s, out)
+    write_report(out)
+    text = (out / "report.html").read_text(encoding="utf-8")
+    assert "population: Poisson arrivals" in text and "excluded from results" in text
+    wb = load_workbook(out / "report.xlsx", read_only=True)
+    rows = list(wb["Outcomes by primary"].iter_rows(values_only=True))
+    assert rows[1][1] == doc["reported_patients"]  # only patients entering after the warm-up

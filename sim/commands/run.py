@@ -98,8 +98,8 @@ def human_summary(doc: dict[str, Any], seconds: float, out: Path) -> str:
         f"  any SRE              {_ci(o['sre']['proportion_with_any'])}",
         f"  median survival      {_ci(o['survival']['median_months'], pct=False)} months",
         f"  alive at 12 months   {_ci(o['survival']['at_12_months']['overall'])}",
-        "  deaths by cause      " + ", ".join(f"{c} {v['count']}" for c, v in o["deaths"]["by_cause"].items() if v["count"]),
-        f"  censored at horizon  {o['deaths']['censored']}",
+        "  deaths by cause      " + ", ".join(f"{c} {_n(v['count'])}" for c, v in o["deaths"]["by_cause"].items() if v["count"]),
+        f"  censored at horizon  {_n(o['deaths']['censored'])}",
     ]
     if reps:
         lines[1:1] = [_replications_line(reps)]
@@ -107,6 +107,11 @@ def human_summary(doc: dict[str, Any], seconds: float, out: Path) -> str:
     else:
         lines.append(f"{doc['events']} events in {seconds:.1f} s ({doc['patients'] / max(seconds, 1e-9):,.0f} patients/s); results in {out}")
     return "\n".join(lines)
+
+
+def _n(x: Any) -> str:
+    """A count; a mean count across replications keeps one decimal."""
+    return str(x) if isinstance(x, int) or x is None else (f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}")
 
 
 def _replications_line(reps: dict[str, Any]) -> str:

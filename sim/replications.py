@@ -123,6 +123,20 @@ def reported(res: RunResult) -> pd.DataFrame:
     return df if isinstance(df, pd.DataFrame) else res.patients
 
 
+def service_values(res: RunResult) -> dict[str, float]:
+    """Every service figure of one replication (totals over the reported years), flattened."""
+    table = getattr(res, "services", None)
+    if isinstance(table, pd.DataFrame):
+        from .services import services_summary
+
+        return flatten(services_summary(table), "services")
+    out = {}
+    for name, k in res.service_requests.items():
+        out[f"services.{name}.requests"] = float(k)
+        out[f"services.{name}.units"] = float(res.service_units[name])
+    return out
+
+
 def replication_values(patients: pd.DataFrame) -> dict[str, float]:
     """Every outcome of one replication, flattened, plus calibration model values."""
     from .summary import outcomes
@@ -202,9 +216,7 @@ def run_replications(
             first = res
         row = {"replication": float(base + n), "patients": float(len(res.patients)), "wall_seconds": res.wall_seconds}
         row.update(replication_values(reported(res)))
-        for name, k in res.service_requests.items():
-            row[f"services.{name}.requests"] = float(k)
-            row[f"services.{name}.units"] = float(res.service_units[name])
+        row.update(service_values(res))
         rows.append(row)
         n += 1
         if progress is not None:

@@ -600,7 +600,7 @@ def build_html(inp: ReportInputs, a: Analysis, figures: dict[str, tuple[str, str
         period = "over the reported period" if inp.population_mode else "over the whole follow-up"
         sv = f"<p>Service use {period}" + (" (mean across replications)" if n_reps > 1 else "") + ".</p>" + _table(tot)
         if years is not None:
-            sv += "<h3>By year</h3>" + _table(years)
+            sv += "<h3>By year" + (" (first replication)" if n_reps > 1 else "") + "</h3>" + _table(years)
         waits = inp.patients.get("total_wait_days")
         if waits is not None and float(np.nansum(waits)) > 0:
             w = np.asarray(waits, dtype=float)

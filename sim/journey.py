@@ -30,6 +30,8 @@ from .scenario import Scenario
 AGENT_NAMES = {"none": "no bone-targeted agent", "zoledronic_acid": "zoledronic acid", "denosumab": "denosumab"}
 TRIGGERS = {"pain", "sre", "cord_compression", "hypercalcemia", "infection", "bleeding", "febrile_neutropenia", "carcinosis_diagnosis", "paralysis"}
 TRANSFUSIONS = {"transfusion_rbc", "transfusion_platelets"}
+# skeletal events that may be referred for radiotherapy, and the reason radiotherapy then records
+REFERRAL = {"radiation to bone": "SRE", "pathological fracture": "fracture"}
 
 
 @dataclass
@@ -211,6 +213,7 @@ def narrate(course: Course, collapse: bool = True) -> list[Line]:
     ev = course.events
     lines: list[Line] = []
     last_pain_treatment: Line | None = None
+    waiting: dict[str, list[Line]] = {}  # episodes referred for radiotherapy, by the reason the course gives
     last_treat_time = 0.0
     i = 0
     n = len(ev)
@@ -232,11 +235,29 @@ def narrate(course: Course, collapse: bool = True) -> list[Line]:
                 parts.append((e, phrase(e, d, course.row)))
             j += 1
         line = Line(float(t), _join(parts), events=raw) if parts else None
-        if line is not None:
+        reason = raw[0][2].partition(": ")[2] if len(raw) == 1 and raw[0][1] == "radiotherapy" else None
+        if line is not None and waiting.get(reason or ""):
+            # radiotherapy for an earlier episode (pain, SRE, fracture, cord compression): told on its line
+            first = waiting[reason or ""].pop(0)
+            days = round((t - first.time) * DAYS_PER_MONTH)
+            what = raw[0][2].partition(": ")[0]
+            when_rt = "the same day" if days == 0 else f"{days} day{'s' if days != 1 else ''} later"
+            first.text += f" → radiotherapy {when_rt}, {what}"
+            first.events.extend(raw)
+            last_pain_treatment, last_treat_time = first, float(t)
+        elif line is not None:
             lines.append(line)
             if any(e in ("radiotherapy", "radionuclide") for e, _ in parts):
                 last_pain_treatment = line
                 last_treat_time = float(t)
+            operated = any(e == "surgery" for _, e, _ in raw)
+            for e, d in ((e, d) for _, e, d in raw):
+                if e == "pain" and parts[-1][0] == "pain":
+                    waiting.setdefault("pain", []).append(line)
+                elif e == "sre" and d in REFERRAL and not (operated and d == "pathological fracture"):
+                    waiting.setdefault(REFERRAL[d], []).append(line)
+                elif e == "cord_compression":
+                    waiting.setdefault("cord compression", []).append(line)
         for r in responses:
             how = {"complete": "pain relieved (complete response)", "partial": "pain eased (partial response)"}.get(r[2], "pain relieved")
             if last_pain_treatment is not None:

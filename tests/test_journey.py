@@ -55,10 +55,26 @@ def test_radiotherapy_is_told_with_its_pain_response():
         c = simulate_patient(s, pid)
         if "pain_response" in set(c.events["event"]) and "radiotherapy" in set(c.events["event"]):
             text = "\n".join(ln.text for ln in narrate(c))
-            assert re.search(r"radiotherapy, (single 8 Gy fraction|\d+ fractions).*; pain (relieved|eased).* by week \d+", text)
+            assert re.search(r"radiotherapy( \d+ days? later| the same day)?, (single 8 Gy fraction|\d+ fractions).*; pain (relieved|eased).* by week \d+", text)
             found = True
             break
     assert found
+
+
+def test_referral_and_radiotherapy_are_told_on_one_line():
+    s = make(seed=3)
+    for pid in range(300):
+        c = simulate_patient(s, pid)
+        rt_pain = c.events[(c.events["event"] == "radiotherapy") & c.events["detail"].str.endswith(": pain")]
+        if len(rt_pain):
+            t_rt = rt_pain["time_months"].iloc[0]
+            pain_t = c.events[(c.events["event"] == "pain") & (c.events["time_months"] < t_rt)]["time_months"].iloc[-1]
+            lines = narrate(c)
+            line = next(ln for ln in lines if ln.time == pain_t)
+            assert re.match(r"bone pain → radiotherapy (\d+ days? later|the same day), ", line.text)
+            assert not any(ln.time == t_rt and ln.text.startswith("radiotherapy") for ln in lines)
+            return
+    raise AssertionError("no patient with radiotherapy for pain")
 
 
 def diagnosed_with_chemo(s, n=400):

@@ -1,0 +1,439 @@
+"""Shared pieces of the dashboard: limits, page text, the scenario being
+edited, cached runs and the runs of the session.
+
+The dashboard holds no model logic: scenarios are read and validated by
+:mod:`sim.loader`, widgets are described by :mod:`sim.authoring`, runs are
+made by :func:`sim.simulate` / :func:`sim.replications.run_replications`,
+outcomes by :mod:`sim.summary` and :mod:`sim.analysis`, comparisons by
+:mod:`sim.compare`.  Everything a page shows goes through :func:`guard`, so
+an unexpected error is a short message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from sim import ILLUSTRATIVE, Scenario, ScenarioError, simulate, with_overrides
+from sim.authoring import parameters
+from sim.loader import MAX_SCENARIO_BYTES, SCENARIO_DIR, Problem, apply_overrides, load_raw, parse_yaml, validate
+
+log = logging.getLogger("bmc_sim.dashboard")
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXT_DIR = Path(__file__).resolve().parent / "text"
+
+# limits of one run in the app (the command line has none of these)
+MAX_PATIENTS = 200_000
+MAX_REPLICATIONS = 20
+MAX_RUNS_KEPT = 12  # runs of the session kept for Compare
+MAX_COMPARE_REPLICATIONS = 10
+PROGRESS_FROM_PATIENTS = 20_000  # runs this large (patients x replications) show a progress bar
+SWIMMER_SAMPLE = 40
+
+# the key parameters edited with widgets on the Scenario page (dotted paths);
+# their description, unit, default, range and source come from sim.authoring
+KEY_PARAMETERS: dict[str, list[str]] = {
+    "Disease course": [
+        "carcinosis.probability",
+        "hypercalcemia.probability",
+        "cohort.visceral_disease_probability",
+        "cohort.age.mean_years",
+        "progression.hazard_ratio_after_sre",
+        "pain.rate_per_month",
+    ],
+    "Care": [
+        "care.chemotherapy.uptake",
+        "care.radiotherapy.single_fraction_share",
+        "pain.radiotherapy_probability",
+        "care.transfusion.rbc_min_anemia_grade",
+    ],
+    "Follow-up": ["run.horizon_months"],
+    "Services (capacity empty = unlimited)": [
+        "services.radiotherapy.capacity",
+        "services.beds.capacity",
+        "services.transfusion.capacity",
+    ],
+    "Population (population mode only)": [
+        "population.incidence_per_100k",
+        "population.horizon_years",
+        "population.warmup_years",
+    ],
+}
+
+# outcomes shown as headline figures (flattened outcome names -> labels)
+HEADLINE = {
+    "carcinosis.proportion": "carcinosis (proportion)",
+    "hypercalcemia.proportion": "hypercalcemia (proportion)",
+    "sre.proportion_with_any": "any skeletal-related event (proportion)",
+    "survival.median_months": "median survival (months)",
+    "survival.at_12_months.overall": "alive at 12 months (proportion)",
+}
+
+
+# ----------------------------------------------------------------------------- text and errors
+
+
+def text(name: str) -> str:
+    """The markdown of one page (dashboard/text/NAME.md)."""
+    try:
+        return (TEXT_DIR / f"{name}.md").read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+def page_text(name: str) -> None:
+    body = text(name)
+    if body:
+        st.markdown(body)
+
+
+class UserError(Exception):
+    """A problem the person can fix; its message is shown as it is."""
+
+
+@contextlib.contextmanager
+def guard(what: str) -> Iterator[None]:
+    """Show a friendly message instead of a traceback when ``what`` fails."""
+    try:
+        yield
+    except ScenarioError as exc:
+        st.error(f"{what}: the scenario cannot be used.\n\n" + "\n".join(f"- {p}" for p in exc.problems))
+    except UserError as exc:
+        st.error(f"{what}: {exc}")
+    except MemoryError:
+        st.error(f"{what}: not enough memory for this run. Use fewer patients or replications.")
+    except Exception as exc:  # noqa: BLE001 - the page must never show a traceback
+        log.exception("dashboard: %s failed", what)
+        st.error(
+            f"{what} did not work ({type(exc).__name__}). Nothing is wrong with your scenario file on disk; "
+            "try a smaller run or another scenario. Details are in the server's log."
+        )
+
+
+def illustrative() -> None:
+    st.caption(f"⚠️ {ILLUSTRATIVE}")
+
+
+# ----------------------------------------------------------------------------- scenarios
+
+
+def scenario_files() -> list[str]:
+    return sorted(p.name for p in SCENARIO_DIR.glob("*.yaml"))
+
+
+def read_upload(name: str, data: bytes) -> dict[str, Any]:
+    """Raw scenario dict of an uploaded file: size-capped, UTF-8, safe YAML,
+    a mapping; ``extends:`` resolved against scenarios/ by the loader."""
+    if len(data) > MAX_SCENARIO_BYTES:
+        raise ScenarioError([Problem("", f"the file is {len(data):,} bytes, over the {MAX_SCENARIO_BYTES:,}-byte limit for scenarios")], name)
+    try:
+        body = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScenarioError([Problem("", "the file is not UTF-8 text; save it as a UTF-8 YAML file")], name) from None
+    raw = parse_yaml(body, name)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ScenarioError([Problem("", f"the top level must be a mapping of sections, not {type(raw).__name__}")], name)
+    if "extends" in raw:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "uploaded.yaml"
+            path.write_bytes(data)
+            raw = load_raw(path)
+    return raw
+
+
+def load_file(name: str) -> dict[str, Any]:
+    if name not in scenario_files():
+        raise ScenarioError([Problem("", f"{name} is not a scenario in scenarios/")], name)
+    return load_raw(SCENARIO_DIR / name)
+
+
+def build(raw: dict[str, Any], edits: dict[str, Any], source: str) -> Scenario:
+    """The validated scenario: the raw file with the widget edits laid over it."""
+    data = apply_overrides(raw, edits) if edits else raw
+    return validate(data, source)
+
+
+def resolved_json(scenario: Scenario) -> str:
+    return json.dumps(scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+def from_json(text_: str) -> Scenario:
+    return Scenario.model_validate(json.loads(text_))
+
+
+def value_at(data: dict[str, Any], path: str) -> Any:
+    node: Any = data
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def param_help(path: str) -> str:
+    p = parameters().get(path)
+    if p is None:
+        return ""
+    bits = [p.description]
+    if p.unit:
+        bits.append(f"Unit: {p.unit}.")
+    if p.range_text:
+        bits.append(f"Valid range: {p.range_text}.")
+    bits.append(f"Default: {p.default if p.default is not None else 'none (unlimited / not set)'}.")
+    if p.source:
+        bits.append(f"Source: {p.source}.")
+    return "  \n".join(bits)
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+@dataclass
+class RunOutput:
+    """What the pages show of one run (cached; small enough to keep several)."""
+
+    scenario_json: str
+    name: str
+    mode: str
+    seed: int
+    patients_requested: int
+    replications: int
+    patients: pd.DataFrame  # reported patients of the first replication
+    outcomes: dict[str, Any]
+    services: pd.DataFrame
+    sample_events: pd.DataFrame
+    sample_ids: list[int]
+    replication_table: pd.DataFrame | None
+    across: dict[str, dict[str, Any]] | None
+    n_events: int
+    simulate_seconds: float
+    wall_seconds: float
+    horizon_months: float
+
+    @property
+    def scenario(self) -> Scenario:
+        return from_json(self.scenario_json)
+
+
+def run_scenario_for(scenario: Scenario, seed: int, patients: int) -> Scenario:
+    """The scenario as run: the seed and cohort size of the run settings."""
+    return with_overrides(scenario, {"run.seed": int(seed), "run.patients": int(patients), "run.replication": 0})
+
+
+def _compute(scenario_json: str, seed: int, patients: int, replications: int, progress: Callable[[int, int], None] | None) -> RunOutput:
+    from sim.replications import across, run_replications
+    from sim.summary import outcomes
+
+    t0 = time.perf_counter()
+    s = run_scenario_for(from_json(scenario_json), seed, patients)
+    tables: list[Any] = []
+    if replications == 1:
+        res = simulate(s, keep_events=False, event_sink=tables.append, progress=progress)
+        table = None
+        stats = None
+    else:
+        reps = run_replications(s, replications, first_sink=tables.append, progress=progress)
+        res = reps.first
+        table = reps.table
+        stats = across(table)
+    df = res.reported_patients
+    ids = _sample(df, seed)
+    events = _events_of(tables, ids)
+    return RunOutput(
+        scenario_json=resolved_json(s),
+        name=s.name,
+        mode=s.mode,
+        seed=int(seed),
+        patients_requested=int(patients),
+        replications=int(replications),
+        patients=df,
+        outcomes=outcomes(df),
+        services=res.services,
+        sample_events=events,
+        sample_ids=[int(i) for i in ids],
+        replication_table=table,
+        across=stats,
+        n_events=int(res.n_events),
+        simulate_seconds=float(res.wall_seconds),
+        wall_seconds=time.perf_counter() - t0,
+        horizon_months=float(res.report_to_months - res.report_from_months) if s.mode == "population" else float(s.run.horizon_months),
+    )
+
+
+def _sample(df: pd.DataFrame, seed: int) -> np.ndarray:
+    from sim.figures import sample_ids
+
+    return sample_ids(df, SWIMMER_SAMPLE, seed)
+
+
+def _events_of(tables: list[Any], ids: np.ndarray) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cols = ["patient_id", "time_months", "event", "detail"]
+    if not tables:
+        return pd.DataFrame({c: [] for c in cols})
+    keep = pa.array(ids, type=pa.int64())
+    parts = [t.filter(pc.is_in(t["patient_id"], value_set=keep)).select(cols) for t in tables]
+    out = pa.concat_tables(parts, promote_options="permissive").to_pandas()
+    out["event"] = out["event"].astype(str)
+    out["detail"] = out["detail"].astype(str)
+    return out
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_run(scenario_json: str, seed: int, patients: int, replications: int, _progress: Callable[[int, int], None] | None = None) -> RunOutput:
+    """One run, cached by (resolved scenario JSON, seed, patients, replications)."""
+    return _compute(scenario_json, seed, patients, replications, _progress)
+
+
+def check_limits(patients: int, replications: int, mode: str) -> list[str]:
+    problems = []
+    if mode != "population" and not 1 <= patients <= MAX_PATIENTS:
+        problems.append(f"Patients per run must be from 1 to {MAX_PATIENTS:,} in the dashboard (use the command line for larger runs).")
+    if not 1 <= replications <= MAX_REPLICATIONS:
+        problems.append(f"Replications must be from 1 to {MAX_REPLICATIONS} in the dashboard (use the command line for more).")
+    return problems
+
+
+def run_with_progress(scenario: Scenario, seed: int, patients: int, replications: int) -> RunOutput:
+    """Run (or fetch from the cache) with a progress bar for larger runs."""
+    problems = check_limits(patients, replications, scenario.mode)
+    if problems:
+        raise UserError(" ".join(problems))
+    key = resolved_json(scenario)
+    size = (patients if scenario.mode != "population" else 10_000) * replications
+    if size < PROGRESS_FROM_PATIENTS:
+        with st.spinner("Running the simulation ..."):
+            return cached_run(key, int(seed), int(patients), int(replications))
+    bar = st.progress(0.0, text="Running the simulation ...")
+    # progress updates are made in the context of the page, not of the cached
+    # function, so a cache hit never replays them into a container that is gone
+    ctx = contextvars.copy_context()
+    unit = "replications" if replications > 1 else ("patients" if scenario.mode != "population" else "patients")
+
+    def progress(done: int, total: int) -> None:
+        try:
+            frac = min(1.0, done / total) if total else 1.0
+            ctx.run(bar.progress, frac, text=f"Running the simulation: {done:,} of {total:,} {unit}")
+        except Exception:  # noqa: BLE001 - progress is never worth failing a run for
+            pass
+
+    try:
+        return cached_run(key, int(seed), int(patients), int(replications), _progress=progress)
+    finally:
+        bar.empty()
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_analysis(scenario_json: str, seed: int, patients: int, replications: int, _df: pd.DataFrame, horizon: float) -> Any:
+    """sim.analysis.analyse of a run's reported patients, cached by the run's key."""
+    from sim.analysis import analyse
+
+    return analyse(_df, horizon)
+
+
+def analysis_of(run: RunOutput) -> Any:
+    return cached_analysis(run.scenario_json, run.seed, run.patients_requested, run.replications, run.patients, run.horizon_months)
+
+
+# ----------------------------------------------------------------------------- runs of the session
+
+
+@dataclass
+class RunRecord:
+    number: int
+    label: str
+    output: RunOutput
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def runs() -> list[RunRecord]:
+    return st.session_state.setdefault("runs", [])
+
+
+def add_run(label: str, output: RunOutput) -> RunRecord:
+    rs = runs()
+    number = st.session_state.get("run_counter", 0) + 1
+    st.session_state["run_counter"] = number
+    rec = RunRecord(number, f"#{number} {label}", output, {"seed": output.seed, "patients": output.patients_requested, "replications": output.replications})
+    rs.append(rec)
+    while len(rs) > MAX_RUNS_KEPT:
+        rs.pop(0)
+    st.session_state["current_run"] = number
+    return rec
+
+
+def current_run() -> RunRecord | None:
+    rs = runs()
+    n = st.session_state.get("current_run")
+    for r in rs:
+        if r.number == n:
+            return r
+    return rs[-1] if rs else None
+
+
+def need_run() -> RunRecord | None:
+    """The current run, or a note pointing to the Scenario page."""
+    rec = current_run()
+    if rec is None:
+        st.info("No results yet: choose a scenario and press **Run** on the Scenario page.")
+        return None
+    if len(runs()) > 1:
+        labels = [r.label for r in runs()]
+        pick = st.selectbox("Results of run", labels, index=labels.index(rec.label), key="pick_run")
+        for r in runs():
+            if r.label == pick:
+                st.session_state["current_run"] = r.number
+                rec = r
+    return rec
+
+
+def headline_table(run: RunOutput) -> pd.DataFrame:
+    """Headline outcomes with 95% CIs (Wilson / Kaplan-Meier for one run,
+    Student-t across replications when there are several)."""
+    rows = []
+    for key, label in HEADLINE.items():
+        node: Any = run.outcomes
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue
+        est, (lo, hi) = node.get("estimate"), node.get("ci95", [None, None])
+        method = "Kaplan-Meier" if key.startswith("survival") else "Wilson"
+        if run.across is not None and f"{key}.estimate" in run.across:
+            st_ = run.across[f"{key}.estimate"]
+            est, (lo, hi) = st_["mean"], st_["ci95"]
+            method = f"t across {run.replications} replications"
+        rows.append({"outcome": label, "estimate": _f(est), "lower 95%": _f(lo), "upper 95%": _f(hi), "method": method})
+    return pd.DataFrame(rows)
+
+
+def deaths_table(run: RunOutput) -> pd.DataFrame:
+    d = run.outcomes["deaths"]
+    rows = [
+        {"cause": c.replace("_", " "), "deaths": v["count"], "share of deaths": _f(v["share_of_deaths"])}
+        for c, v in d["by_cause"].items()
+        if v["count"]
+    ]
+    rows.append({"cause": "alive at end of follow-up (censored)", "deaths": d["censored"], "share of deaths": None})
+    return pd.DataFrame(rows)
+
+
+def _f(x: Any) -> float | None:
+    return None if x is None or (isinstance(x, float) and not np.isfinite(x)) else float(x)

@@ -609,11 +609,13 @@ def build_html(inp: ReportInputs, a: Analysis, figures: dict[str, tuple[str, str
 
     if inp.replications is not None and reps:
         rt = replications_table(inp.replications)
-        rp = f"<p>{_e(reps.get('method', ''))}.</p>"
+        method = str(reps.get("method", ""))
+        rp = f"<p>{_e(method[:1].upper() + method[1:])}.</p>"
         if reps.get("algorithm"):
             rp += (f"<p>Number of replications chosen by the {_e(reps['algorithm'])}: target relative half-width {_e(reps.get('precision'))}, "
                    f"cap {_e(reps.get('cap'))}; solution {_e(reps.get('n_solution') or 'not reached within the cap')}; {n_reps} replications run.</p>")
-        rp += _table(rt, {"relative_half_width": lambda v: _fmt(v, "pct")})
+        sig = {c: (lambda v: "" if _isnan(v) else f"{float(v):.4g}") for c in ("mean", "ci_low", "ci_high", "half_width")}
+        rp += _table(rt, {"relative_half_width": lambda v: _fmt(v, "pct"), **sig})
         sections.append(("replications", "Replications", rp))
 
     params = parameter_rows(inp.scenario)

@@ -48,6 +48,7 @@ class RunResult:
     service_log: pd.DataFrame
     n_events: int
     wall_seconds: float
+    n_timeouts: int = 0
     report_from_months: float = 0.0
     report_to_months: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
@@ -179,12 +180,13 @@ def simulate(
     m = compile_scenario(scenario)
     rec = Recorder()
     log = ServiceLog()
-    rows: list[tuple[Any, ...]] = []
+    frames: list[pd.DataFrame] = []
     tables: list[pa.Table] = []
     finite = any(getattr(scenario.services, n).capacity is not None for n in SERVICES)
 
     def collect() -> None:
-        rows.extend(rec.rows)
+        rec.rows.sort(key=lambda r: r[0])
+        frames.append(patients_frame(rec.rows))  # built per chunk: memory stays flat
         tab = rec.table()
         if event_sink is not None:
             event_sink(tab)
@@ -217,8 +219,7 @@ def simulate(
             if progress is not None:
                 progress(done, n)
         report_from, report_to = 0.0, scenario.run.horizon_months
-    rows.sort(key=lambda r: r[0])
-    patients = patients_frame(rows)
+    patients = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     slog = log.frame()
     death_cal = (patients["entry_months"] + patients["death_months"]).set_axis(patients["patient_id"])
     services = service_table(slog, scenario, report_from, report_to, death_cal)
@@ -232,6 +233,7 @@ def simulate(
         services=services,
         service_log=slog,
         n_events=rec.n_events,
+        n_timeouts=rec.n_timeouts,
         wall_seconds=time.perf_counter() - t0,
         report_from_months=report_from,
         report_to_months=report_to,

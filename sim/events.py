@@ -61,13 +61,14 @@ EVENT_SCHEMA = pa.schema(
 class Recorder:
     """Collects events of one chunk in columns; ``detail`` strings are interned."""
 
-    __slots__ = ("pid", "t", "ev", "det", "details", "_detail_code", "rows", "n_events")
+    __slots__ = ("pid", "t", "ev", "det", "details", "_detail_code", "rows", "n_events", "n_timeouts")
 
     def __init__(self) -> None:
         self.details: list[str] = [""]
         self._detail_code: dict[str, int] = {"": 0}
         self.rows: list[tuple[Any, ...]] = []
         self.n_events = 0
+        self.n_timeouts = 0  # SimPy timeouts the courses waited on (for the benchmark's bare-SimPy comparison)
         self.clear()
 
     def clear(self) -> None:

@@ -21,6 +21,8 @@ bits each, strictly inside (0, 1).
 
 from __future__ import annotations
 
+from array import array
+
 import numpy as np
 
 _M0 = np.uint64(0xD2511F53)
@@ -82,41 +84,42 @@ def uniforms(
 
 
 class PatientStreams:
-    """The random streams of a group of patients: for each (patient, process)
-    a list of uniforms, pre-drawn for a batch of patients at a time (when the
-    first of the batch starts) and extended on demand.
+    """The random streams of a group of patients.
 
-    Pre-drawn numbers are plain Python floats so the hot path does no NumPy
-    scalar work; a patient's lists are handed over by :meth:`take` and
-    forgotten here, so memory follows the patients in progress.
+    For a batch of patients at a time (drawn when the first of the batch
+    starts), the first ``sizes[p]`` uniforms of every process ``p`` are
+    drawn at once and handed to each patient as one ``array('d')`` buffer
+    (reading an element gives a plain Python float, with no per-number
+    conversion up front).  A process that needs more continues in a list
+    drawn on demand (:meth:`more`), with the same addressed numbers.
     """
 
-    __slots__ = ("seed", "replication", "ids", "sizes", "batch", "_ready")
+    __slots__ = ("seed", "replication", "ids", "sizes", "offsets", "batch", "_ready")
 
     def __init__(self, seed: int, replication: int, ids: np.ndarray, sizes: tuple[int, ...], batch: int = 2048):
         self.seed = seed
         self.replication = replication
         self.ids = np.asarray(ids, dtype=np.int64)
-        self.sizes = sizes
+        self.sizes = tuple(2 * ((k + 1) // 2) for k in sizes)  # whole Philox blocks
+        self.offsets = tuple(int(x) for x in np.concatenate([[0], np.cumsum(self.sizes)[:-1]]))
         self.batch = batch
-        self._ready: dict[int, tuple[list[list[float]], list[int]]] = {}
+        self._ready: dict[int, array] = {}
 
     def _draw_batch(self, b: int) -> None:
         ids = self.ids[b * self.batch : (b + 1) * self.batch]
-        per_process = [uniforms(self.seed, self.replication, ids, p, 0, (k + 1) // 2).tolist() for p, k in enumerate(self.sizes)]
-        n_proc = len(self.sizes)
+        cols = [uniforms(self.seed, self.replication, ids, p, 0, k // 2) for p, k in enumerate(self.sizes) if k]
+        block = np.ascontiguousarray(np.concatenate(cols, axis=1)) if cols else np.empty((len(ids), 0))
         for j in range(len(ids)):
-            self._ready[b * self.batch + j] = ([per_process[p][j] for p in range(n_proc)], [0] * n_proc)
+            self._ready[b * self.batch + j] = array("d", block[j].tobytes())
 
-    def take(self, i: int) -> tuple[list[list[float]], list[int]]:
-        """The streams of the group's i-th patient: one list of uniforms and
-        one read position per process."""
+    def take(self, i: int) -> array:
+        """The pre-drawn uniforms of the group's i-th patient, process after
+        process (``offsets[p]`` is where process p starts)."""
         if i not in self._ready:
             self._draw_batch(i // self.batch)
         return self._ready.pop(i)
 
-    def extend(self, i: int, p: int, lst: list[float]) -> None:
-        """Append the next block of draws to (patient i, process p)."""
-        have = len(lst)
-        more = uniforms(self.seed, self.replication, self.ids[i : i + 1], p, have // 2, max(8, have // 2))
-        lst.extend(more[0].tolist())
+    def more(self, i: int, p: int, have: int) -> list[float]:
+        """Draws ``have``, ``have + 1`` ... of (patient i, process p): a block as long as ``have`` (at least 16)."""
+        n = max(16, have)
+        return uniforms(self.seed, self.replication, self.ids[i : i + 1], p, have // 2, n // 2)[0].tolist()

@@ -39,14 +39,28 @@ def test_address_not_position():
         assert not np.array_equal(other[0], b[0])
 
 
-def test_streams_extend_on_demand_with_the_same_numbers():
+def test_streams_continue_past_the_pre_drawn_block_with_the_same_numbers():
     s = PatientStreams(9, 0, np.array([3, 4]), (2, 4), batch=1)
-    lists, pos = s.take(1)
-    assert pos == [0, 0] and len(lists[0]) == 2 and len(lists[1]) == 4
-    first = list(lists[0])
-    s.extend(1, 0, lists[0])
-    s.extend(1, 0, lists[0])
-    whole = uniforms(9, 0, np.array([4]), 0, 0, len(lists[0]) // 2)[0].tolist()
-    assert lists[0] == whole and whole[:2] == first
+    buf = s.take(1)
+    assert s.offsets == (0, 2) and s.sizes == (2, 4) and len(buf) == 6
+    whole = uniforms(9, 0, np.array([4]), 0, 0, 40)[0].tolist()
+    assert list(buf[:2]) == whole[:2]
+    assert s.more(1, 0, 2) == whole[2:18] and s.more(1, 0, 18)[:4] == whole[18:22]
     # a patient's streams are the same whichever batch size draws them
-    assert PatientStreams(9, 0, np.array([3, 4]), (2, 4), batch=2048).take(1)[0][1] == lists[1]
+    assert list(PatientStreams(9, 0, np.array([3, 4]), (2, 4), batch=2048).take(1)) == list(buf)
+
+
+def test_patient_draws_past_the_block_match_the_address(monkeypatch):
+    """A course that needs more draws than pre-drawn gets exactly the addressed numbers."""
+    import sim.course as course
+    from tests.conftest import run
+
+    full = run(patients=300, seed=4, keep_events=False).patients
+    monkeypatch.setattr(course, "STREAM_SIZES", (2,) * len(course.STREAM_SIZES))
+    import sim.engine as engine
+
+    monkeypatch.setattr(engine, "STREAM_SIZES", course.STREAM_SIZES)
+    small = run(patients=300, seed=4, keep_events=False).patients
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(full, small)

@@ -1,0 +1,281 @@
+"""The benchmark suite: speed and memory measured on the machine it runs on.
+
+``python run_sim.py bench [--quick]`` writes ``benchmarks/results.json`` and
+``benchmarks/results.md``.  Every case runs in a fresh Python process so its
+peak resident memory (``ru_maxrss``) is its own:
+
+1. the baseline cohort at 10,000, 100,000 and 1,000,000 patients, written to
+   a results folder (event log included), at 1 and 2 workers where the
+   parallel runner exists;
+2. in the same process, a bare SimPy loop with as many timeouts as the model
+   waited on: the ratio of the model's event rate to the bare rate;
+3. PSA of 1,000 draws x 1,000 patients (where the PSA runner exists);
+4. the regional population scenario over 10 years with finite capacities;
+5. the dashboard's 10,000-patient run, as the app calls it.
+
+Timings are never asserted in tests; ``--quick`` runs small sizes only to
+show the suite works.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TARGETS = {
+    "event_rate_ratio": ("model event rate / bare SimPy event rate (same run)", ">= 0.5"),
+    "cohort_1m_2_workers_s": ("1,000,000-patient baseline cohort, 2 workers", "<= 60 s (aim 20 s)"),
+    "psa_1000x1000_2_workers_s": ("PSA 1,000 draws x 1,000 patients, 2 workers", "<= 60 s (aim 20 s)"),
+    "per_patient_100k_vs_10k": ("time per patient at 100,000 vs 10,000", "<= 1.25x"),
+    "peak_rss_1m_gb": ("peak memory, 1,000,000 patients with the event log written", "<= 1.5 GB"),
+    "speedup_2_vs_1": ("2 workers vs 1", ">= 1.7x"),
+    "dashboard_10k_s": ("dashboard 10,000-patient run", "<= 2 s"),
+}
+
+
+def _peak_rss_mb() -> float:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024.0 if sys.platform != "darwin" else kb / 1024.0 / 1024.0
+
+
+def bare_simpy(n_timeouts: int, n_processes: int) -> float:
+    """Seconds for a bare SimPy loop doing ``n_timeouts`` timeouts over ``n_processes`` processes."""
+    import simpy
+
+    env = simpy.Environment()
+    per, extra = divmod(n_timeouts, max(n_processes, 1))
+
+    def proc(k: int):  # type: ignore[no-untyped-def]
+        for _ in range(k):
+            yield env.timeout(1.0)
+
+    for i in range(n_processes):
+        env.process(proc(per + (1 if i < extra else 0)))
+    t0 = time.perf_counter()
+    env.run()
+    return time.perf_counter() - t0
+
+
+def _parallel_available() -> bool:
+    return importlib.util.find_spec("sim.parallel") is not None
+
+
+# ----------------------------------------------------------------------------- cases (each in its own process)
+
+
+def case_cohort(patients: int, workers: int) -> dict[str, Any]:
+    from .loader import load_scenario
+    from .results import run_to_folder
+
+    s = load_scenario(ROOT / "scenarios/baseline.yaml", [f"run.patients={patients}"])
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        if workers > 1:
+            from . import parallel  # type: ignore[attr-defined]
+
+            res, _ = parallel.run_to_folder(s, Path(d) / "r", workers=workers)  # type: ignore[attr-defined]
+        else:
+            res, _ = run_to_folder(s, Path(d) / "r")
+        wall = time.perf_counter() - t0
+        size = sum(f.stat().st_size for f in (Path(d) / "r").iterdir())
+    out = {
+        "patients": patients,
+        "workers": workers,
+        "wall_s": wall,
+        "simulate_s": res.wall_seconds,
+        "patients_per_s": patients / wall,
+        "events": res.n_events,
+        "events_per_s": res.n_events / res.wall_seconds,
+        "timeouts": res.n_timeouts,
+        "results_mb": size / 1e6,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+    if workers == 1 and res.n_timeouts:
+        bare = bare_simpy(res.n_timeouts, patients)
+        out["bare_simpy_s"] = bare
+        out["bare_timeouts_per_s"] = res.n_timeouts / bare
+        out["model_timeouts_per_s"] = res.n_timeouts / res.wall_seconds
+        out["event_rate_ratio"] = (res.n_timeouts / res.wall_seconds) / (res.n_timeouts / bare)
+    return out
+
+
+def case_population() -> dict[str, Any]:
+    from .engine import simulate
+    from .loader import load_scenario
+
+    s = load_scenario(ROOT / "scenarios/regional_baseline.yaml")
+    t0 = time.perf_counter()
+    res = simulate(s, keep_events=False)
+    wall = time.perf_counter() - t0
+    return {
+        "scenario": "regional_baseline",
+        "years": s.population.horizon_years if s.population else None,
+        "patients": len(res.patients),
+        "wall_s": wall,
+        "events": res.n_events,
+        "events_per_s": res.n_events / wall,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def case_psa(draws: int, patients: int, workers: int) -> dict[str, Any]:
+    from . import psa  # type: ignore[attr-defined]
+    from .loader import load_scenario
+
+    s = load_scenario(ROOT / "scenarios/baseline.yaml")
+    t0 = time.perf_counter()
+    psa.run_psa(s, draws=draws, patients=patients, workers=workers)  # type: ignore[attr-defined]
+    wall = time.perf_counter() - t0
+    return {"draws": draws, "patients": patients, "workers": workers, "wall_s": wall,
+            "draw_patients_per_s": draws * patients / wall, "peak_rss_mb": _peak_rss_mb()}
+
+
+def case_dashboard(patients: int) -> dict[str, Any]:
+    """The dashboard's run: its own entry point if present, else what it calls."""
+    t0 = time.perf_counter()
+    how = "sim.simulate + sim.summary.outcomes"
+    spec = importlib.util.find_spec("dashboard.state") if (ROOT / "dashboard/state.py").exists() else None
+    if spec is not None and hasattr(importlib.import_module("dashboard.state"), "bench_run"):
+        importlib.import_module("dashboard.state").bench_run(patients)
+        how = "dashboard.state.bench_run"
+    else:
+        from .engine import simulate
+        from .loader import load_scenario
+        from .summary import outcomes
+
+        s = load_scenario(ROOT / "scenarios/baseline.yaml", [f"run.patients={patients}"])
+        outcomes(simulate(s).patients)
+    return {"patients": patients, "wall_s": time.perf_counter() - t0, "how": how, "peak_rss_mb": _peak_rss_mb()}
+
+
+CASES = {"cohort": case_cohort, "population": case_population, "psa": case_psa, "dashboard": case_dashboard}
+
+
+def _in_subprocess(name: str, **kw: Any) -> dict[str, Any]:
+    code = (
+        "import json, sys; sys.path.insert(0, %r); from sim.bench import CASES; "
+        "print('BENCH' + json.dumps(CASES[%r](**json.loads(%r))))" % (str(ROOT), name, json.dumps(kw))
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    line = next((x for x in r.stdout.splitlines() if x.startswith("BENCH")), None)
+    if r.returncode != 0 or line is None:
+        return {"error": (r.stderr.strip().splitlines() or ["failed"])[-1], **kw}
+    return json.loads(line[5:])
+
+
+def run_suite(quick: bool = False, progress: Any = None) -> dict[str, Any]:
+    sizes = (2_000, 5_000) if quick else (10_000, 100_000, 1_000_000)
+    workers = (1, 2) if _parallel_available() else (1,)
+    plan: list[tuple[str, dict[str, Any]]] = [("cohort", {"patients": n, "workers": w}) for n in sizes for w in workers]
+    plan.append(("population", {}))
+    if importlib.util.find_spec("sim.psa") is not None:
+        plan += [("psa", {"draws": 10 if quick else 1000, "patients": 100 if quick else 1000, "workers": w}) for w in workers]
+    plan.append(("dashboard", {"patients": 2_000 if quick else 10_000}))
+    results: dict[str, Any] = {"cohort": [], "psa": [], "population": None, "dashboard": None}
+    for i, (name, kw) in enumerate(plan):
+        if progress is not None:
+            progress(i, len(plan), f"{name} {kw}")
+        r = _in_subprocess(name, **kw)
+        if name in ("cohort", "psa"):
+            results[name].append(r)
+        else:
+            results[name] = r
+    if progress is not None:
+        progress(len(plan), len(plan), "done")
+    doc = {
+        "quick": quick,
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
+        },
+        "notes": {
+            "parallel_runner": _parallel_available(),
+            "psa_runner": importlib.util.find_spec("sim.psa") is not None,
+        },
+        **results,
+    }
+    doc["figures"] = figures(doc)
+    return doc
+
+
+def figures(doc: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures against their targets (None where not measured)."""
+    c = {(r.get("patients"), r.get("workers")): r for r in doc["cohort"] if "error" not in r}
+    sizes = sorted({k[0] for k in c})
+    small, big = (sizes[0], sizes[-1]) if sizes else (None, None)
+    mid = sizes[1] if len(sizes) > 2 else big
+    f: dict[str, Any] = {}
+    ratios = [r["event_rate_ratio"] for r in c.values() if "event_rate_ratio" in r]
+    f["event_rate_ratio"] = min(ratios) if ratios else None
+    f["cohort_1m_2_workers_s"] = c.get((1_000_000, 2), {}).get("wall_s")
+    f["cohort_1m_1_worker_s"] = c.get((1_000_000, 1), {}).get("wall_s")
+    psa = {r.get("workers"): r for r in doc["psa"] if "error" not in r and r.get("draws") == 1000}
+    f["psa_1000x1000_2_workers_s"] = psa.get(2, {}).get("wall_s")
+    if small and mid and (small, 1) in c and (mid, 1) in c:
+        f["per_patient_100k_vs_10k"] = (c[(mid, 1)]["wall_s"] / mid) / (c[(small, 1)]["wall_s"] / small)
+    f["peak_rss_1m_gb"] = max((r["peak_rss_mb"] for k, r in c.items() if k[0] == big), default=None)
+    if f["peak_rss_1m_gb"] is not None:
+        f["peak_rss_1m_gb"] /= 1024.0
+    if big and (big, 1) in c and (big, 2) in c:
+        f["speedup_2_vs_1"] = c[(big, 1)]["wall_s"] / c[(big, 2)]["wall_s"]
+    f["dashboard_10k_s"] = (doc.get("dashboard") or {}).get("wall_s")
+    return f
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    m = doc["machine"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Machine: {m['platform']}, Python {m['python']}, {m['cpus']} CPUs. "
+        + ("Quick mode (small sizes; figures are not comparable with the targets)." if doc["quick"] else ""),
+        "",
+        "| figure | target | measured |",
+        "|---|---|---|",
+    ]
+    for key, (label, target) in TARGETS.items():
+        v = doc["figures"].get(key)
+        shown = "not measured" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+        lines.append(f"| {label} | {target} | {shown} |")
+    lines += ["", "## Baseline cohort", "", "| patients | workers | wall s | patients/s | events/s | timeouts | model/bare SimPy rate | peak RSS MB |", "|---|---|---|---|---|---|---|---|"]
+    for r in doc["cohort"]:
+        if "error" in r:
+            lines.append(f"| {r.get('patients')} | {r.get('workers')} | error: {r['error']} | | | | | |")
+            continue
+        ratio = f"{r['event_rate_ratio']:.2f}" if "event_rate_ratio" in r else ""
+        lines.append(
+            f"| {r['patients']:,} | {r['workers']} | {r['wall_s']:.1f} | {r['patients_per_s']:,.0f} | "
+            f"{r['events_per_s']:,.0f} | {r['timeouts']:,} | {ratio} | {r['peak_rss_mb']:,.0f} |"
+        )
+    p = doc.get("population")
+    if p and "error" not in p:
+        lines += ["", f"Population mode ({p['scenario']}, {p['years']:g} years, finite capacities): {p['patients']:,} patients in {p['wall_s']:.1f} s, peak {p['peak_rss_mb']:,.0f} MB."]
+    for r in doc.get("psa", []):
+        if "error" not in r:
+            lines.append(f"PSA {r['draws']} draws x {r['patients']} patients, {r['workers']} worker(s): {r['wall_s']:.1f} s ({r['draw_patients_per_s']:,.0f} draw-patients/s).")
+    d = doc.get("dashboard")
+    if d and "error" not in d:
+        lines.append(f"Dashboard run of {d['patients']:,} patients ({d['how']}): {d['wall_s']:.2f} s.")
+    return "\n".join(lines) + "\n"
+
+
+def write(doc: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    j, md = out_dir / "results.json", out_dir / "results.md"
+    j.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    md.write_text(markdown(doc), encoding="utf-8")
+    return j, md

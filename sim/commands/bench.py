@@ -1,0 +1,32 @@
+"""``bench [--quick]``: measure speed and memory on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("bench", help="measure speed and memory (writes benchmarks/results.json and results.md)")
+    p.add_argument("--quick", action="store_true", help="small sizes: check the suite works (for CI)")
+    p.add_argument("--out", default=None, help="folder for results.json and results.md (default benchmarks/, or a temporary folder with --quick)")
+    p.add_argument("--quiet", action="store_true", help="no progress on the terminal")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from ..bench import ROOT, markdown, run_suite, write
+
+    def progress(i: int, n: int, what: str) -> None:
+        if not args.quiet:
+            sys.stderr.write(f"[{i}/{n}] {what}\n")
+
+    doc = run_suite(quick=args.quick, progress=progress)
+    out = Path(args.out) if args.out else ROOT / ("benchmarks/quick" if args.quick else "benchmarks")
+    j, md = write(doc, out)
+    if not args.quiet:
+        print(markdown(doc))
+        print(f"written: {j} and {md}")
+    errors = [r for r in doc["cohort"] + doc["psa"] + [doc["population"] or {}, doc["dashboard"] or {}] if "error" in r]
+    return 1 if errors else 0

@@ -21,6 +21,10 @@ from .scenario import Scenario
 
 MAX_SCENARIO_BYTES = 1_000_000
 MAX_EXTENDS_DEPTH = 8
+MAX_YAML_DEPTH = 50  # nesting levels of mappings and lists (a scenario needs about 6)
+MAX_YAML_ALIASES = 100  # uses of ``*anchor`` in one document
+MAX_YAML_VALUES = 100_000  # values in a document with every alias expanded
+MAX_INT_BITS = 256  # integers beyond this are refused before they reach any formatting
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 
@@ -51,8 +55,68 @@ class ScenarioError(Exception):
         return "\n".join(lines)
 
 
+class _Refused(yaml.YAMLError):
+    """A document refused for its shape (too deep, too many aliases, too large once expanded)."""
+
+    def __init__(self, message: str, mark: Any = None):
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe loader that refuses duplicate keys (a silent overwrite hides typos)."""
+    """Safe loader that refuses duplicate keys (a silent overwrite hides typos),
+    deep nesting, many aliases, documents that aliases expand past a size
+    limit ("billion laughs"), recursive aliases and huge integers."""
+
+    def __init__(self, stream: Any):
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise _Refused(f"more than {MAX_YAML_ALIASES} aliases (*name); write the values out", self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _Refused(f"nested more than {MAX_YAML_DEPTH} levels deep; a scenario needs only a few levels", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_document(self, node: Any) -> Any:
+        _check_expanded(node)
+        return super().construct_document(node)
+
+
+def _check_expanded(root: Any) -> None:
+    """Count the values of a node tree as if every alias were written out;
+    refuse recursive aliases and trees over MAX_YAML_VALUES (stops as soon
+    as the limit is passed, so the check itself is cheap)."""
+    count = 0
+    on_path: set[int] = set()
+
+    def walk(node: Any, depth: int) -> None:
+        nonlocal count
+        count += 1
+        if count > MAX_YAML_VALUES:
+            raise _Refused(f"the document expands to more than {MAX_YAML_VALUES:,} values (through aliases); write the values out", node.start_mark)
+        if depth > MAX_YAML_DEPTH:
+            raise _Refused(f"nested more than {MAX_YAML_DEPTH} levels deep (through aliases)", node.start_mark)
+        if isinstance(node, yaml.ScalarNode):
+            return
+        if id(node) in on_path:
+            raise _Refused("an alias refers to a value that contains it (recursive alias); remove the loop", node.start_mark)
+        on_path.add(id(node))
+        children = [x for pair in node.value for x in pair] if isinstance(node, yaml.MappingNode) else node.value
+        for child in children:
+            walk(child, depth + 1)
+        on_path.discard(id(node))
+
+    walk(root, 0)
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -69,7 +133,15 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     return seen
 
 
+def _construct_int(loader: _UniqueKeyLoader, node: yaml.ScalarNode) -> int:
+    value = yaml.SafeLoader.construct_yaml_int(loader, node)  # type: ignore[no-untyped-call]
+    if abs(value).bit_length() > MAX_INT_BITS:
+        raise _Refused("an integer is far too large to be a scenario value; give a smaller number", node.start_mark)
+    return int(value)
+
+
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)  # type: ignore[arg-type]
 
 
 def parse_yaml(text: str, source: str) -> Any:
@@ -81,6 +153,11 @@ def parse_yaml(text: str, source: str) -> Any:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         what = exc.problem or exc.context or "invalid YAML"
         raise ScenarioError([Problem("", f"YAML syntax error at {where}: {what}; fix the file's syntax")], source) from None
+    except _Refused as exc:
+        where = f" at line {exc.mark.line + 1}, column {exc.mark.column + 1}" if exc.mark else ""
+        raise ScenarioError([Problem("", f"YAML refused{where}: {exc.message}")], source) from None
+    except RecursionError:
+        raise ScenarioError([Problem("", "YAML nested too deeply; a scenario needs only a few levels")], source) from None
     except (yaml.YAMLError, RecursionError, ValueError, OverflowError) as exc:
         raise ScenarioError([Problem("", f"cannot read YAML ({type(exc).__name__}); fix the file's syntax")], source) from None
 
@@ -89,14 +166,24 @@ def read_scenario_file(path: str | Path) -> dict[str, Any]:
     """Read one scenario file to a dict (no extends resolution)."""
     p = Path(path)
     src = str(path)
+    try:
+        p.exists()
+    except (OSError, ValueError):
+        raise ScenarioError([Problem("", f"{src!r} cannot be used as a file name; give the path of a scenario YAML file")], src) from None
     if not p.exists():
         raise ScenarioError([Problem("", f"file not found: {src}; give the path of a scenario YAML file")], src)
     if not p.is_file():
         raise ScenarioError([Problem("", f"not a file: {src}; give the path of a scenario YAML file")], src)
-    size = p.stat().st_size
-    if size > MAX_SCENARIO_BYTES:
-        raise ScenarioError([Problem("", f"file is {size} bytes, over the {MAX_SCENARIO_BYTES}-byte limit for scenarios")], src)
-    raw = p.read_bytes()
+    try:
+        size = p.stat().st_size
+        if size > MAX_SCENARIO_BYTES:
+            raise ScenarioError([Problem("", f"file is {size} bytes, over the {MAX_SCENARIO_BYTES}-byte limit for scenarios")], src)
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_SCENARIO_BYTES + 1)  # the file may grow after stat
+    except OSError as exc:
+        raise ScenarioError([Problem("", f"cannot read {src} ({exc.strerror or type(exc).__name__}); check the path and its permissions")], src) from None
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise ScenarioError([Problem("", f"file is over the {MAX_SCENARIO_BYTES}-byte limit for scenarios")], src)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -121,9 +208,13 @@ def _resolve_extends(data: dict[str, Any], path: Path, depth: int, seen: tuple[P
     if not isinstance(parent_name, str) or not parent_name.strip():
         raise ScenarioError([Problem("extends", "must be the file name of another scenario, e.g. baseline.yaml")], src)
     roots = [path.parent.resolve(), SCENARIO_DIR]
-    parent = (path.parent / parent_name).resolve()
-    if not parent.exists() and (SCENARIO_DIR / parent_name).exists():
-        parent = (SCENARIO_DIR / parent_name).resolve()
+    try:
+        parent = (path.parent / parent_name).resolve()
+        if not parent.exists() and (SCENARIO_DIR / parent_name).exists():
+            parent = (SCENARIO_DIR / parent_name).resolve()
+    except (OSError, ValueError, RuntimeError):  # NUL byte, name too long, symlink loop
+        shown = repr(parent_name) if len(parent_name) <= 60 else repr(parent_name[:57]) + "..."
+        raise ScenarioError([Problem("extends", f"{shown} cannot be used as a file name; name a scenario beside this file or in scenarios/")], src) from None
     if not _within(parent, roots):
         raise ScenarioError([Problem("extends", f"{parent_name!r} is outside the scenario folders; name a scenario beside this file or in scenarios/")], src)
     if parent in seen:
@@ -230,7 +321,10 @@ def _problems_from(exc: ValidationError) -> list[Problem]:
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         inp = err.get("input")
-        shown = repr(inp) if isinstance(inp, (int, float, str, bool)) or inp is None else type(inp).__name__
+        try:
+            shown = repr(inp) if isinstance(inp, (int, float, str, bool)) or inp is None else type(inp).__name__
+        except ValueError:  # an integer too long to print
+            shown = "a very large number"
         if len(shown) > 60:
             shown = shown[:57] + "..."
         hint = _range_hint(loc)
@@ -270,6 +364,8 @@ def _reject_non_finite(data: Any, path: str, problems: list[Problem]) -> None:
             _reject_non_finite(v, f"{path}.{i}", problems)
     elif isinstance(data, float) and not math.isfinite(data):
         problems.append(Problem(path, f"{data} is not a finite number; give a finite value"))
+    elif isinstance(data, int) and not isinstance(data, bool) and abs(data).bit_length() > MAX_INT_BITS:
+        problems.append(Problem(path, "the number is far too large; give a value in the field's range"))
 
 
 @functools.lru_cache(maxsize=1)
@@ -284,7 +380,10 @@ def validate(data: dict[str, Any], source: str = "") -> Scenario:
     part (one primary's Weibull shape, one service's capacity) keeps the
     defaults of everything it does not mention."""
     problems: list[Problem] = []
-    _reject_non_finite(data, "", problems)
+    try:
+        _reject_non_finite(data, "", problems)
+    except RecursionError:
+        raise ScenarioError([Problem("", "structure nested too deeply (or containing itself)")], source) from None
     if problems:
         raise ScenarioError(problems, source)
     try:

@@ -358,6 +358,9 @@ def _range_hint(loc: tuple[Any, ...]) -> str:
 def _reject_non_finite(data: Any, path: str, problems: list[Problem]) -> None:
     if isinstance(data, dict):
         for k, v in data.items():
+            if isinstance(k, str) and not _utf8(k):
+                problems.append(Problem(path, f"key {k!r} contains a character that is not valid text; retype the key"))
+                continue
             _reject_non_finite(v, f"{path}.{k}" if path else str(k), problems)
     elif isinstance(data, list):
         for i, v in enumerate(data):
@@ -366,6 +369,14 @@ def _reject_non_finite(data: Any, path: str, problems: list[Problem]) -> None:
         problems.append(Problem(path, f"{data} is not a finite number; give a finite value"))
     elif isinstance(data, int) and not isinstance(data, bool) and abs(data).bit_length() > MAX_INT_BITS:
         problems.append(Problem(path, "the number is far too large; give a value in the field's range"))
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from a "\\ud800" escape
+        return False
+    return True
 
 
 @functools.lru_cache(maxsize=1)

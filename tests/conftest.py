@@ -39,3 +39,22 @@ def run(overrides: dict[str, Any] | None = None, patients: int = 1000, seed: int
 def baseline_20k():
     """The default scenario at 20,000 patients (shared by the calibration tests)."""
     return run(patients=20_000, seed=20261125, keep_events=False)
+
+
+# ----------------------------------------------------------------------------- fuzzing figures
+
+FUZZ_COUNTS: dict[str, int] = {}
+
+
+def fuzz_count(kind: str) -> None:
+    """Count one generated input (tests/test_fuzz.py); the totals are printed at the end."""
+    FUZZ_COUNTS[kind] = FUZZ_COUNTS.get(kind, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
+    if not FUZZ_COUNTS:
+        return
+    terminalreporter.section("fuzzed inputs")
+    for kind, n in sorted(FUZZ_COUNTS.items()):
+        terminalreporter.write_line(f"{n:6d}  {kind}")
+    terminalreporter.write_line(f"{sum(FUZZ_COUNTS.values()):6d}  inputs tried in total")

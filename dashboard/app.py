@@ -20,7 +20,7 @@ import streamlit as st  # noqa: E402
 
 from dashboard import core  # noqa: E402
 
-st.set_page_config(page_title="bmc-sim dashboard", page_icon="🦴", layout="wide")
+st.set_page_config(page_title="bmc-sim dashboard", page_icon=":material/monitoring:", layout="wide")
 try:  # never show a traceback in the page, whatever the server's options
     st.set_option("client.showErrorDetails", "none")
 except Exception:  # noqa: BLE001 - an older or newer Streamlit without this option value
@@ -28,21 +28,23 @@ except Exception:  # noqa: BLE001 - an older or newer Streamlit without this opt
 
 VIEWS = Path(__file__).resolve().parent / "views"
 PAGES = [
-    st.Page(VIEWS / "about.py", title="About", icon="📖", default=True),
-    st.Page(VIEWS / "scenario.py", title="Scenario", icon="🛠️"),
-    st.Page(VIEWS / "outcomes.py", title="Outcomes", icon="📈"),
-    st.Page(VIEWS / "journeys.py", title="Journeys", icon="🧭"),
-    st.Page(VIEWS / "services.py", title="Services", icon="🏥"),
-    st.Page(VIEWS / "compare.py", title="Compare", icon="⚖️"),
-    st.Page(VIEWS / "uncertainty.py", title="Uncertainty", icon="🎲"),
+    st.Page(VIEWS / "about.py", title="About", icon=":material/info:", default=True),
+    st.Page(VIEWS / "scenario.py", title="Scenario", icon=":material/tune:"),
+    st.Page(VIEWS / "outcomes.py", title="Outcomes", icon=":material/monitoring:"),
+    st.Page(VIEWS / "journeys.py", title="Journeys", icon=":material/timeline:"),
+    st.Page(VIEWS / "services.py", title="Services", icon=":material/local_hospital:"),
+    st.Page(VIEWS / "compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page(VIEWS / "uncertainty.py", title="Uncertainty", icon=":material/casino:"),
 ]
 
 page = st.navigation(PAGES)
-with st.sidebar:
-    rec = core.current_run()
-    if rec is not None:
-        st.caption(f"Showing results of run {rec.label} ({len(core.runs())} run(s) this session).")
-    else:
-        st.caption("No run yet: start on the Scenario page.")
-    core.illustrative()
-page.run()
+try:
+    page.run()
+finally:  # the sidebar note is written after the page, so it names a run just made
+    with st.sidebar:
+        rec = core.current_run()
+        if rec is not None:
+            st.caption(f"Showing results of run {rec.label} ({len(core.runs())} run(s) this session).")
+        else:
+            st.caption("No run yet: start on the Scenario page.")
+        core.illustrative()

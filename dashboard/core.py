@@ -45,6 +45,7 @@ SWIMMER_SAMPLE = 40
 
 # the key parameters edited with widgets on the Scenario page (dotted paths);
 # their description, unit, default, range and source come from sim.authoring
+# (a path the schema no longer has is left out, so the page keeps working)
 KEY_PARAMETERS: dict[str, list[str]] = {
     "Disease course": [
         "carcinosis.probability",
@@ -58,7 +59,7 @@ KEY_PARAMETERS: dict[str, list[str]] = {
         "care.chemotherapy.uptake",
         "care.radiotherapy.single_fraction_share",
         "pain.radiotherapy_probability",
-        "care.transfusion.rbc_min_anemia_grade",
+        "care.transfusion.rbc_uptake",
     ],
     "Follow-up": ["run.horizon_months"],
     "Services (capacity empty = unlimited)": [
@@ -420,7 +421,8 @@ def headline_table(run: RunOutput) -> pd.DataFrame:
             st_ = run.across[f"{key}.estimate"]
             est, (lo, hi) = st_["mean"], st_["ci95"]
             method = f"t across {run.replications} replications"
-        rows.append({"outcome": label, "estimate": _f(est), "lower 95%": _f(lo), "upper 95%": _f(hi), "method": method})
+        unit = "months" if key == "survival.median_months" else "proportion"
+        rows.append({"outcome": label, "estimate": _f(est), "lower 95%": _f(lo), "upper 95%": _f(hi), "unit": unit, "method": method})
     return pd.DataFrame(rows)
 
 

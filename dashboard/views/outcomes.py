@@ -27,7 +27,7 @@ with core.guard("The Outcomes page"):
             if est is None:
                 col.metric(row["outcome"], "not reached")
                 continue
-            months = "months" in row["outcome"]
+            months = row["unit"] == "months"
             value = f"{est:.1f}" if months else f"{100 * est:.1f}%"
             lo, hi = row["lower 95%"], row["upper 95%"]
             ci = "" if lo is None or hi is None else (f"95% CI {lo:.1f}–{hi:.1f}" if months else f"95% CI {100 * lo:.1f}–{100 * hi:.1f}%")

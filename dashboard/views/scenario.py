@@ -109,13 +109,14 @@ with core.guard("The scenario page"):
     edits: dict[str, Any] = {}
     slots: dict[str, Any] = {}
     st.markdown("#### Key parameters")
-    st.caption("Defaults, units, valid ranges and sources come from the scenario schema (hover the ❔ for each). Everything else stays as in the file.")
+    st.caption("Defaults, units, valid ranges and sources come from the scenario schema (the ? beside each field). Everything else stays as in the file.")
     for group, paths in core.KEY_PARAMETERS.items():
         if group.startswith("Population") and base.mode != "population":
             continue
         with st.expander(group, expanded=group == "Disease course"):
             cols = st.columns(2)
-            for i, path in enumerate(paths):
+            known = [p_ for p_ in paths if p_ in parameters()]
+            for i, path in enumerate(known):
                 with cols[i % 2]:
                     now = core.value_at(current, path)
                     value = _widget(path, now, token)
@@ -201,7 +202,8 @@ with core.guard("The scenario page"):
             rec = core.add_run(label or scenario.name, out)
             st.session_state["last_message"] = (
                 f"Run {rec.label} finished: {len(out.patients):,} patients reported, {out.n_events:,} events, "
-                f"simulation {out.simulate_seconds:.1f} s. See **Outcomes**, **Journeys**, **Services** and **Compare**."
+                f"computed in {out.wall_seconds:.1f} s (simulation {out.simulate_seconds:.1f} s; a repeat of the same run comes from the cache). "
+                "See **Outcomes**, **Journeys**, **Services** and **Compare**."
             )
     if st.session_state.get("last_message"):
         st.success(st.session_state["last_message"])

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -35,7 +36,7 @@ SWIMMER_MARKS: dict[str, tuple[str, str, str, float]] = {
 }
 
 
-def _figure(width: float = 7.0, height: float = 4.2) -> tuple[Figure, object]:
+def _figure(width: float = 7.0, height: float = 4.2) -> tuple[Figure, Axes]:
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
@@ -43,14 +44,16 @@ def _figure(width: float = 7.0, height: float = 4.2) -> tuple[Figure, object]:
 
 
 def _note(fig: Figure) -> None:
-    fig.get_layout_engine().set(h_pad=0.06)
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.set(h_pad=0.06)  # type: ignore[call-arg]
     fig.supxlabel(NOTE, x=0.99, ha="right", fontsize=7, color="#666666")
 
 
-def _empty(ax: object, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=10, color="#555555", wrap=True)  # type: ignore[attr-defined]
-    ax.set_xticks([])  # type: ignore[attr-defined]
-    ax.set_yticks([])  # type: ignore[attr-defined]
+def _empty(ax: Axes, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=10, color="#555555", wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 # ----------------------------------------------------------------------------- courses

@@ -59,4 +59,9 @@ with core.guard("The Journeys page"):
                     b_scn = core.from_json(b)
                 b_scn = core.run_scenario_for(b_scn, run.seed, run.patients_requested)
                 with st.spinner("Telling both stories ..."):
-                    st.code(story_pair(run.scenario_json, core.resolved_json(b_scn), int(pid)), language=None)
+                    try:
+                        pair = story_pair(run.scenario_json, core.resolved_json(b_scn), int(pid))
+                    except ValueError as exc:  # e.g. a patient id the second scenario's run does not have
+                        st.warning(f"This patient cannot be followed in {choice}: {exc}")
+                    else:
+                        st.code(pair, language=None)

@@ -32,8 +32,8 @@ def _widget(path: str, current: Any, token: str) -> Any:
     optional = "NoneType" in p.kind
     integer = p.kind.startswith("integer")
     if integer:
-        value = None if current is None else int(current)
-        return st.number_input(label, value=value, step=1, key=key, help=helptext, placeholder="unlimited" if optional else None)
+        ivalue = None if current is None else int(current)
+        return st.number_input(label, value=ivalue, step=1, key=key, help=helptext, placeholder="unlimited" if optional else None)
     value = None if current is None else float(current)
     hi = p.maximum if p.maximum is not None else 1e9
     step = 0.01 if hi <= 1 else (0.1 if hi <= 100 else 1.0)
@@ -128,15 +128,13 @@ with core.guard("The scenario page"):
     scenario = None
     problems: list[Problem] = []
     try:
-        scenario = core.build(raw, edits, source_name) if edits else base
+        scenario = core.build(raw or {}, edits, source_name) if edits else base
     except ScenarioError as exc:
         problems = list(exc.problems)
-    shown = set()
     for path, slot in slots.items():
         mine = _beside(path, problems)
         if mine:
             slot.error("\n\n".join(p.message for p in mine))
-            shown.update(id(p) for p in mine)
 
     st.markdown("#### Run settings")
     c1, c2, c3 = st.columns(3)
@@ -210,7 +208,7 @@ with core.guard("The scenario page"):
             )
     if st.session_state.get("last_message"):
         st.success(st.session_state["last_message"])
-        rec = core.current_run()
-        if rec is not None:
-            tab = core.headline_table(rec.output)
+        latest = core.current_run()
+        if latest is not None:
+            tab = core.headline_table(latest.output)
             st.dataframe(tab, hide_index=True)

@@ -305,6 +305,8 @@ def fake_psa(monkeypatch):
         return pd.DataFrame({"parameter": ["carcinosis.probability"], "low": [0.05], "high": [0.2], "scenario": [scenario.name]})
 
     def probabilistic(scenario):
+        if scenario.name == "baseline":
+            raise ValueError("scenario 'baseline' has no uncertainty: section")
         raise RuntimeError("boom")
 
     mod.one_way = one_way
@@ -320,6 +322,10 @@ def test_uncertainty_shows_psa_results_when_the_module_exists(fake_psa):
     at.button(key="psa|One-way sensitivity analysis").click().run()
     table = at.dataframe[0].value
     assert list(table["parameter"]) == ["carcinosis.probability"] and table["scenario"][0] == "baseline"
+    at.button(key="psa|Probabilistic sensitivity analysis").click().run()
+    assert any("has no uncertainty: section" in w.value for w in at.warning)  # refused, and why
+    run_scenario(at, "high_carcinosis.yaml", patients=300)
+    page(at, "uncertainty")
     at.button(key="psa|Probabilistic sensitivity analysis").click().run()
     assert "did not work (RuntimeError)" in errors(at)  # a failing analysis: a message, not a traceback
     no_traceback(at)

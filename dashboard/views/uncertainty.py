@@ -69,4 +69,9 @@ with core.guard("The Uncertainty page"):
                 st.markdown(f"##### {title}")
                 if st.button(f"Run the {title.lower()} of {rec.label}", key=f"psa|{title}"):
                     with core.guard(title), st.spinner(f"{title} ..."):
-                        _show(fn(rec.output.scenario))
+                        try:
+                            result = fn(rec.output.scenario)
+                        except ValueError as exc:  # the analysis refuses this scenario and says why
+                            st.warning(f"{title}: {exc}")
+                        else:
+                            _show(result)

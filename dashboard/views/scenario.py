@@ -4,6 +4,7 @@ run, run it, download the edited scenario."""
 from __future__ import annotations
 
 import hashlib
+import inspect
 import time
 from typing import Any
 
@@ -13,6 +14,10 @@ from dashboard import core
 from sim import ScenarioError
 from sim.authoring import commented_yaml, parameters
 from sim.loader import MAX_SCENARIO_BYTES, Problem
+
+# the browser refuses files over 1 MB before they are sent (where Streamlit
+# supports it); read_upload then enforces sim.loader.MAX_SCENARIO_BYTES exactly
+UPLOAD_CAP: dict[str, Any] = {"max_upload_size": max(1, -(-MAX_SCENARIO_BYTES // 1_048_576))} if "max_upload_size" in inspect.signature(st.file_uploader).parameters else {}
 
 st.title("Scenario")
 core.page_text("scenario")
@@ -69,6 +74,7 @@ with core.guard("The scenario page"):
             f"Scenario YAML file (at most {MAX_SCENARIO_BYTES // 1000:,} kB; it may `extends:` a file of scenarios/)",
             type=["yaml", "yml"],
             key="upload",
+            **UPLOAD_CAP,
         )
         if up is None:
             st.info("Choose a YAML scenario file to upload. `python run_sim.py new` writes one to start from.")

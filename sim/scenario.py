@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from .params import AGENTS, ASSUMED, LINEAGES, PRIMARIES, Section, keyed, par, section_field
+from .uncertainty import UNCERTAINTY_DOC, UNCERTAINTY_EXCLUDE, UNCERTAINTY_EXTRA, UTILITIES_DOC, UncertaintyMap, Utilities
 
 CAL = "calibrated (docs/calibration.md)"
 
@@ -568,6 +569,9 @@ class Scenario(Section):
         if self.mode == "population" and self.population is None:
             raise ValueError("mode is population: add a population section with annual_incidence (or population_size and incidence_per_100k)")
         return self
+
+    utilities: Utilities | None = Field(None, description=UTILITIES_DOC)
+    uncertainty: UncertaintyMap = Field(default_factory=dict, description=UNCERTAINTY_DOC, json_schema_extra=UNCERTAINTY_EXTRA, exclude=UNCERTAINTY_EXCLUDE)
 
 
 __all__ = ["Scenario", "PRIMARIES", "AGENTS", "LINEAGES"]

@@ -2,7 +2,12 @@
 
 ``--replications R`` (or ``auto``) runs independent replications and adds
 ``replications.parquet``; ``--report`` writes report.html and report.xlsx
-into the folder afterwards."""
+into the folder afterwards.
+
+``--workers N`` runs replications, and large cohorts in chunks of patients
+(cohort mode with every service unlimited), in N local processes;
+``--scheduler ADDRESS`` on a Dask cluster (sim/parallel.py, docs/scale.md).
+The result files are the same whatever the backend and worker count."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cli import UsageError
+from ..parallel import BackendError, add_backend_args, check_scheduler, chunkable, workers_from_args
 from ..replications import DEFAULT_CAP, DEFAULT_PRECISION, INITIAL, replications_to_folder
 from ..results import FORMATS, run_to_folder
 from .common import add_scenario_args, load_from_args, progress_bar, say
@@ -32,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--precision", type=float, default=DEFAULT_PRECISION, help=f"auto: target CI half-width relative to the mean (default {DEFAULT_PRECISION})")
     p.add_argument("--max-replications", type=int, default=DEFAULT_CAP, help=f"auto: cap on the number of replications (default {DEFAULT_CAP})")
     p.add_argument("--report", action="store_true", help="also write report.html and report.xlsx into the results folder")
+    add_backend_args(p)
     p.set_defaults(func=main)
 
 
@@ -59,16 +66,37 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / scenario.name
     if not args.out:
         out.parent.mkdir(parents=True, exist_ok=True)
-    if reps == 1:
-        result, doc = run_to_folder(scenario, out, fmt=args.format, force=args.force, progress=progress_bar(args, "patients"))
-        seconds = result.wall_seconds
-    else:
-        label = "replications" if reps != "auto" else f"replications (auto, cap {args.max_replications})"
-        rr, doc = replications_to_folder(
-            scenario, out, reps, fmt=args.format, force=args.force, precision=args.precision, cap=args.max_replications,
-            progress=progress_bar(args, label),
-        )
-        seconds = rr.wall_seconds
+    n_runs = reps if isinstance(reps, int) else args.max_replications
+    workers = workers_from_args(args, scenario.run.patients * n_runs)
+    check_scheduler(args)
+    parallel = workers > 1 or bool(args.scheduler)
+    try:
+        if reps == 1:
+            if parallel and chunkable(scenario):
+                from .. import parallel as par
+
+                result, doc = par.run_to_folder(scenario, out, workers=workers, scheduler=args.scheduler, fmt=args.format, force=args.force,
+                                                progress=progress_bar(args, "patients"))
+            else:
+                result, doc = run_to_folder(scenario, out, fmt=args.format, force=args.force, progress=progress_bar(args, "patients"))
+            seconds = result.wall_seconds
+        else:
+            label = "replications" if reps != "auto" else f"replications (auto, cap {args.max_replications})"
+            if parallel:
+                from .. import parallel as par
+
+                rr, doc = par.replications_to_folder(
+                    scenario, out, reps, workers=workers, scheduler=args.scheduler, fmt=args.format, force=args.force,
+                    precision=args.precision, cap=args.max_replications, progress=progress_bar(args, label),
+                )
+            else:
+                rr, doc = replications_to_folder(
+                    scenario, out, reps, fmt=args.format, force=args.force, precision=args.precision, cap=args.max_replications,
+                    progress=progress_bar(args, label),
+                )
+            seconds = rr.wall_seconds
+    except BackendError as exc:
+        raise UsageError(str(exc)) from None
     say(args, human_summary(doc, seconds, out))
     if args.report:
         from .report import make_report

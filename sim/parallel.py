@@ -1,0 +1,502 @@
+"""Running at scale: one way to map work over local processes or a Dask cluster.
+
+:func:`map_tasks` maps a picklable, module-level task function over task
+specs and returns the results in task order, whatever the backend:
+
+- ``workers=1`` (and no scheduler): in this process, one task after another;
+- ``workers=N``: ``N`` local processes (:class:`concurrent.futures.ProcessPoolExecutor`
+  with the ``spawn`` start method: each worker starts a fresh interpreter and
+  imports the model, so no thread or lock state of the parent is inherited;
+  the start-up costs about a second per worker, once per run);
+- ``scheduler="tcp://host:8786"``: the workers of an existing Dask
+  distributed cluster (:class:`dask.distributed.Client`); results return to
+  this process through the scheduler.  An unreachable scheduler is reported
+  within :data:`CONNECT_TIMEOUT_S` seconds.
+
+At most a few tasks per worker are in flight, so memory stays bounded when
+there are many tasks.  Because every random number is addressed by (seed,
+replication, patient, process), results do not depend on the backend or the
+worker count: the same seed gives byte-identical tables.
+
+:func:`run_to_folder` runs a large cohort in chunks of patients (cohort mode
+with every service unlimited, where patients do not interact) and writes the
+same results folder as :func:`sim.results.run_to_folder`, byte for byte.
+:func:`replications_to_folder` does the same for ``run --replications``.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .engine import DEFAULT_CHUNK, RunResult, simulate
+from .scenario import Scenario
+from .services import SERVICES, service_table
+
+CONNECT_TIMEOUT_S = 5.0
+START_METHOD = "spawn"
+MAX_CHUNKS_PER_TASK = 10  # engine chunks of DEFAULT_CHUNK patients per task
+
+
+class BackendError(Exception):
+    """The parallel backend cannot be used (bad worker count, unreachable scheduler)."""
+
+
+def default_workers() -> int:
+    """The machine's cores (the default of ``--workers``)."""
+    return max(1, os.cpu_count() or 1)
+
+
+def check_workers(workers: int | None) -> int:
+    w = default_workers() if workers is None else workers
+    if not isinstance(w, int) or isinstance(w, bool) or w < 1:
+        raise BackendError(f"--workers {workers}: give 1 or more worker processes")
+    return w
+
+
+def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT_S) -> Any:
+    """A Dask client of the cluster at ``scheduler`` (tcp://host:port), or BackendError within ``timeout`` s."""
+    try:
+        from dask.distributed import Client
+    except ImportError:  # pragma: no cover - dask is a dependency
+        raise BackendError("--scheduler needs dask[distributed]: pip install 'dask[distributed]'") from None
+    if "://" not in scheduler and ":" not in scheduler:
+        raise BackendError(f"--scheduler {scheduler!r}: give the scheduler's address, e.g. tcp://127.0.0.1:8786")
+    try:
+        return Client(scheduler, timeout=f"{timeout}s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise BackendError(
+            f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s ({type(exc).__name__}); "
+            "start one with 'dask scheduler' and workers with 'dask worker ADDRESS' (docs/scale.md), or run without --scheduler"
+        ) from None
+
+
+def describe(workers: int | None, scheduler: str | None) -> str:
+    if scheduler:
+        return f"Dask cluster at {scheduler}"
+    w = check_workers(workers)
+    return "1 process" if w == 1 else f"{w} local processes ({START_METHOD})"
+
+
+def imap(
+    fn: Callable[[Any], Any],
+    specs: Sequence[Any],
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    ordered: bool = True,
+    window: int | None = None,
+) -> Iterator[tuple[int, Any]]:
+    """Yield ``(index, fn(specs[index]))``: in task order when ``ordered``,
+    else as tasks finish.  At most ``window`` tasks are in flight."""
+    n = len(specs)
+    if n == 0:
+        return
+    if scheduler:
+        yield from _imap_dask(fn, specs, scheduler, ordered, window)
+        return
+    w = check_workers(workers)
+    if w == 1 or n == 1:
+        for i, spec in enumerate(specs):
+            yield i, fn(spec)
+        return
+    ctx = multiprocessing.get_context(START_METHOD)
+    with ProcessPoolExecutor(max_workers=min(w, n), mp_context=ctx) as pool:
+        yield from _drive(lambda s: pool.submit(fn, s), specs, ordered, window or 2 * w, lambda fs: wait(fs, return_when=FIRST_COMPLETED)[0],
+                          lambda f: f.result(), lambda f: f.cancel())
+
+
+def _imap_dask(fn: Callable[[Any], Any], specs: Sequence[Any], scheduler: str, ordered: bool, window: int | None) -> Iterator[tuple[int, Any]]:
+    from dask.distributed import as_completed
+
+    client = connect(scheduler)
+    finished = as_completed(loop=client.loop)
+
+    def submit(spec: Any) -> Any:
+        f = client.submit(fn, spec, pure=False)
+        finished.add(f)
+        return f
+
+    try:
+        threads = max(1, sum(client.nthreads().values()))
+        yield from _drive(submit, specs, ordered, window or 2 * threads, lambda fs: [next(finished)], lambda f: f.result(), lambda f: f.cancel())
+    finally:
+        client.close()
+
+
+def _drive(
+    submit: Callable[[Any], Any],
+    specs: Sequence[Any],
+    ordered: bool,
+    window: int,
+    wait_some: Callable[[Any], Any],
+    result: Callable[[Any], Any],
+    cancel: Callable[[Any], Any],
+) -> Iterator[tuple[int, Any]]:
+    """Keep ``window`` tasks in flight; yield results (in order, or as done)."""
+    n = len(specs)
+    pending: dict[Any, int] = {}
+    done: dict[int, Any] = {}
+    nxt_submit = nxt_yield = 0
+    try:
+        while nxt_yield < n:
+            while nxt_submit < n and len(pending) + len(done) < max(1, window):
+                pending[submit(specs[nxt_submit])] = nxt_submit
+                nxt_submit += 1
+            if ordered and nxt_yield in done:
+                yield nxt_yield, done.pop(nxt_yield)
+                nxt_yield += 1
+                continue
+            finished = wait_some(set(pending))
+            for f in finished:
+                i = pending.pop(f)
+                value = result(f)  # a task's exception is raised here
+                if ordered:
+                    done[i] = value
+                else:
+                    nxt_yield += 1
+                    yield i, value
+    finally:
+        for f in pending:
+            cancel(f)
+
+
+def map_tasks(
+    fn: Callable[[Any], Any],
+    specs: Sequence[Any],
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    on_result: Callable[[int, Any], None] | None = None,
+) -> list[Any]:
+    """``[fn(s) for s in specs]`` on the chosen backend, in task order.
+
+    ``on_result(index, result)`` is called in this process as each task
+    finishes (in any order), e.g. to checkpoint it."""
+    out: list[Any] = [None] * len(specs)
+    for i, r in imap(fn, specs, workers=workers, scheduler=scheduler, ordered=on_result is None):
+        out[i] = r
+        if on_result is not None:
+            on_result(i, r)
+    return out
+
+
+# ----------------------------------------------------------------------------- chunked cohorts
+
+
+def chunkable(scenario: Scenario) -> bool:
+    """Cohort mode with every service unlimited: patients do not interact."""
+    return scenario.mode == "cohort" and all(getattr(scenario.services, n).capacity is None for n in SERVICES)
+
+
+def chunk_plan(patients: int, workers: int) -> list[tuple[int, int]]:
+    """(first id, count) per task: whole engine chunks, a few tasks per worker."""
+    chunks = math.ceil(patients / DEFAULT_CHUNK)
+    per = max(1, min(MAX_CHUNKS_PER_TASK, math.ceil(chunks / (4 * max(1, workers)))))
+    size = per * DEFAULT_CHUNK
+    return [(s, min(size, patients - s)) for s in range(0, patients, size)]
+
+
+def _scenario_from(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> Scenario:
+    from .loader import apply_overrides, validate
+
+    return validate(apply_overrides(data, overrides) if overrides else data, "task")
+
+
+def cohort_task(spec: tuple[dict[str, Any], int, int]) -> dict[str, Any]:
+    """Simulate patients ``first .. first + count - 1`` of a cohort; events per engine chunk."""
+    data, first, count = spec
+    s = _scenario_from(data, {"run.patients": count})
+    tables: list[pa.Table] = []
+    res = simulate(s, first_id=first, keep_events=False, event_sink=tables.append)
+    return {"patients": res.patients, "tables": tables, "service_log": res.service_log, "n_events": res.n_events,
+            "n_timeouts": res.n_timeouts, "wall_seconds": res.wall_seconds}
+
+
+class _Details:
+    """Re-encodes each chunk's ``detail`` dictionary as one serial run would
+    have built it: strings interned in order of first use across the whole
+    run (a task interns only its own), so the event files are byte-identical."""
+
+    def __init__(self) -> None:
+        self.strings: list[str] = [""]
+        self.code: dict[str, int] = {"": 0}
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        col = table.column("detail").combine_chunks()
+        local = col.dictionary.to_pylist()
+        for s in local:
+            if s not in self.code:
+                self.code[s] = len(self.strings)
+                self.strings.append(s)
+        mapping = np.array([self.code[s] for s in local], dtype=np.int32)
+        idx = mapping[col.indices.to_numpy(zero_copy_only=False)] if len(col) else np.asarray([], dtype=np.int32)
+        det = pa.DictionaryArray.from_arrays(pa.array(np.asarray(idx, dtype=np.int32)), pa.array(self.strings, type=pa.string()))
+        return table.set_column(table.schema.get_field_index("detail"), table.schema.field("detail"), det)
+
+
+def run_to_folder(
+    scenario: Scenario,
+    out: Path,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    fmt: str = "parquet",
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    extra: Callable[[Path, RunResult], None] | None = None,
+) -> tuple[RunResult, dict[str, Any]]:
+    """:func:`sim.results.run_to_folder` with the cohort in chunks of patients
+    over ``workers`` processes (or a Dask cluster); the same files, byte for
+    byte.  Scenarios whose patients interact (a finite service, population
+    mode) run in this process."""
+    from . import __version__
+    from . import results as serial
+    from .loader import resolved_yaml, scenario_sha256
+    from .output import staged_output, write_json
+    from .summary import summary_document
+
+    w = check_workers(workers)
+    out = Path(out)
+    if not chunkable(scenario) or (w == 1 and not scheduler) or scenario.run.patients <= DEFAULT_CHUNK:
+        if scheduler:
+            connect(scheduler).close()  # an unreachable scheduler is reported all the same
+        return serial.run_to_folder(scenario, out, fmt=fmt, force=force, progress=progress, extra=extra)
+    if scheduler:
+        connect(scheduler).close()  # fail fast, before anything is written
+    data = scenario.model_dump(mode="json")
+    plan = chunk_plan(scenario.run.patients, w)
+    specs = [(data, first, count) for first, count in plan]
+    with staged_output(out, force) as tmp:
+        t0 = time.perf_counter()
+        writer = serial._EventWriter(tmp / f"events.{fmt}", fmt)
+        frames: list[pd.DataFrame] = []
+        logs: list[pd.DataFrame] = []
+        n_events = n_timeouts = done = 0
+        details = _Details()
+        try:
+            for i, r in imap(cohort_task, specs, workers=w, scheduler=scheduler, ordered=True):
+                for table in r["tables"]:
+                    writer(details(table))
+                frames.append(r["patients"])
+                logs.append(r["service_log"])
+                n_events += r["n_events"]
+                n_timeouts += r["n_timeouts"]
+                done += plan[i][1]
+                if progress is not None:
+                    progress(done, scenario.run.patients)
+        finally:
+            writer.close()
+        patients = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        slog = pd.concat(logs, ignore_index=True) if len(logs) > 1 else logs[0]
+        horizon = scenario.run.horizon_months
+        death_cal = (patients["entry_months"] + patients["death_months"]).set_axis(patients["patient_id"])
+        result = RunResult(
+            scenario=scenario,
+            patients=patients,
+            events=None,
+            services=service_table(slog, scenario, 0.0, horizon, death_cal),
+            service_log=slog,
+            n_events=n_events,
+            n_timeouts=n_timeouts,
+            wall_seconds=time.perf_counter() - t0,
+            report_from_months=0.0,
+            report_to_months=horizon,
+            meta={"workers": describe(w, scheduler), "tasks": len(plan)},
+        )
+        serial.write_patients(result.patients, tmp / f"patients.{fmt}", fmt)
+        serial.write_patients(result.services, tmp / f"services.{fmt}", fmt)
+        doc = summary_document(result, __version__, scenario_sha256(scenario))
+        (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(scenario), encoding="utf-8")
+        if extra is not None:
+            extra(tmp, result)
+        write_json(tmp / "timing.json", {"wall_seconds": round(time.perf_counter() - t0, 3), "simulate_seconds": round(result.wall_seconds, 3),
+                                         "events": result.n_events, "workers": describe(w, scheduler)})
+        write_json(tmp / "summary.json", doc)  # written last: its presence marks a complete folder
+    return result, doc
+
+
+# ----------------------------------------------------------------------------- replications
+
+
+def replication_task(spec: tuple[dict[str, Any], int, bool]) -> dict[str, Any]:
+    """One replication: its row of outcomes (and, for the first, its tables)."""
+    from .replications import replication_values, reported, service_values
+
+    data, index, first = spec
+    s = _scenario_from(data, {"run.replication": index})
+    tables: list[pa.Table] = []
+    res = simulate(s, keep_events=False, event_sink=tables.append if first else None)
+    row = {"replication": float(index), "patients": float(len(res.patients)), "wall_seconds": res.wall_seconds}
+    row.update(replication_values(reported(res)))
+    row.update(service_values(res))
+    out: dict[str, Any] = {"row": row}
+    if first:  # the scenario itself stays here (its classes are built at import, not picklable by name)
+        out["result"] = {k: getattr(res, k) for k in ("patients", "services", "service_log", "n_events", "wall_seconds", "n_timeouts",
+                                                       "report_from_months", "report_to_months")}
+        out["tables"] = tables
+    return out
+
+
+def run_replications(
+    scenario: Scenario,
+    replications: int | str,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    precision: float = 0.05,
+    cap: int = 50,
+    first_sink: Callable[[pa.Table], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Any:
+    """:func:`sim.replications.run_replications` over workers: the same table
+    (wall times aside).  ``auto`` runs batches of replications and applies the
+    stopping rule replication by replication, so it stops where the serial
+    algorithm stops (replications computed beyond that are discarded)."""
+    from .replications import AUTO_OUTCOMES, INITIAL, Replications, _max_relative_half_width, look_ahead
+
+    t0 = time.perf_counter()
+    auto = replications == "auto"
+    if not auto and (not isinstance(replications, int) or replications < 1):
+        raise ValueError("replications must be a positive integer or 'auto'")
+    target = cap if auto else int(replications)
+    w = check_workers(workers)
+    data = scenario.model_dump(mode="json")
+    base = scenario.run.replication
+    watch = list(AUTO_OUTCOMES)
+    rows: list[dict[str, float]] = []
+    first: RunResult | None = None
+    n_sol: int | None = None
+    rel_history: list[float] = []
+    n = 0
+    stop = False
+    batch = target if not auto else max(w * 2, INITIAL)
+    while n < target and not stop:
+        idx = list(range(n, min(target, n + batch)))
+        specs = [(data, base + k, k == 0) for k in idx]
+        for _, r in imap(replication_task, specs, workers=w, scheduler=scheduler, ordered=True):
+            if "result" in r:
+                first = RunResult(scenario=scenario, events=None, **r["result"])
+                if first_sink is not None:
+                    for t in r["tables"]:
+                        first_sink(t)  # one task: its dictionary is already the serial one
+            rows.append(r["row"])
+            n += 1
+            if progress is not None:
+                progress(n, target)
+            if auto and n >= INITIAL:
+                rel = _max_relative_half_width(pd.DataFrame(rows), watch)
+                rel_history.append(rel)
+                if rel <= precision:
+                    if n_sol is None:
+                        n_sol = n
+                    if n >= n_sol + look_ahead(n_sol):
+                        stop = True
+                        break
+                else:
+                    n_sol = None
+    if progress is not None and n < target:
+        progress(target, target)
+    table = pd.DataFrame(rows)
+    table["replication"] = table["replication"].astype(np.int64)
+    table["patients"] = table["patients"].astype(np.int64)
+    assert first is not None
+    converged = (n_sol is not None and n >= n_sol + look_ahead(n_sol)) if auto else None
+    return Replications(
+        table=table, first=first, requested=replications, n_solution=n_sol if converged else None,
+        precision=precision if auto else None, cap=cap if auto else None, wall_seconds=time.perf_counter() - t0,
+        notes={"converged": converged, "outcomes": watch, "max_relative_half_width": rel_history},
+    )
+
+
+def replications_to_folder(
+    scenario: Scenario,
+    out: Path,
+    replications: int | str,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    fmt: str = "parquet",
+    force: bool = False,
+    precision: float = 0.05,
+    cap: int = 50,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """:func:`sim.replications.replications_to_folder` with replications over workers."""
+    from . import __version__
+    from .loader import resolved_yaml, scenario_sha256
+    from .output import staged_output, write_json
+    from .replications import replicated_summary
+    from .results import _EventWriter, write_patients
+    from .summary import summary_document
+
+    if scheduler:
+        connect(scheduler).close()
+    with staged_output(Path(out), force) as tmp:
+        t0 = time.perf_counter()
+        writer = _EventWriter(tmp / f"events.{fmt}", fmt)
+        try:
+            reps = run_replications(scenario, replications, workers=workers, scheduler=scheduler, precision=precision, cap=cap,
+                                    first_sink=writer, progress=progress)
+        finally:
+            writer.close()
+        write_patients(reps.first.patients, tmp / f"patients.{fmt}", fmt)
+        write_patients(reps.first.services, tmp / f"services.{fmt}", fmt)
+        pq.write_table(pa.Table.from_pandas(reps.table, preserve_index=False), tmp / "replications.parquet", compression="zstd")
+        doc = replicated_summary(summary_document(reps.first, __version__, scenario_sha256(scenario)), reps)
+        (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(scenario), encoding="utf-8")
+        write_json(tmp / "timing.json", {"wall_seconds": round(time.perf_counter() - t0, 3),
+                                         "simulate_seconds": round(float(reps.table["wall_seconds"].sum()), 3),
+                                         "replications": reps.count, "events": reps.first.n_events, "workers": describe(workers, scheduler)})
+        write_json(tmp / "summary.json", doc)
+    return reps, doc
+
+
+# ----------------------------------------------------------------------------- command-line options
+
+AUTO_MIN_WORK = 50_000  # patient-runs below which --workers' default stays at 1 process
+
+
+def add_backend_args(p: Any) -> None:
+    """--workers and --scheduler (shared by run, psa and owsa)."""
+    p.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help=f"local worker processes (default: the machine's cores, {default_workers()} here, when the work is at least "
+        f"{AUTO_MIN_WORK:,} patient-runs; 1 below that)",
+    )
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on an existing Dask cluster instead, e.g. tcp://127.0.0.1:8786 (docs/scale.md)")
+
+
+def workers_from_args(args: Any, work: int) -> int:
+    """The worker count: --workers if given, else the cores for large work, 1 for small."""
+    from .cli import UsageError
+
+    w = getattr(args, "workers", None)
+    if w is None:
+        return default_workers() if work >= AUTO_MIN_WORK else 1
+    if w < 1:
+        raise UsageError(f"--workers {w}: give 1 or more worker processes")
+    return int(w)
+
+
+def check_scheduler(args: Any) -> None:
+    """An unreachable --scheduler: exit 2 within seconds, before anything is written."""
+    from .cli import UsageError
+
+    if getattr(args, "scheduler", None):
+        try:
+            connect(args.scheduler).close()
+        except BackendError as exc:
+            raise UsageError(str(exc)) from None

@@ -1,0 +1,149 @@
+"""Running at scale: the same tables whatever the backend (1 process, 2 local
+processes, a Dask cluster on loopback), through the real parallel paths."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from sim import load_scenario, parallel, psa
+from sim.cli import main
+from sim.replications import replications_to_folder as serial_replications
+from sim.results import run_to_folder as serial_run_to_folder
+
+from .conftest import SCENARIOS
+
+BASE = SCENARIOS / "baseline.yaml"
+PSA = SCENARIOS / "baseline_psa.yaml"
+TABLES = ("patients.parquet", "events.parquet", "services.parquet", "summary.json", "scenario.resolved.yaml")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Any:
+    """A Dask cluster of 2 workers on loopback, stopped after the module's tests."""
+    from dask.distributed import LocalCluster
+
+    c = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=None)
+    try:
+        yield c.scheduler_address
+    finally:
+        c.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def digest(folder: Path, name: str) -> str:
+    return hashlib.sha256((folder / name).read_bytes()).hexdigest()
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def test_map_tasks_returns_results_in_task_order(cluster: str) -> None:
+    specs = list(range(12))
+    expected = [x * x for x in specs]
+    assert parallel.map_tasks(square, specs, workers=1) == expected
+    assert parallel.map_tasks(square, specs, workers=2) == expected
+    assert parallel.map_tasks(square, specs, scheduler=cluster) == expected
+    seen: list[int] = []
+    assert parallel.map_tasks(square, specs, workers=2, on_result=lambda i, r: seen.append(i)) == expected
+    assert sorted(seen) == specs
+
+
+def test_chunk_plan_covers_every_patient_once() -> None:
+    for n in (1, 4_999, 5_000, 11_000, 1_000_000):
+        for w in (1, 2, 8):
+            plan = parallel.chunk_plan(n, w)
+            assert sum(c for _, c in plan) == n
+            assert [f for f, _ in plan] == sorted(f for f, _ in plan)
+            assert all(f % 5_000 == 0 for f, _ in plan)
+
+
+def test_chunked_cohort_writes_byte_identical_tables(tmp_path: Path, cluster: str) -> None:
+    s = load_scenario(BASE, ["run.patients=11000", "run.seed=11"])
+    serial_run_to_folder(s, tmp_path / "serial")
+    parallel.run_to_folder(s, tmp_path / "two", workers=2)
+    parallel.run_to_folder(s, tmp_path / "dask", scheduler=cluster)
+    for name in TABLES:
+        ref = digest(tmp_path / "serial", name)
+        assert digest(tmp_path / "two", name) == ref, name
+        assert digest(tmp_path / "dask", name) == ref, name
+
+
+def test_interacting_patients_run_in_one_process(tmp_path: Path) -> None:
+    s = load_scenario(BASE, ["run.patients=6000", "services.radiotherapy.capacity=3", "run.horizon_months=12"])
+    assert not parallel.chunkable(s)
+    serial_run_to_folder(s, tmp_path / "serial")
+    parallel.run_to_folder(s, tmp_path / "two", workers=2)
+    for name in ("patients.parquet", "events.parquet", "services.parquet"):
+        assert digest(tmp_path / "two", name) == digest(tmp_path / "serial", name)
+
+
+def test_replications_over_workers_equal_serial(tmp_path: Path, cluster: str) -> None:
+    s = load_scenario(BASE, ["run.patients=300", "run.seed=5"])
+    serial_replications(s, tmp_path / "serial", 3)
+    parallel.replications_to_folder(s, tmp_path / "two", 3, workers=2)
+    parallel.replications_to_folder(s, tmp_path / "dask", 3, scheduler=cluster)
+    ref = pd.read_parquet(tmp_path / "serial" / "replications.parquet").drop(columns="wall_seconds")
+    for other in ("two", "dask"):
+        t = pd.read_parquet(tmp_path / other / "replications.parquet").drop(columns="wall_seconds")
+        pd.testing.assert_frame_equal(t, ref)
+        for name in TABLES:
+            assert digest(tmp_path / other, name) == digest(tmp_path / "serial", name), (other, name)
+
+
+def test_replications_auto_stops_where_serial_stops(tmp_path: Path) -> None:
+    s = load_scenario(BASE, ["run.patients=200", "run.seed=3"])
+    a, _ = serial_replications(s, tmp_path / "serial", "auto", cap=6, precision=0.2)
+    b, _ = parallel.replications_to_folder(s, tmp_path / "two", "auto", workers=2, cap=6, precision=0.2)
+    assert a.count == b.count and a.n_solution == b.n_solution
+    pd.testing.assert_frame_equal(a.table.drop(columns="wall_seconds"), b.table.drop(columns="wall_seconds"))
+
+
+def test_psa_table_is_the_same_on_every_backend(cluster: str) -> None:
+    s = load_scenario(PSA)
+    one = psa.run_psa(s, draws=5, patients=150, workers=1).table
+    two = psa.run_psa(s, draws=5, patients=150, workers=2).table
+    dask = psa.run_psa(s, draws=5, patients=150, scheduler=cluster).table
+    pd.testing.assert_frame_equal(one, two)
+    pd.testing.assert_frame_equal(one, dask)
+
+
+def test_run_command_with_workers_writes_the_same_folder(tmp_path: Path) -> None:
+    args = ["run", str(BASE), "--patients", "5500", "--seed", "9", "--quiet"]
+    assert main(args + ["--out", str(tmp_path / "one"), "--workers", "1"]) == 0
+    assert main(args + ["--out", str(tmp_path / "two"), "--workers", "2"]) == 0
+    for name in TABLES:
+        assert digest(tmp_path / "two", name) == digest(tmp_path / "one", name), name
+    assert json.loads((tmp_path / "two" / "timing.json").read_text())["workers"].startswith("2 local processes")
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    address = f"tcp://127.0.0.1:{free_port()}"
+    with pytest.raises(parallel.BackendError, match="cannot reach the Dask scheduler"):
+        parallel.connect(address, timeout=2)
+    out = tmp_path / "r"
+    assert main(["run", str(BASE), "--patients", "100", "--out", str(out), "--scheduler", address, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the Dask scheduler" in err and "dask scheduler" in err and "Traceback" not in err
+    assert not out.exists()
+    assert main(["psa", str(PSA), "--draws", "2", "--patients", "50", "--out", str(out), "--scheduler", address, "--quiet"]) == 2
+    assert not out.exists()
+
+
+def test_bad_worker_count_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(BASE), "--patients", "100", "--out", str(tmp_path / "r"), "--workers", "0", "--quiet"]) == 2
+    assert "--workers" in capsys.readouterr().err
+    with pytest.raises(parallel.BackendError):
+        parallel.check_workers(0)

@@ -119,8 +119,8 @@ def guard(what: str) -> Iterator[None]:
     except Exception as exc:  # noqa: BLE001 - the page must never show a traceback
         log.exception("dashboard: %s failed", what)
         st.error(
-            f"{what} did not work ({type(exc).__name__}). Nothing is wrong with your scenario file on disk; "
-            "try a smaller run or another scenario. Details are in the server's log."
+            f"{what} did not work ({type(exc).__name__}). Try a smaller run or another scenario; "
+            "the details are in the server's log."
         )
 
 
@@ -232,8 +232,18 @@ class RunOutput:
 
 
 def run_scenario_for(scenario: Scenario, seed: int, patients: int) -> Scenario:
-    """The scenario as run: the seed and cohort size of the run settings."""
-    return with_overrides(scenario, {"run.seed": int(seed), "run.patients": int(patients), "run.replication": 0})
+    """The scenario as run: the seed and cohort size of the run settings.
+
+    Fields the scenario leaves out of its dump (they do not change a run, e.g.
+    the uncertainty distributions) are carried over from the original."""
+    s = with_overrides(scenario, {"run.seed": int(seed), "run.patients": int(patients), "run.replication": 0})
+    return keep_excluded(s, scenario)
+
+
+def keep_excluded(copy: Scenario, original: Scenario) -> Scenario:
+    """``copy`` with the values of ``original``'s fields that ``model_dump`` leaves out."""
+    update = {n: getattr(original, n) for n, f in type(original).model_fields.items() if f.exclude and getattr(copy, n, None) != getattr(original, n)}
+    return copy.model_copy(update=update) if update else copy
 
 
 def _compute(scenario_json: str, seed: int, patients: int, replications: int, progress: Callable[[int, int], None] | None) -> RunOutput:
@@ -361,6 +371,7 @@ class RunRecord:
     number: int
     label: str
     output: RunOutput
+    scenario: Scenario | None = None  # the scenario as run, with everything model_dump leaves out
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -368,11 +379,13 @@ def runs() -> list[RunRecord]:
     return st.session_state.setdefault("runs", [])
 
 
-def add_run(label: str, output: RunOutput) -> RunRecord:
+def add_run(label: str, output: RunOutput, scenario: Scenario | None = None) -> RunRecord:
     rs = runs()
     number = st.session_state.get("run_counter", 0) + 1
     st.session_state["run_counter"] = number
-    rec = RunRecord(number, f"#{number} {label}", output, {"seed": output.seed, "patients": output.patients_requested, "replications": output.replications})
+    as_run = run_scenario_for(scenario, output.seed, output.patients_requested) if scenario is not None else None
+    rec = RunRecord(number, f"#{number} {label}", output, as_run,
+                    {"seed": output.seed, "patients": output.patients_requested, "replications": output.replications})
     rs.append(rec)
     while len(rs) > MAX_RUNS_KEPT:
         rs.pop(0)

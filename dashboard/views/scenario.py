@@ -13,7 +13,7 @@ import streamlit as st
 from dashboard import core
 from sim import ScenarioError
 from sim.authoring import commented_yaml, parameters
-from sim.loader import MAX_SCENARIO_BYTES, Problem
+from sim.loader import MAX_SCENARIO_BYTES, Problem, resolved_yaml
 
 # the browser refuses files over 1 MB before they are sent (where Streamlit
 # supports it); read_upload then enforces sim.loader.MAX_SCENARIO_BYTES exactly
@@ -43,6 +43,26 @@ def _widget(path: str, current: Any, token: str) -> Any:
     hi = p.maximum if p.maximum is not None else 1e9
     step = 0.01 if hi <= 1 else (0.1 if hi <= 100 else 1.0)
     return st.number_input(label, value=value, step=step, format="%.3f" if hi <= 1 else "%.2f", key=key, help=helptext, placeholder="not set" if optional else None)
+
+
+def _scenario_yaml(scenario: Any, label: str) -> str | None:
+    """The edited scenario as a commented YAML file (sim.authoring), or the
+    plain resolved file (sim.loader) should the commented form fail."""
+    try:
+        return commented_yaml(scenario, f"{label} (written by the bmc-sim dashboard)")
+    except Exception:  # noqa: BLE001 - a download must not take the page down
+        core.log.exception("dashboard: commented_yaml failed; offering the resolved scenario instead")
+    try:
+        try:  # with the uncertainty distributions, where the model has them
+            from sim.uncertainty import full_yaml
+
+            return str(full_yaml(scenario))
+        except ImportError:
+            return resolved_yaml(scenario)
+    except Exception:  # noqa: BLE001
+        core.log.exception("dashboard: resolved_yaml failed")
+        st.caption("The scenario cannot be offered for download here; `python run_sim.py run` writes it with the results.")
+        return None
 
 
 def _beside(path: str, problems: list[Problem]) -> list[Problem]:
@@ -192,10 +212,11 @@ with core.guard("The scenario page"):
     with b1:
         clicked = st.button("Run", type="primary", disabled=not valid, key="run", help=None if valid else "Fix the marked fields first.")
     with b2:
-        if scenario is not None:
+        yaml_text = _scenario_yaml(scenario, label) if scenario is not None else None
+        if scenario is not None and yaml_text is not None:
             st.download_button(
                 "Download this scenario (YAML)",
-                data=commented_yaml(scenario, f"{label} (written by the bmc-sim dashboard)"),
+                data=yaml_text,
                 file_name=f"{scenario.name}.yaml",
                 mime="application/x-yaml",
                 key="download",
@@ -206,7 +227,7 @@ with core.guard("The scenario page"):
             t0 = time.perf_counter()
             out = core.run_with_progress(scenario, int(seed), patients, replications)
             took = time.perf_counter() - t0
-            rec = core.add_run(label or scenario.name, out)
+            rec = core.add_run(label or scenario.name, out, scenario)
             how = "from the cache" if took < out.wall_seconds / 2 else f"simulation {out.simulate_seconds:.1f} s"
             st.session_state["last_message"] = (
                 f"Run {rec.label} finished: {len(out.patients):,} patients reported, {out.n_events:,} events, "

@@ -70,7 +70,7 @@ with core.guard("The Uncertainty page"):
                 if st.button(f"Run the {title.lower()} of {rec.label}", key=f"psa|{title}"):
                     with core.guard(title), st.spinner(f"{title} ..."):
                         try:
-                            result = fn(rec.output.scenario)
+                            result = fn(rec.scenario if rec.scenario is not None else rec.output.scenario)
                         except ValueError as exc:  # the analysis refuses this scenario and says why
                             st.warning(f"{title}: {exc}")
                         else:

@@ -7,8 +7,10 @@ import copy
 import functools
 import difflib
 import hashlib
+import itertools
 import json
 import math
+import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +21,11 @@ from pydantic import BaseModel, ValidationError
 
 from .scenario import Scenario
 
-MAX_SCENARIO_BYTES = 1_000_000
+MAX_SCENARIO_BYTES = 256_000  # a complete, commented scenario is about 21 kB; the pure-Python YAML parser reads 256 kB in well under a second
 MAX_EXTENDS_DEPTH = 8
 MAX_YAML_DEPTH = 50  # nesting levels of mappings and lists (a scenario needs about 6)
 MAX_YAML_ALIASES = 100  # uses of ``*anchor`` in one document
-MAX_YAML_VALUES = 100_000  # values in a document with every alias expanded
+MAX_YAML_VALUES = 5_000  # values in a document, every alias expanded (a complete scenario has about 600)
 MAX_INT_BITS = 256  # integers beyond this are refused before they reach any formatting
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -73,12 +75,16 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
         self._aliases = 0
+        self._nodes = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_YAML_ALIASES:
                 raise _Refused(f"more than {MAX_YAML_ALIASES} aliases (*name); write the values out", self.peek_event().start_mark)
+        self._nodes += 1
+        if self._nodes > MAX_YAML_VALUES:  # stop early: parsing a huge document is slow in itself
+            raise _Refused(f"more than {MAX_YAML_VALUES:,} values; a complete scenario has about 600", self.peek_event().start_mark)
         self._depth += 1
         try:
             if self._depth > MAX_YAML_DEPTH:
@@ -144,8 +150,22 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 _UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)  # type: ignore[arg-type]
 
 
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_BRACKETS = re.compile(r"[][{}]")
+
+
+def _bracket_depth(text: str) -> int:
+    """Deepest nesting of flow brackets (quotes not excluded: an upper bound).
+    Checked before parsing, because PyYAML's scanner slows down on a long
+    run of open brackets before its own nesting limit is reached."""
+    steps = map(_BRACKET_STEP.__getitem__, _BRACKETS.findall(text))
+    return max(itertools.accumulate(steps, initial=0))
+
+
 def parse_yaml(text: str, source: str) -> Any:
     """Safe-load YAML text; syntax errors become a ScenarioError with the line."""
+    if _bracket_depth(text) > MAX_YAML_DEPTH:
+        raise ScenarioError([Problem("", f"YAML refused: brackets [ {{ nested more than {MAX_YAML_DEPTH} levels deep; a scenario needs only a few levels")], source)
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
@@ -361,7 +381,8 @@ def _reject_non_finite(data: Any, path: str, problems: list[Problem]) -> None:
             if isinstance(k, str) and not _utf8(k):
                 problems.append(Problem(path, f"key {k!r} contains a character that is not valid text; retype the key"))
                 continue
-            _reject_non_finite(v, f"{path}.{k}" if path else str(k), problems)
+            key = str(k) if str(k) else "''"
+            _reject_non_finite(v, f"{path}.{key}" if path else key, problems)
     elif isinstance(data, list):
         for i, v in enumerate(data):
             _reject_non_finite(v, f"{path}.{i}", problems)

@@ -305,6 +305,32 @@ def test_fixed_hostile_inputs(tmp_path: Path) -> None:
             load_scenario(f)
 
 
+def _big(kind: str) -> str:
+    m = MAX_SCENARIO_BYTES - 64
+    return {
+        "newlines": "\n" * m,
+        "comment": "#" * m,
+        "plain scalar": "description: " + "ab " * (m // 3),
+        "block scalar": "description: |\n" + "  a\n" * (m // 4),
+        "many keys": "".join(f"k{i}: {i}\n" for i in range(m // 16)),
+        "long list": "description:\n" + "- 1\n" * (m // 4),
+        "flow list": "description: [" + "1," * (m // 2) + "1]",
+        "open brackets": "[" * m,
+        "open braces": "{a: " * (m // 4),
+        "indented keys": "".join(" " * i + "a:\n" for i in range(700)),
+    }[kind]
+
+
+@settings(FUZZ, max_examples=10)
+@given(kind=st.sampled_from(["newlines", "comment", "plain scalar", "block scalar", "many keys", "long list", "flow list", "open brackets", "open braces", "indented keys"]))
+def test_files_at_the_size_cap(tmp_path: Path, kind: str) -> None:
+    """The slowest inputs the size cap lets through are still answered within the deadline."""
+    fuzz_count("loader: files at the size cap")
+    text = _big(kind)
+    assert len(text.encode()) <= MAX_SCENARIO_BYTES
+    load_text(tmp_path, text)
+
+
 def test_size_cap(tmp_path: Path) -> None:
     f = tmp_path / "big.yaml"
     f.write_text("description: x\n" + "#" * (MAX_SCENARIO_BYTES + 1), encoding="utf-8")

@@ -7,6 +7,7 @@ the same process, as in the app."""
 from __future__ import annotations
 
 import importlib.machinery
+import importlib.util
 import sys
 import types
 from pathlib import Path
@@ -330,4 +331,17 @@ def test_uncertainty_shows_psa_results_when_the_module_exists(fake_psa):
     page(at, "uncertainty")
     at.button(key="psa|Probabilistic sensitivity analysis").click().run()
     assert "did not work (RuntimeError)" in errors(at)  # a failing analysis: a message, not a traceback
+    no_traceback(at)
+
+
+def test_uncertainty_runs_the_models_one_way_analysis():
+    """With the model's own sim.psa and a scenario with an uncertainty: section."""
+    if importlib.util.find_spec("sim.psa") is None or not (SCENARIOS / "baseline_psa.yaml").exists():
+        pytest.skip("sim.psa or scenarios/baseline_psa.yaml is not there yet")
+    at = run_scenario(app(), "baseline_psa.yaml", patients=200)
+    page(at, "uncertainty")
+    at.button(key="psa|One-way sensitivity analysis").click().run()
+    assert not at.error, errors(at)
+    assert not at.warning, [w.value for w in at.warning]
+    assert len(images(at)) == 1 and len(at.dataframe) == 1  # the tornado diagram and its table
     no_traceback(at)

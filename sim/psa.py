@@ -97,18 +97,27 @@ def _range(path: str) -> tuple[float | None, float | None]:
     return (0.0, 1.0) if sub is not None else bounds(info)
 
 
-def draw_values(data: dict[str, Any], uncertainty: dict[str, Distribution], draw: int, seed: int) -> dict[str, float]:
-    """The drawn value of every uncertain parameter (a mix: each share), as dotted-path overrides."""
-    out: dict[str, float] = {}
+def draw_matrix(data: dict[str, Any], uncertainty: dict[str, Distribution], draws: list[int] | range, seed: int) -> dict[str, np.ndarray]:
+    """The drawn values of every uncertain parameter (a mix: each share) for many draws at once:
+    column (dotted path) -> one value per draw.  Each draw's uniforms come from its own stream."""
+    out: dict[str, np.ndarray] = {}
+    draws = list(draws)
     for path, spec in uncertainty.items():
         if spec.distribution == "dirichlet":
             shares = {k: float(v) for k, v in value_at(data, path).items()}
-            mix = spec.sample_mix(uniforms(seed, draw, path, len(shares)), shares)
-            out.update({f"{path}.{k}": v for k, v in mix.items()})
+            u = np.array([uniforms(seed, d, path, len(shares)) for d in draws]).reshape(len(draws), len(shares))
+            mix = spec.sample_mixes(u, shares)
+            out.update({f"{path}.{k}": mix[:, j] for j, k in enumerate(shares)})
         else:
             lo, hi = _range(path)
-            out[path] = float(spec.quantile(uniforms(seed, draw, path)[0:1], lo, hi)[0])
+            u = np.array([uniforms(seed, d, path)[0] for d in draws], dtype=float)
+            out[path] = spec.quantile(u, lo, hi)
     return out
+
+
+def draw_values(data: dict[str, Any], uncertainty: dict[str, Distribution], draw: int, seed: int) -> dict[str, float]:
+    """The drawn value of every uncertain parameter in one draw, as dotted-path overrides."""
+    return {k: float(v[0]) for k, v in draw_matrix(data, uncertainty, [draw], seed).items()}
 
 
 def parameter_paths(data: dict[str, Any], uncertainty: dict[str, Distribution]) -> list[str]:
@@ -126,8 +135,8 @@ def draws_table(scenario: Scenario, draws: int, seed: int | None = None, first: 
     """The parameter draws alone (one row per draw), without running anything."""
     data = scenario.model_dump(mode="json")
     s = scenario.run.seed if seed is None else seed
-    rows = [{"draw": d, **draw_values(data, scenario.uncertainty, d, s)} for d in range(first, first + draws)]
-    return pd.DataFrame(rows)
+    idx = range(first, first + draws)
+    return pd.DataFrame({"draw": np.arange(first, first + draws), **draw_matrix(data, scenario.uncertainty, idx, s)})
 
 
 # ----------------------------------------------------------------------------- outcomes of one run
@@ -272,9 +281,20 @@ class _Plan:
     luck: str
     base_replication: int
 
+    cache: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    drawn: int = 0
+
+    def prepare(self, draws: int) -> None:
+        """Draw every parameter of draws 0 .. draws-1 at once (vectorised)."""
+        self.drawn = draws
+        self.cache = {a: draw_matrix(self.data[a], s.uncertainty, range(draws), self.seed) for a, s in enumerate(self.arms)}
+
     def overrides(self, arm: int, draw: int) -> dict[str, Any]:
         s = self.arms[arm]
-        o: dict[str, Any] = draw_values(self.data[arm], s.uncertainty, draw, self.seed)
+        if draw < self.drawn:
+            o: dict[str, Any] = {k: float(v[draw]) for k, v in self.cache[arm].items()}
+        else:
+            o = draw_values(self.data[arm], s.uncertainty, draw, self.seed)
         o["run.replication"] = self.base_replication + (draw if self.luck == "per-draw" else 0)
         return o
 
@@ -444,6 +464,7 @@ def run_psa(
         raise PsaError(f"--draws {draws}: give 1 or more draws")
     t0 = time.perf_counter()
     p = plan(scenario, comparator, patients, seed, luck)
+    p.prepare(draws)
     ck: _Checkpoint | None = None
     if out is not None:
         out = Path(out)
@@ -515,7 +536,7 @@ def summarise(table: pd.DataFrame, p: _Plan, wtp_max: float = DEFAULT_WTP_MAX) -
     from . import __version__
     from .summary import json_safe
 
-    params = []
+    params: list[dict[str, Any]] = []
     for a, s in enumerate(p.arms):
         for path, spec in s.uncertainty.items():
             if any(x["path"] == path for x in params):
@@ -639,7 +660,7 @@ def run_owsa(
     if not scenario.uncertainty:
         raise PsaError(f"scenario {scenario.name!r} has no uncertainty: section; add distributions (docs/scale.md)")
     data = p.data[0]
-    settings = [("(base case)", "base", math.nan, {})] + owsa_settings(p.arms[0])
+    settings: list[tuple[str, str, float, dict[str, Any]]] = [("(base case)", "base", math.nan, {})] + owsa_settings(p.arms[0])
     specs = [{"arms": [(data, o)]} for *_, o in settings]
     results = parallel.map_tasks(run_task, specs, workers=workers, scheduler=scheduler)
     rows = []
@@ -670,7 +691,7 @@ def choose_outcome(name: str | None, scenario: Scenario) -> str:
     if name is None:
         return "qalys_per_patient" if scenario.utilities is not None else "life_years"
     if name not in OUTCOMES:
-        close = difflib.get_close_matches(name, list(OUTCOMES), n=1, cutoff=0.5)
+        close = [o for o in OUTCOMES if o.startswith(name)] or difflib.get_close_matches(name, list(OUTCOMES), n=1, cutoff=0.5)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise PsaError(f"--outcome {name!r} is not an outcome; {hint}choose one of {', '.join(OUTCOMES)}")
     if name == "qalys_per_patient" and scenario.utilities is None:
@@ -690,8 +711,7 @@ def owsa_to_folder(
     force: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Run the OWSA and write owsa.parquet, tornado.png and summary.json (atomically)."""
-    from . import __version__
-    from . import parallel
+    from . import __version__, parallel
     from .output import check_target, staged_output, write_json
     from .summary import json_safe
 

@@ -246,19 +246,16 @@ class Distribution(BaseModel):
         assert isinstance(self.alpha, dict)
         return {k: float(self.alpha[k]) for k in shares}
 
-    def sample_mix(self, u: np.ndarray, shares: dict[str, float]) -> dict[str, float]:
-        """A Dirichlet draw from one uniform per share (normalised gamma quantiles)."""
+    def sample_mixes(self, u: np.ndarray, shares: dict[str, float]) -> np.ndarray:
+        """Dirichlet draws, one row of uniforms (one per share) per draw: normalised gamma quantiles."""
         from scipy import stats
 
-        alpha = self.dirichlet_alpha(shares)
-        g = np.array([float(stats.gamma(a).ppf(ui)) for a, ui in zip(alpha.values(), u, strict=True)])
-        g = np.maximum(g, 0.0)
-        total = g.sum()
-        if total <= 0:
-            return dict(shares)
-        vals = g / total
-        vals[-1] = 1.0 - vals[:-1].sum()  # exact sum to 1
-        return {k: float(v) for k, v in zip(alpha, vals, strict=True)}
+        alpha = np.array(list(self.dirichlet_alpha(shares).values()))
+        g = np.maximum(np.asarray(stats.gamma.ppf(u, alpha[None, :]), dtype=float), 0.0)
+        total = g.sum(axis=1, keepdims=True)
+        out = np.where(total > 0, g / np.where(total > 0, total, 1.0), np.array(list(shares.values()))[None, :])
+        out[:, -1] = 1.0 - out[:, :-1].sum(axis=1)  # exact sum to 1
+        return out
 
     def mix_low_high(self, shares: dict[str, float], key: str) -> tuple[float, float]:
         """2.5th and 97.5th percentile of one share (its Beta marginal)."""

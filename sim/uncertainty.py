@@ -488,12 +488,7 @@ _UTIL_SOURCE = ASSUMED + " (order of published EQ-5D values in bone metastases)"
 
 
 class Utilities(Section):
-    """Utility weights (0 = dead, 1 = full health) for quality-adjusted life years.
-
-    A patient's weight at any time is the lowest of the states they are in:
-    alive with bone metastases, after a first skeletal-related event, after
-    carcinosis onset, paralysed after cord compression.  Each SRE and each
-    hypercalcemia episode also costs a one-off loss of QALYs."""
+    """Utility weights (0 = dead, 1 = full health) for QALYs: a patient's weight at any time is the lowest of the states entered so far (alive with bone metastases, after a first SRE, after carcinosis onset, paralysed after cord compression); each SRE and each hypercalcemia episode also costs a one-off loss."""
 
     bone_metastasis: float = par(0.70, 0, 1, "utility", _UTIL_SOURCE, "Utility while alive with bone metastases")
     after_sre: float = par(0.62, 0, 1, "utility", _UTIL_SOURCE, "Utility from the first skeletal-related event")

@@ -573,5 +573,41 @@ class Scenario(Section):
     utilities: Utilities | None = Field(None, description=UTILITIES_DOC)
     uncertainty: UncertaintyMap = Field(default_factory=dict, description=UNCERTAINTY_DOC, json_schema_extra=UNCERTAINTY_EXTRA, exclude=UNCERTAINTY_EXCLUDE)
 
+    @model_validator(mode="after")
+    def _bounded(self) -> "Scenario":
+        """Refuse what would make a run run away or leave its folder: a name that
+        is a path (it names the results folder), an upper bound of more than
+        10,000 recurrent events per patient, more than 10,000,000 patients."""
+        n = self.name
+        if not n.strip(" .") or n.startswith(".") or any(c in "/\\" or ord(c) < 32 or ord(c) == 127 for c in n):
+            raise ValueError(f"name {n!r}: use a plain name without / or \\, control characters or a leading dot (it names the results folder)")
+        pop = self.population if self.mode == "population" else None
+        months = pop.horizon_years * 12 if pop is not None else self.run.horizon_months
+        s, h, c = self.sre, self.hypercalcemia, self.complications
+        sre_rate = max(*s.first_rate_per_month.model_dump().values(), s.later_rate_per_month) * max(1.0, *s.agent_hazard_ratio.model_dump().values())
+        hyper = 1.0 if h.recurrence_probability < 1 and h.probability == 0 else months / h.recurrence_median_months
+        if h.recurrence_probability < 1:
+            hyper = min(hyper, 1 / (1 - h.recurrence_probability))
+        compl = (max(c.infection_rate_per_month.model_dump().values()) + max(c.bleeding_rate_per_month.model_dump().values())) * months
+        bound = {
+            "sre": min(s.max_events, sre_rate * months),
+            "pain": min(self.pain.max_episodes, self.pain.rate_per_month * months),
+            "hypercalcemia": min(h.max_episodes, hyper),
+            "complications": min(c.max_episodes, compl),
+        }
+        if sum(bound.values()) > 10_000:
+            worst = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(bound.items(), key=lambda kv: -kv[1]) if v >= 1)
+            raise ValueError(
+                f"up to {sum(bound.values()):,.0f} recurrent events per patient over {months:,.0f} months ({worst}); "
+                "lower the rates (sre.*_rate_per_month, pain.rate_per_month, complications.*), the horizon, or the safety caps "
+                "(sre.max_events, pain.max_episodes, hypercalcemia.max_episodes, complications.max_episodes) so at most 10,000 remain"
+            )
+        if pop is not None and pop.arrivals_per_year * pop.horizon_years + pop.prevalent_patients > 10_000_000:
+            raise ValueError(
+                f"population: {pop.arrivals_per_year * pop.horizon_years + pop.prevalent_patients:,.0f} patients expected "
+                "(population.annual_incidence x population.horizon_years + population.prevalent_patients); at most 10,000,000 per run"
+            )
+        return self
+
 
 __all__ = ["Scenario", "PRIMARIES", "AGENTS", "LINEAGES"]

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from . import __version__
 from .course import RunawayCourse
@@ -21,10 +26,49 @@ from .output import OutputError
 COMMANDS = ("run", "validate", "compare", "journey", "report", "psa", "owsa", "schema", "explain", "new", "diff", "bench")
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143  # 128 + the signal number, as shells report it
 
 
 class UsageError(Exception):
     """Bad input detected by a command (exit 2)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: unwind exactly like Ctrl-C (partial output removed,
+    checkpoints kept, each command's own interrupt message), then exit 143.
+
+    A KeyboardInterrupt, so ``except Exception`` in library code does not
+    swallow it and a command's ``except KeyboardInterrupt`` handles both."""
+
+
+_sigterm_received = False
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    global _sigterm_received
+    _sigterm_received = True
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one clean shutdown; a second SIGTERM does not cut it short
+    raise Terminated()
+
+
+@contextmanager
+def _sigterm_as_exception() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` while a command runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _stopped(args: argparse.Namespace, how: str) -> None:
+    """What an interrupted command tells the user: what was kept and how to resume."""
+    hint = getattr(args, "resume_hint", None) or "to resume, run the same command again (it starts the unfinished run over)"
+    kept = getattr(args, "kept", None) or "the unfinished results folder was removed; nothing was written for it"
+    sys.stderr.write(f"{how}: {kept}; {hint}\n")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,14 +102,22 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    global _sigterm_received
+    _sigterm_received = False
     try:
-        return int(args.func(args) or 0)
+        with _sigterm_as_exception():
+            code = int(args.func(args) or 0)
+        # a command that handled the interrupt itself (e.g. psa: "continue with --resume") still exits 143 on SIGTERM
+        return EXIT_SIGTERM if _sigterm_received and code == EXIT_SIGINT else code
     except (ScenarioError, OutputError, UsageError, RunawayCourse) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
+    except Terminated:
+        _stopped(args, "terminated (SIGTERM)")
+        return EXIT_SIGTERM
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted; nothing was written for the unfinished run\n")
-        return 130
+        _stopped(args, "interrupted (SIGINT)")
+        return EXIT_SIGINT
     except BrokenPipeError:
         return EXIT_OK
 

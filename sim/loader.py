@@ -348,7 +348,7 @@ def _problems_from(exc: ValidationError) -> list[Problem]:
         if len(shown) > 60:
             shown = shown[:57] + "..."
         hint = _range_hint(loc)
-        problems.append(Problem(path, f"{msg} (got {shown}){hint}"))
+        problems.append(Problem(path, f"{msg} (got {shown}){hint}" if loc else msg))  # a whole-scenario rule names its fields
     return problems
 
 

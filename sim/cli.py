@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any
 
@@ -120,6 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_SIGINT
     except BrokenPipeError:
         return EXIT_OK
+    except BrokenProcessPool as exc:  # a local worker process died (killed, out of memory, crashed)
+        sys.stderr.write(
+            f"error: a worker process stopped unexpectedly ({exc}); results finished before it were kept where the command "
+            "checkpoints them (psa: continue with --resume); otherwise run the same command again, with fewer --workers "
+            "if memory is short\n"
+        )
+        return EXIT_FAIL
 
 
 if __name__ == "__main__":

@@ -478,3 +478,27 @@ def test_dask_worker_killed_mid_run_gives_identical_results(tmp_path: Path) -> N
     assert killed and (not psutil.pid_exists(victim) or psutil.Process(victim).status() == psutil.STATUS_ZOMBIE)
     a, b = pd.DataFrame(_rows(got)), pd.DataFrame(expected)
     assert a.equals(b), [c for c in b.columns if not a[c].equals(b[c])]  # NaN-aware, exact
+
+
+def test_killed_local_worker_is_a_clear_error_on_the_command_line(tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGKILL to one worker process of `run --replications --workers 2`:
+    exit 1 with a message (no traceback), no partial results left."""
+    scen = plain(tmp_path)
+    out = tmp_path / "o"
+    p = start(procs, ["run", str(scen), "--patients", "1500", "--replications", "6", "--workers", "2", "--out", str(out), "--quiet"], tmp_path)
+    assert wait_for_partial(tmp_path, p)
+    t_end = time.monotonic() + WAIT
+    workers: list[psutil.Process] = []
+    while p.poll() is None and time.monotonic() < t_end:
+        workers = [c for c in _children(p.pid) if "spawn_main" in " ".join(c.cmdline())]
+        if workers:
+            break
+        time.sleep(0.05)
+    if not workers:
+        pytest.skip("the run finished before a worker process could be killed")
+    time.sleep(0.3)
+    workers[0].kill()
+    rc, err = finish(p)
+    assert rc == 1, (rc, err)
+    assert "worker process stopped unexpectedly" in err and "Traceback" not in err, err
+    assert not out.exists() and not partials(tmp_path)

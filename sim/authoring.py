@@ -576,7 +576,7 @@ USUAL_CHANGES: tuple[tuple[str, str], ...] = (
     ("detection.scintigraphy_negative_probability", ""),
     ("care.radiotherapy.single_fraction_share", ""),
     ("care.chemotherapy.uptake", ""),
-    ("care.transfusion.rbc_min_anemia_grade", ""),
+    ("care.transfusion.rbc_threshold_g_dl", "restrictive 7 g/dL instead of 8"),
 )
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")

@@ -21,9 +21,7 @@ from .course import (
     A_FEBRILE,
     A_NADIR_END,
     A_NADIR_START,
-    A_PLT,
     A_RADIUM,
-    A_RBC,
     A_RT_RESPONSE,
     A_RT_RETREAT,
     A_SRSM,
@@ -144,7 +142,7 @@ class Care:
     def radionuclide(self, p: "Patient") -> bool:
         """Offer radionuclide therapy for pain; False if not eligible."""
         rn = self.s.care.radionuclide
-        eff_plt = max(p.grade[THROMBO], p.nadir[THROMBO])
+        eff_plt = p.grade[THROMBO]
         u = p.u(P_RN)
         if p.primary == 0 and not p.visceral and not p.had_radium and u < rn.radium223.uptake:
             p.had_radium = True
@@ -183,13 +181,18 @@ class Care:
             p.schedule(p.now + ra.interval_days / DAYS_PER_MONTH, A_RADIUM, k + 1)
 
     def _nadir(self, p: "Patient", lin: int, grade: int, why: str) -> None:
-        """A treatment-related fall in a blood count, recovering later."""
-        if grade <= p.nadir[lin]:
+        """A treatment-related fall of a blood count into a grade 3-4 band, recovering later."""
+        traj = p.traj[lin]
+        thr = self.m.thresholds[lin]
+        target = thr[grade - 1] * (thr[grade] / thr[grade - 1]) ** 0.5 if grade < 4 else thr[3] * 0.8
+        now_native = traj.value(p.now, native_only=True)
+        if target >= now_native:
             return
-        p.nadir[lin] = grade
-        p.log(EV["cytopenia"], f"{LINEAGE[lin]} grade {grade} ({why})")
-        p.schedule(p.now + self.s.care.radionuclide.nadir_recovery_days / DAYS_PER_MONTH, A_NADIR_END, lin)
-        p._counts_changed()
+        end = p.now + self.s.care.radionuclide.nadir_recovery_days / DAYS_PER_MONTH
+        traj.add_dip(p.now, end, target / now_native)
+        p.why[lin] = f" ({why})"
+        p.schedule(end, A_NADIR_END, lin)
+        p._counts_changed((lin,))
 
     def nadir_start(self, p: "Patient", lin: int) -> None:
         self._nadir(p, lin, 3 + (p.u(P_RN) < 0.5), "radium-223")
@@ -229,9 +232,13 @@ class Care:
                 p.schedule(p.now + (at * ch.interval_days + 10.0) / DAYS_PER_MONTH, A_FEBRILE)
         p.n_chemo_cycles += 1
         p.log(EV["chemotherapy_cycle"], f"cycle {k} of {ch.cycles}")
-        for lin in (ANEMIA, THROMBO, LEUKO):
-            if p.grade[lin] > 0 and p.u(P_CHEMO) < ch.worsening_probability_per_cycle:
-                p.worsen(lin, " (chemotherapy)")
+        if ch.nadir_factor < 1.0 and ch.nadir_days > 0:
+            end = p.now + ch.nadir_days / DAYS_PER_MONTH
+            for lin in (ANEMIA, THROMBO, LEUKO):
+                p.traj[lin].add_dip(p.now, end, ch.nadir_factor)
+                p.why[lin] = " (chemotherapy nadir)"
+            p.schedule(end, A_NADIR_END, LEUKO)
+            p._counts_changed()
         if k < ch.cycles:
             p.schedule(p.now + ch.interval_days / DAYS_PER_MONTH, A_CHEMO_CYCLE, k + 1)
         else:
@@ -245,48 +252,46 @@ class Care:
             p.die("infection", "febrile neutropenia")
 
     # ------------------------------------------------------------ transfusion
-    def transfusion_triggers(self, p: "Patient", eff: list[int]) -> None:
+    def transfusion_triggers(self, p: "Patient") -> None:
+        """Red cells when haemoglobin is below the threshold, prophylactic
+        platelets when the platelet count is (each once until given)."""
         tr = self.s.care.transfusion
-        if eff[ANEMIA] >= tr.rbc_min_anemia_grade and not p.rbc_due:
+        if not p.rbc_due and p.vals[ANEMIA] < tr.rbc_threshold_g_dl:
             if p.rbc_ok is None:
                 p.rbc_ok = p.u(P_TRANSF) < tr.rbc_uptake
             if p.rbc_ok:
                 p.rbc_due = True
-                p.schedule(p.now, A_RBC)
-        if eff[THROMBO] >= tr.platelet_min_grade and not p.plt_due:
+                self.request(p, TRANSF, tr.rbc_units_per_episode, self.hold[TRANSF], URGENT, self._rbc)
+        if not p.plt_due and p.vals[THROMBO] < tr.platelet_threshold_e9_l:
             if p.plt_ok is None:
                 p.plt_ok = p.u(P_TRANSF) < tr.platelet_uptake
             if p.plt_ok:
                 p.plt_due = True
-                p.schedule(p.now, A_PLT)
-
-    def transfuse_rbc(self, p: "Patient") -> None:
-        tr = self.s.care.transfusion
-        if max(p.grade[ANEMIA], p.nadir[ANEMIA]) < tr.rbc_min_anemia_grade:
-            p.rbc_due = False
-            return
-        self.request(p, TRANSF, tr.rbc_units_per_episode, self.hold[TRANSF], URGENT, self._rbc)
+                self.request(p, TRANSF, tr.platelet_units_per_episode, self.hold[TRANSF], URGENT, self._platelets, "prophylactic")
 
     def _rbc(self, p: "Patient", _: Any) -> None:
-        tr = self.s.care.transfusion
+        tr, lab = self.s.care.transfusion, self.s.labs
+        p.rbc_due = False
         p.n_rbc += tr.rbc_units_per_episode
-        p.log(EV["transfusion_rbc"], f"{tr.rbc_units_per_episode} units")
-        p.schedule(p.now + tr.rbc_interval_days / DAYS_PER_MONTH, A_RBC)
+        hb = p.traj[ANEMIA].value(p.now)
+        p.log(EV["transfusion_rbc"], f"{tr.rbc_units_per_episode} units at Hb {hb:.1f} g/dL")
+        p.traj[ANEMIA].add_boost(p.now, lab.rbc_increment_g_dl * tr.rbc_units_per_episode, lab.rbc_half_life_days / DAYS_PER_MONTH)
+        p._counts_changed((ANEMIA,))
 
     def transfuse_platelets(self, p: "Patient", why: str) -> None:
+        """Platelets for a bleed (an emergency)."""
         tr = self.s.care.transfusion
-        if why == "prophylactic" and max(p.grade[THROMBO], p.nadir[THROMBO]) < tr.platelet_min_grade:
-            p.plt_due = False
-            return
-        prio = EMERGENCY if why == "bleeding" else URGENT
-        self.request(p, TRANSF, tr.platelet_units_per_episode, self.hold[TRANSF], prio, self._platelets, why)
+        self.request(p, TRANSF, tr.platelet_units_per_episode, self.hold[TRANSF], EMERGENCY, self._platelets, why)
 
     def _platelets(self, p: "Patient", why: str) -> None:
-        tr = self.s.care.transfusion
-        p.n_plt += tr.platelet_units_per_episode
-        p.log(EV["transfusion_platelets"], f"{tr.platelet_units_per_episode} units: {why}")
+        tr, lab = self.s.care.transfusion, self.s.labs
         if why == "prophylactic":
-            p.schedule(p.now + tr.platelet_interval_days / DAYS_PER_MONTH, A_PLT)
+            p.plt_due = False
+        p.n_plt += tr.platelet_units_per_episode
+        plt = p.traj[THROMBO].value(p.now)
+        p.log(EV["transfusion_platelets"], f"{tr.platelet_units_per_episode} units at {plt:.0f} x10^9/L: {why}")
+        p.traj[THROMBO].add_boost(p.now, lab.platelet_increment_e9_l * tr.platelet_units_per_episode, lab.platelet_half_life_days / DAYS_PER_MONTH)
+        p._counts_changed((THROMBO,))
 
     # ------------------------------------------------------------ surgery and beds
     def surgery(self, p: "Patient", why: str) -> None:

@@ -67,6 +67,9 @@ class Compiled:
     grade_cum: tuple[float, ...]
     infection_rate: tuple[float, ...]
     bleeding_rate: tuple[float, ...]
+    thresholds: tuple[tuple[float, ...], ...]  # per lineage, grade 1..4 boundaries (descending)
+    watch: tuple[tuple[float, ...], ...]  # per lineage, every value whose crossing matters (descending)
+    decline_log: tuple[float, ...]  # per lineage, log of the ratio of one grade band (how far a step falls)
 
     def age_quantile(self, u: float) -> float:
         """Age in years for a uniform: truncated normal by inversion."""
@@ -97,6 +100,8 @@ def compile_scenario(s: Scenario) -> Compiled:
     grades = s.carcinosis.initial_grade_mix
     sh = s.carcinosis.death_cause_shares
     comp = s.complications
+    lab = s.labs
+    thresholds = (tuple(lab.anemia_thresholds_g_dl), tuple(lab.platelet_thresholds_e9_l), tuple(lab.anc_thresholds_e9_l))
     return Compiled(
         s=s,
         horizon=s.run.horizon_months,
@@ -115,6 +120,13 @@ def compile_scenario(s: Scenario) -> Compiled:
         grade_cum=_cum([grades.grade_1, grades.grade_2, grades.grade_3, grades.grade_4]),
         infection_rate=tuple(getattr(comp.infection_rate_per_month, f"grade_{g}") for g in range(5)),
         bleeding_rate=tuple(getattr(comp.bleeding_rate_per_month, f"grade_{g}") for g in range(5)),
+        thresholds=thresholds,
+        watch=(
+            tuple(sorted(set(thresholds[0]) | {s.care.transfusion.rbc_threshold_g_dl}, reverse=True)),
+            tuple(sorted(set(thresholds[1]) | {s.care.transfusion.platelet_threshold_e9_l}, reverse=True)),
+            thresholds[2],
+        ),
+        decline_log=tuple(math.log(t[0] / t[3]) / 3.0 for t in thresholds),
     )
 
 

@@ -34,10 +34,12 @@ from __future__ import annotations
 
 import heapq
 import math
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 from .compiled import DAYS_PER_MONTH, LN2, Compiled
 from .events import EV
+from .labs import Trajectory, calcium, grade_of, time_below
 from simpy import Interrupt
 
 if TYPE_CHECKING:
@@ -50,7 +52,7 @@ INF = math.inf
 P_ENTRY, P_PROG, P_OTHER, P_SRE, P_PAIN, P_HYPER, P_CARC, P_DETECT, P_COMPL, P_RT, P_RN, P_CHEMO, P_TRANSF = range(13)
 # pre-drawn per patient, about the 99th percentile of the baseline's use: drawing a
 # batch costs under 1 microsecond per patient and 16 numbers, extending one stream ~100
-STREAM_SIZES = (4, 6, 2, 48, 24, 4, 24, 4, 40, 120, 8, 20, 4)
+STREAM_SIZES = (10, 6, 2, 48, 24, 8, 24, 4, 40, 120, 8, 20, 4)
 
 # clock slots
 S_PROG, S_OTHER, S_SRE, S_PAIN, S_CDEATH, S_WORSEN0, S_WORSEN1, S_WORSEN2, S_INFECT, S_BLEED = range(10)
@@ -69,14 +71,13 @@ N_SLOTS = 10
     A_DIAGNOSIS,
     A_CHEMO_CYCLE,
     A_FEBRILE,
-    A_RBC,
-    A_PLT,
     A_NADIR_END,
     A_RELAPSE,
     A_HYPER_CRISIS,
     A_NADIR_START,
     A_ONSET_BY_OTHER,
-) = range(18)
+    A_VISIT,
+) = range(17)
 
 LINEAGE_NAMES = ("anemia", "thrombocytopenia", "leukopenia")
 ANEMIA, THROMBO, LEUKO = 0, 1, 2
@@ -111,7 +112,8 @@ class Patient:
         # counters and outcome times
         "n_sre", "n_pain", "n_hyper", "first_sre", "first_scc", "first_hyper", "paralysis",
         # carcinosis state
-        "carc", "carc_onset", "carc_diag", "grade", "nadir", "worst", "dic", "leuko_eb",
+        "carc", "carc_onset", "carc_diag", "grade", "ngrade", "traj", "worst", "worst_val", "why", "rate_mult",
+        "visit_now", "ca0", "ca_peaks", "vals", "dic", "leuko_eb",
         "suspected", "diagnosed", "on_chemo", "chemo", "remission", "cE", "cA", "ct", "crate",
         "infE", "bleedE", "n_compl", "terminal_on", "rbc_ok", "plt_ok", "rbc_due", "plt_due",
         "had_radium", "n_chemo_cycles", "_v", "_w", "at_onset",
@@ -209,6 +211,7 @@ class Patient:
 
         self.alive = True
         self.nxt = [INF] * N_SLOTS
+        m = self.m
         self.agenda = []
         self.seq = 0
         self.death_cause = None
@@ -219,8 +222,21 @@ class Patient:
         self.carc = False
         self.carc_onset = self.carc_diag = INF
         self.grade = [0, 0, 0]
+        self.ngrade = [0, 0, 0]
         self.at_onset = 0
-        self.nadir = [0, 0, 0]
+        # blood counts and calcium at baseline (labs section), then their trajectories
+        lab = m.s.labs
+        hb0 = _truncnorm(u(P_ENTRY), lab.hb_baseline_mean_g_dl, lab.hb_baseline_sd_g_dl, lab.hb_baseline_min_g_dl, lab.hb_baseline_max_g_dl)
+        plt0 = _trunclognorm(u(P_ENTRY), lab.platelets_baseline_median_e9_l, lab.platelets_baseline_sd_log, lab.platelets_baseline_min_e9_l, lab.platelets_baseline_max_e9_l)
+        anc0 = _trunclognorm(u(P_ENTRY), lab.anc_baseline_median_e9_l, lab.anc_baseline_sd_log, lab.anc_baseline_min_e9_l, lab.anc_baseline_max_e9_l)
+        self.ca0 = _truncnorm(u(P_ENTRY), lab.calcium_baseline_mean_mmol_l, lab.calcium_baseline_sd_mmol_l, lab.calcium_baseline_min_mmol_l, lab.calcium_baseline_max_mmol_l)
+        self.traj = [Trajectory(hb0), Trajectory(plt0), Trajectory(anc0)]
+        self.worst_val = [hb0, plt0, anc0]
+        self.vals = [hb0, plt0, anc0]  # the counts when last looked at
+        self.ca_peaks = []
+        self.why = ["", "", ""]
+        self.rate_mult = math.exp(lab.infiltration_rate_sd_log * _ND.inv_cdf(u(P_ENTRY)))
+        self.visit_now = True
         self.worst = [0, 0, 0]
         self.dic = self.leuko_eb = False
         self.suspected = self.diagnosed = self.on_chemo = self.chemo = self.remission = False
@@ -392,7 +408,11 @@ class Patient:
         s = self.m.s
         h = s.hypercalcemia
         self.n_hyper += 1
-        self.log(EV["hypercalcemia"], f"episode {self.n_hyper}")
+        # corrected calcium has risen through the threshold now; it peaks a day later
+        lab = s.labs
+        peak = lab.calcium_threshold_mmol_l - lab.calcium_peak_excess_mean_mmol_l * math.log(self.u(P_HYPER))
+        self.ca_peaks.append((self.now, peak))
+        self.log(EV["hypercalcemia"], f"episode {self.n_hyper}: corrected calcium {peak:.2f} mmol/L")
         self.care.admit(self, "hypercalcemia: hydration and bisphosphonate", h.admission_days)
         if self.n_hyper == 1:
             self.first_hyper = self.now
@@ -422,13 +442,24 @@ class Patient:
         self.nxt[S_PROG] = INF
         hyper_pending = self.p_hyper_at < INF
         at_onset = c.cytopenia_at_onset
+        step = c.worsening_median_fraction * LN2 / m.carc_rate_bsc[self.primary]  # months per grade step
+        hr = s.care.chemotherapy.death_hazard_ratio if self.on_chemo else 1.0
         for lin, p in enumerate((at_onset.anemia, at_onset.thrombocytopenia, at_onset.leukopenia)):
             present = u(P_CARC) < p
             g = _pick(m.grade_cum, u(P_CARC)) + 1
+            v_in_band = u(P_CARC)
+            traj = self.traj[lin]
+            rate = m.decline_log[lin] / step * self.rate_mult * hr
             if present:
-                self.grade[lin] = g
+                # the count has already fallen into the band of its initial grade
+                thr = m.thresholds[lin]
+                upper = thr[g - 1]
+                lower = thr[g] if g < 4 else thr[3] * 0.6
+                value = min(upper * (lower / upper) ** v_in_band, traj.native(self.now))
+                traj.set_native(self.now, value, rate)
                 self.at_onset |= 1 << lin
-                self.log(EV["cytopenia"], f"{LINEAGE_NAMES[lin]} grade {g}")
+            else:
+                traj.set_native(self.now, None, rate)  # spared so far: falls from where it is
         if not relapse:
             if u(P_CARC) < c.dic_probability:
                 self.dic = True
@@ -442,11 +473,10 @@ class Patient:
         self.ct = self.now
         self.infE = -math.log(u(P_COMPL))
         self.bleedE = -math.log(u(P_COMPL))
-        for lin in range(3):
-            self._time_worsening(lin)
         if relapse:
             self.diagnosed = False
             self.suspected = False
+        self._next_visit()  # the blood picture is seen at the next visit (at once with an interval of 0)
         self._counts_changed()
         if hyper_pending:
             # a hypercalcemia still due keeps its place in the course: the same
@@ -462,8 +492,8 @@ class Patient:
             r *= s.care.chemotherapy.death_hazard_ratio
         sh = m.cause_share
         ghr = s.carcinosis.grade_hazard_ratio
-        g_plt = max(self.grade[THROMBO], self.nadir[THROMBO])
-        g_wbc = max(self.grade[LEUKO], self.nadir[LEUKO])
+        g_plt = self.grade[THROMBO]
+        g_wbc = self.grade[LEUKO]
         dic_p = s.carcinosis.dic_probability
         dic = r * sh[C_DIC] / dic_p if (self.dic and dic_p > 0) else 0.0
         prog = r * sh[C_PROGRESSION]
@@ -508,50 +538,93 @@ class Patient:
             self.cA[c] += self.crate[c] * dt
         self.ct = self.now
 
-    def _time_worsening(self, lin: int) -> None:
-        """Next grade step of one lineage; a lineage spared at onset may be
-        reached later, more slowly."""
-        g = self.grade[lin]
-        if self.carc and not self.remission and g < 4:
-            s = self.m.s
-            med = s.carcinosis.worsening_median_fraction * LN2 / self.m.carc_rate_bsc[self.primary]
-            if g == 0:
-                med *= s.carcinosis.late_onset_factor
-            if self.on_chemo:
-                med /= s.care.chemotherapy.death_hazard_ratio
-            self.nxt[S_WORSEN0 + lin] = self.now + _exp_median(self.u(P_CARC), med)
-        else:
-            self.nxt[S_WORSEN0 + lin] = INF
+    def _time_lineage(self, lin: int, v: float, nv: float) -> None:
+        """When this lineage's count next falls through a threshold that
+        matters (a grade boundary or a transfusion trigger), by total value
+        ``v`` and by native value ``nv`` (now); re-asked at every change of
+        its trajectory."""
+        traj = self.traj[lin]
+        now = self.now
+        until = traj.next_change(now)
+        best = INF
+        for value, native_only in ((v, False), (nv, True)):
+            for w in self.m.watch[lin]:
+                if w <= value:
+                    t = traj.crossing(now, w, until, native_only)
+                    if t < best:
+                        best = t
+                    break
+            if not traj.boosts:
+                break  # total and native are the same
+        self.nxt[S_WORSEN0 + lin] = best if best > now else now + 1e-9
 
-    def worsen(self, lin: int, why: str = "") -> None:
-        """A cytopenia worsens by one grade (marrow infiltration or treatment)."""
-        if self.grade[lin] >= 4:
-            return
-        self.grade[lin] += 1
-        self.log(EV["cytopenia"], f"{LINEAGE_NAMES[lin]} grade {self.grade[lin]}{why}")
-        self._time_worsening(lin)
-        self._counts_changed()
-
-    def _counts_changed(self) -> None:
-        """Everything that depends on the grades: worst grade, suspicion,
-        transfusion triggers, complication and death hazards, terminal phase."""
-        s = self.m.s
-        eff = [max(g, n) for g, n in zip(self.grade, self.nadir)]
+    def _counts_changed(self, lins: tuple[int, ...] = (0, 1, 2)) -> None:
+        """Everything that depends on the blood counts: grades (of the values
+        and of the marrow's own output), worst values, suspicion, terminal
+        phase, complication and death hazards, transfusion triggers.
+        ``lins``: the lineages whose trajectory changed (their next crossing is re-timed)."""
+        s, m = self.m.s, self.m
+        now = self.now
+        old = self.grade
+        grade = [0, 0, 0]
+        ngrade = [0, 0, 0]
+        vals = self.vals
+        nvals = [0.0, 0.0, 0.0]
         for lin in range(3):
-            if eff[lin] > self.worst[lin]:
-                self.worst[lin] = eff[lin]
+            traj = self.traj[lin]
+            v = vals[lin] = traj.value(now)
+            nv = nvals[lin] = traj.value(now, True) if traj.boosts else v
+            if v < self.worst_val[lin]:
+                self.worst_val[lin] = v
+            thr = m.thresholds[lin]
+            grade[lin] = g = (v < thr[0]) + (v < thr[1]) + (v < thr[2]) + (v < thr[3])
+            ngrade[lin] = (nv < thr[0]) + (nv < thr[1]) + (nv < thr[2]) + (nv < thr[3])
+            if g != old[lin]:
+                if g > self.worst[lin]:
+                    self.worst[lin] = g
+                if g > old[lin]:
+                    self.log(EV["cytopenia"], f"{LINEAGE_NAMES[lin]} grade {g}{self.why[lin]}")
+        self.grade = grade
+        self.ngrade = ngrade
         if self.carc and not self.remission:
-            if not self.suspected and not self.diagnosed and max(self.grade) >= s.detection.suspicion_min_grade:
+            if not self.suspected and not self.diagnosed and self.visit_now and max(ngrade) >= s.detection.suspicion_min_grade:
                 self.suspected = True
                 self.log(EV["suspicion"], "blood picture")
                 delay = _exp_median(self.u(P_DETECT), s.detection.suspicion_median_days / DAYS_PER_MONTH)
-                self.schedule(self.now + delay, A_SCAN)
-            if not self.terminal_on and min(self.grade) >= s.carcinosis.terminal_min_grade:
+                self.schedule(now + delay, A_SCAN)
+            terminal = not self.terminal_on and min(ngrade) >= s.carcinosis.terminal_min_grade
+            if terminal:
                 self.terminal_on = True
-                self.log(EV["terminal_myelosuppression"], "severe pancytopenia")
-            self._time_complications(eff)
-            self._time_carc_death()
-        self.care.transfusion_triggers(self, eff)
+                self.log(EV["terminal_myelosuppression"], "marrow failure")
+            # bleeding and infection hazards depend on platelets and neutrophils only
+            hazards_changed = grade[THROMBO] != old[THROMBO] or grade[LEUKO] != old[LEUKO] or self.crate is None
+            if hazards_changed:
+                self._time_complications(grade)
+            if hazards_changed or terminal:
+                self._time_carc_death()
+        for lin in lins:
+            self._time_lineage(lin, vals[lin], nvals[lin])
+        self.care.transfusion_triggers(self)
+
+    def _next_visit(self) -> None:
+        """Blood tests at monitoring visits (every interval from entry); with
+        an interval of 0 the blood picture is seen as it changes."""
+        interval = self.m.s.labs.monitoring_interval_days / DAYS_PER_MONTH
+        if interval <= 0:
+            self.visit_now = True
+            return
+        self.visit_now = False
+        k = math.floor(self.now / interval + 1e-9) + 1  # the next visit strictly after now
+        self.schedule(max(k * interval, self.now + 1e-9), A_VISIT)
+
+    def _on_visit(self) -> None:
+        if not self.carc or self.remission or self.diagnosed or self.suspected:
+            return
+        self.visit_now = True
+        self._counts_changed(())
+        self.visit_now = False
+        if not self.suspected:
+            self._next_visit()
 
     def _time_complications(self, eff: list[int]) -> None:
         m = self.m
@@ -576,7 +649,7 @@ class Patient:
             self.log(EV["infection"], "severe" if severe else "minor")
             if severe:
                 self.care.admit(self, "severe infection", comp.infection_admission_days)
-        self._time_complications([max(g, n) for g, n in zip(self.grade, self.nadir)])
+        self._time_complications(self.grade)
 
     def _on_scan(self) -> None:
         self.care.scintigraphy(self, self._scan_result)
@@ -608,12 +681,11 @@ class Patient:
             return
         self.on_chemo = True
         self.chemo = True
-        self._time_carc_death()
         hr = self.m.s.care.chemotherapy.death_hazard_ratio
-        for lin in range(3):  # worsening slows by the same ratio (memoryless re-timing)
-            slot = S_WORSEN0 + lin
-            if self.nxt[slot] < INF:
-                self.nxt[slot] = self.now + (self.nxt[slot] - self.now) / hr
+        for traj in self.traj:  # the counts fall more slowly by the same ratio
+            traj.set_native(self.now, None, traj.seg_g[-1] * hr)
+        self._time_carc_death()
+        self._counts_changed()
 
     def end_treatment(self) -> None:
         """After the last cycle: rare remission, else the treatment effect persists."""
@@ -621,8 +693,9 @@ class Patient:
         if self.carc and not self.remission and self.u(P_CHEMO) < c.remission_probability:
             self.remission = True
             self.log(EV["remission"], "after systemic treatment")
-            self.grade = [0, 0, 0]
-            for slot in (S_CDEATH, S_WORSEN0, S_WORSEN1, S_WORSEN2, S_INFECT, S_BLEED):
+            for traj in self.traj:  # the marrow recovers its own output
+                traj.set_native(self.now, traj.seg_v[0], 0.0)
+            for slot in (S_CDEATH, S_INFECT, S_BLEED):
                 self.nxt[slot] = INF
             self.terminal_on = False
             self.crate = None
@@ -631,6 +704,7 @@ class Patient:
             self.pt = self.now
             self._time_progression()
             self.schedule(self.now + _exp_median(self.u(P_CHEMO), c.relapse_median_months), A_RELAPSE)
+            self._counts_changed()
 
     # ------------------------------------------------------------------ the course
     def course(self):  # type: ignore[no-untyped-def]
@@ -695,7 +769,7 @@ class Patient:
             elif slot == S_CDEATH:
                 self._on_carc_death()
             elif slot <= S_WORSEN2:
-                self.worsen(slot - S_WORSEN0)
+                self._counts_changed((slot - S_WORSEN0,))  # a count fell through a threshold
             elif slot == S_INFECT:
                 self._on_complication(bleed=False)
             else:
@@ -731,15 +805,13 @@ class Patient:
             care.chemotherapy_cycle(self, arg)
         elif kind == A_FEBRILE:
             care.febrile_neutropenia(self)
-        elif kind == A_RBC:
-            care.transfuse_rbc(self)
-        elif kind == A_PLT:
-            care.transfuse_platelets(self, "prophylactic")
         elif kind == A_NADIR_START:
             care.nadir_start(self, arg)
         elif kind == A_NADIR_END:
-            self.nadir[arg] = 0
-            self._counts_changed()
+            self.why[arg] = ""
+            self._counts_changed(tuple(range(3)) if arg == LEUKO else (arg,))
+        elif kind == A_VISIT:
+            self._on_visit()
         elif kind == A_ONSET_BY_OTHER:
             if arg == 0 and self.p_carc_at < INF and self.p_running:
                 self._advance_progression()
@@ -760,6 +832,38 @@ class Patient:
         if self.alive:
             self._finish(self.horizon)
 
+    def _lab_outcomes(self) -> tuple[float, ...]:
+        """Worst values, time below the grade 3 boundaries, and (for patients
+        whose trajectories are kept) the values week by week."""
+        m, lab = self.m, self.m.s.labs
+        end = self.now
+        for lin in range(3):
+            v = self.traj[lin].value(end)
+            if v < self.worst_val[lin]:
+                self.worst_val[lin] = v
+        changed = any(len(t.seg_t) > 1 or t.dip for t in self.traj)
+        below = [0.0, 0.0, 0.0]
+        if changed:
+            t0 = min(self.carc_onset, *(d[0] for t in self.traj for d in t.dip)) if any(t.dip for t in self.traj) else self.carc_onset
+            t0 = min(t0, end)
+            day = 1.0 / DAYS_PER_MONTH
+            for lin in range(3):
+                below[lin] = time_below(self.traj[lin], m.thresholds[lin][2], t0, end, day) * DAYS_PER_MONTH
+        ca_max = max([self.ca0] + [p for _, p in self.ca_peaks])
+        keep = lab.keep_patients
+        if keep < 0 or self.pid < keep:
+            week = 7.0 / DAYS_PER_MONTH
+            n = int(end / week) + 1
+            rows = self.rec.labs
+            rise, hl = lab.calcium_rise_days / DAYS_PER_MONTH, lab.calcium_half_life_days / DAYS_PER_MONTH
+            for k in range(n + 1):
+                t = min(k * week, end)
+                tc = self.entry + t
+                for a, traj in enumerate(self.traj):
+                    rows.append((self.pid, tc, a, traj.value(t)))
+                rows.append((self.pid, tc, 3, calcium(self.ca0, self.ca_peaks, t, lab.calcium_threshold_mmol_l, rise, hl)))
+        return (self.traj[0].seg_v[0], self.worst_val[0], self.worst_val[1], self.worst_val[2], ca_max, below[0], below[1], below[2])
+
     def _finish(self, horizon: float) -> None:
         if self.alive:
             self.now = horizon
@@ -777,6 +881,7 @@ class Patient:
                 bool(self.at_onset & 1), bool(self.at_onset & 2), bool(self.at_onset & 4),
                 self.n_rt, self.n_fractions, self.n_rn, self.n_chemo_cycles, self.n_rbc, self.n_plt,
                 self.n_surgery, self.n_adm, self.bed_days, self.n_scan, self.n_biopsy, self.wait, self.entry,
+                *self._lab_outcomes(),
             )
         )
         self.done = True
@@ -793,11 +898,30 @@ PATIENT_COLUMNS = (
     "n_radiotherapy_courses", "n_radiotherapy_fractions", "n_radionuclide",
     "n_chemo_cycles", "n_rbc_units", "n_platelet_units", "n_surgery", "n_admissions", "bed_days",
     "n_scintigraphy", "n_biopsy", "total_wait_days", "entry_months",
+    "hb_baseline_g_dl", "hb_min_g_dl", "platelets_min_e9_l", "anc_min_e9_l", "calcium_max_mmol_l",
+    "days_hb_below_8", "days_platelets_below_50", "days_anc_below_1",
 )
 
 
 class RunawayCourse(RuntimeError):
     """A course that would not end (a recurrent event rate far too high)."""
+
+
+_ND = NormalDist()
+
+
+def _truncnorm(u: float, mean: float, sd: float, lo: float, hi: float) -> float:
+    """Normal(mean, sd) truncated to [lo, hi], by inversion of a uniform."""
+    if sd <= 0:
+        return min(max(mean, lo), hi)
+    a, b = _ND.cdf((lo - mean) / sd), _ND.cdf((hi - mean) / sd)
+    q = min(max(a + (b - a) * u, 1e-12), 1 - 1e-12)
+    return min(max(mean + sd * _ND.inv_cdf(q), lo), hi)
+
+
+def _trunclognorm(u: float, median: float, sd_log: float, lo: float, hi: float) -> float:
+    """Log-normal with the given median, truncated to [lo, hi]."""
+    return math.exp(_truncnorm(u, math.log(median), sd_log, math.log(lo), math.log(hi)))
 
 
 def _beta_inv(u: float, a: float, b: float) -> float:

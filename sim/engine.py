@@ -49,6 +49,7 @@ class RunResult:
     n_events: int
     wall_seconds: float
     n_timeouts: int = 0
+    labs: pa.Table | None = None  # kept trajectories: patient_id, time_months, analyte, value
     report_from_months: float = 0.0
     report_to_months: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
@@ -182,11 +183,15 @@ def simulate(
     log = ServiceLog()
     frames: list[pd.DataFrame] = []
     tables: list[pa.Table] = []
+    lab_tables: list[pa.Table] = []
     finite = any(getattr(scenario.services, n).capacity is not None for n in SERVICES)
 
     def collect() -> None:
         rec.rows.sort(key=lambda r: r[0])
         frames.append(patients_frame(rec.rows))  # built per chunk: memory stays flat
+        if rec.labs:
+            rec.labs.sort(key=lambda r: (r[0], r[1], r[2]))
+            lab_tables.append(rec.labs_table())
         tab = rec.table()
         if event_sink is not None:
             event_sink(tab)
@@ -234,6 +239,7 @@ def simulate(
         service_log=slog,
         n_events=rec.n_events,
         n_timeouts=rec.n_timeouts,
+        labs=pa.concat_tables(lab_tables).unify_dictionaries() if lab_tables else None,
         wall_seconds=time.perf_counter() - t0,
         report_from_months=report_from,
         report_to_months=report_to,

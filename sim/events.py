@@ -48,6 +48,16 @@ EV = {name: i for i, name in enumerate(EVENTS)}
 
 CAUSES = ("progression", "terminal_myelosuppression", "infection", "bleeding", "hypercalcemic_crisis", "other")
 
+ANALYTES = ("hb_g_dl", "platelets_e9_l", "anc_e9_l", "calcium_mmol_l")
+LABS_SCHEMA = pa.schema(
+    [
+        ("patient_id", pa.int64()),
+        ("time_months", pa.float64()),
+        ("analyte", pa.dictionary(pa.int8(), pa.string())),
+        ("value", pa.float64()),
+    ]
+)
+
 EVENT_SCHEMA = pa.schema(
     [
         ("patient_id", pa.int64()),
@@ -61,7 +71,7 @@ EVENT_SCHEMA = pa.schema(
 class Recorder:
     """Collects events of one chunk in columns; ``detail`` strings are interned."""
 
-    __slots__ = ("pid", "t", "ev", "det", "details", "_detail_code", "rows", "n_events", "n_timeouts")
+    __slots__ = ("pid", "t", "ev", "det", "details", "_detail_code", "rows", "labs", "n_events", "n_timeouts")
 
     def __init__(self) -> None:
         self.details: list[str] = [""]
@@ -69,6 +79,7 @@ class Recorder:
         self.rows: list[tuple[Any, ...]] = []
         self.n_events = 0
         self.n_timeouts = 0  # SimPy timeouts the courses waited on (for the benchmark's bare-SimPy comparison)
+        self.labs: list[tuple[int, float, int, float]] = []  # patient, time, analyte code, value
         self.clear()
 
     def clear(self) -> None:
@@ -77,6 +88,17 @@ class Recorder:
         self.ev: list[int] = []
         self.det: list[int] = []
         self.rows = []
+        self.labs = []  # patient, time, analyte code, value
+
+    def labs_table(self) -> pa.Table:
+        """This chunk's kept lab values as an Arrow table."""
+        cols = list(zip(*self.labs)) if self.labs else [[], [], [], []]
+        analyte = pa.DictionaryArray.from_arrays(pa.array(np.asarray(cols[2], dtype=np.int8)), pa.array(ANALYTES))
+        return pa.Table.from_arrays(
+            [pa.array(np.asarray(cols[0], dtype=np.int64)), pa.array(np.asarray(cols[1], dtype=np.float64)), analyte,
+             pa.array(np.asarray(cols[3], dtype=np.float64))],
+            schema=LABS_SCHEMA,
+        )
 
     def code(self, detail: str) -> int:
         """The code of a detail string (interned once per run)."""

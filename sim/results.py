@@ -86,6 +86,11 @@ def run_to_folder(
             writer.close()
         write_patients(result.patients, tmp / f"patients.{fmt}", fmt)
         write_patients(result.services, tmp / f"services.{fmt}", fmt)
+        if result.labs is not None:
+            if fmt == "parquet":
+                pq.write_table(result.labs, tmp / "labs.parquet", compression="zstd")
+            else:
+                result.labs.to_pandas().to_csv(tmp / "labs.csv", index=False)
         doc = summary_document(result, __version__, scenario_sha256(scenario))
         (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(scenario), encoding="utf-8")
         if extra is not None:

@@ -267,7 +267,7 @@ GradeMix = keyed(
 )
 CarcinosisMedianBSC = keyed(
     "CarcinosisMedianBSC",
-    {"prostate": 4.0, "breast": 2.802, "lung": 0.4, "renal": 3.0, "thyroid": 3.0, "other": 0.4},
+    {"prostate": 4.0, "breast": 3.39, "lung": 0.4, "renal": 3.0, "thyroid": 3.0, "other": 0.4},
     0.01,
     600.0,
     "months",
@@ -299,9 +299,8 @@ class Carcinosis(Section):
     initial_grade_mix: GradeMix = section_field(GradeMix, "Grade of a cytopenia at onset")  # type: ignore[valid-type]
     worsening_median_fraction: float = par(
         0.35, 0.01, 10, "fraction of median survival", ASSUMED,
-        "Median time for a cytopenia to worsen by one grade, as a fraction of the primary's median survival after onset (the marrow fails at the pace of the disease; treatment slows both)",
+        "Typical time for a falling count to cross one grade band, as a fraction of the primary's median survival after onset (the marrow fails at the pace of the disease; treatment slows both; labs.infiltration_rate_sd_log spreads it between patients)",
     )
-    late_onset_factor: float = par(2.0, 0.1, 100, "multiple of the grade-step time", ASSUMED, "A lineage spared at onset is reached after this many grade-step times (median)")
     terminal_min_grade: int = par(4, 1, 4, "CTCAE grade", ASSUMED, "Terminal myelosuppression when every lineage is at this grade or worse (marrow failure)")
     dic_probability: float = par(0.40, 0, 1, "probability", "retrospective series, n=54", "DIC in the course")
     leukoerythroblastic_probability: float = par(0.35, 0, 1, "probability", "retrospective series, n=54", "Leukoerythroblastic blood picture")
@@ -421,20 +420,19 @@ class Chemotherapy(Section):
     interval_days: float = par(21.0, 1, 90, "days", ASSUMED, "Days between cycles")
     febrile_neutropenia_probability: float = par(0.10, 0, 1, "probability", "Shiota 2014 (docetaxel)", "Febrile neutropenia per line of treatment")
     febrile_neutropenia_fatal_probability: float = par(0.05, 0, 1, "probability", ASSUMED, "Febrile neutropenia is fatal")
-    worsening_probability_per_cycle: float = par(0.1, 0, 1, "probability", ASSUMED, "Each existing cytopenia worsens one grade at a cycle")
+    nadir_factor: float = par(0.85, 0.05, 1, "fraction of the count", ASSUMED, "Blood counts at the nadir after a cycle, as a fraction of what they would be")
+    nadir_days: float = par(10.0, 0, 60, "days", ASSUMED, "How long the nadir after a cycle lasts")
 
 
 class Transfusion(Section):
-    """Red-cell and platelet transfusion."""
+    """Red-cell and platelet transfusion, triggered by the blood counts."""
 
-    rbc_min_anemia_grade: int = par(3, 1, 4, "CTCAE grade", ASSUMED, "Anemia grade that triggers red cells")
+    rbc_threshold_g_dl: float = par(8.0, 5.0, 10.0, "g/dL", "liberal threshold (8 g/dL); restrictive is 7 g/dL (transfusion guidelines)", "Red cells when haemoglobin falls below this")
     rbc_uptake: float = par(1.0, 0, 1, "probability", ASSUMED, "Patients at the trigger who are transfused")
     rbc_units_per_episode: int = par(2, 1, 10, "units", ASSUMED, "Red-cell units per episode")
-    rbc_interval_days: float = par(14.0, 1, 365, "days", ASSUMED, "Days between episodes while at the trigger")
-    platelet_min_grade: int = par(4, 1, 4, "CTCAE grade", ASSUMED, "Thrombocytopenia grade that triggers platelets")
+    platelet_threshold_e9_l: float = par(25.0, 5.0, 100.0, "10^9/L", "CTCAE grade 4 boundary; prophylaxis at 10 is common (guidelines)", "Prophylactic platelets when the count falls below this")
     platelet_uptake: float = par(1.0, 0, 1, "probability", ASSUMED, "Patients at the trigger who get prophylactic platelets")
     platelet_units_per_episode: int = par(1, 1, 10, "units", ASSUMED, "Platelet units per episode")
-    platelet_interval_days: float = par(7.0, 1, 365, "days", ASSUMED, "Days between prophylactic episodes")
 
 
 class Surgery(Section):
@@ -452,6 +450,77 @@ class Care(Section):
     chemotherapy: Chemotherapy = section_field(Chemotherapy, "Systemic treatment at carcinosis diagnosis")
     transfusion: Transfusion = section_field(Transfusion, "Transfusion")
     surgery: Surgery = section_field(Surgery, "Surgery")
+
+
+# ----------------------------------------------------------------------------- blood counts and calcium
+
+
+def _desc(t: tuple[float, ...]) -> bool:
+    return all(a > b for a, b in zip(t, t[1:]))
+
+
+class Labs(Section):
+    """Haemoglobin, platelets, neutrophils and corrected calcium as trajectories (sim/labs.py)."""
+
+    hb_baseline_mean_g_dl: float = par(13.2, 10, 17, "g/dL", ASSUMED + " (normal range)", "Mean haemoglobin at entry")
+    hb_baseline_sd_g_dl: float = par(1.1, 0, 4, "g/dL", ASSUMED, "Spread of haemoglobin at entry")
+    hb_baseline_min_g_dl: float = par(12.0, 5, 17, "g/dL", ASSUMED + " (lower limit of normal)", "Lowest haemoglobin at entry")
+    hb_baseline_max_g_dl: float = par(16.5, 5, 20, "g/dL", ASSUMED, "Highest haemoglobin at entry")
+    platelets_baseline_median_e9_l: float = par(250.0, 100, 600, "10^9/L", ASSUMED + " (normal range)", "Median platelet count at entry")
+    platelets_baseline_sd_log: float = par(0.25, 0, 2, "log scale", ASSUMED, "Spread of platelets at entry (log)")
+    platelets_baseline_min_e9_l: float = par(150.0, 50, 600, "10^9/L", ASSUMED + " (lower limit of normal)", "Lowest platelet count at entry")
+    platelets_baseline_max_e9_l: float = par(450.0, 100, 1000, "10^9/L", ASSUMED, "Highest platelet count at entry")
+    anc_baseline_median_e9_l: float = par(4.0, 1, 10, "10^9/L", ASSUMED + " (normal range)", "Median neutrophil count at entry")
+    anc_baseline_sd_log: float = par(0.3, 0, 2, "log scale", ASSUMED, "Spread of neutrophils at entry (log)")
+    anc_baseline_min_e9_l: float = par(2.0, 0.5, 10, "10^9/L", ASSUMED + " (lower limit of normal)", "Lowest neutrophil count at entry")
+    anc_baseline_max_e9_l: float = par(7.5, 1, 20, "10^9/L", ASSUMED, "Highest neutrophil count at entry")
+    calcium_baseline_mean_mmol_l: float = par(2.35, 2.0, 2.7, "mmol/L", ASSUMED + " (normal range)", "Mean corrected calcium at entry")
+    calcium_baseline_sd_mmol_l: float = par(0.07, 0, 0.3, "mmol/L", ASSUMED, "Spread of corrected calcium at entry")
+    calcium_baseline_min_mmol_l: float = par(2.2, 1.8, 2.7, "mmol/L", ASSUMED, "Lowest corrected calcium at entry")
+    calcium_baseline_max_mmol_l: float = par(2.6, 2.0, 2.9, "mmol/L", ASSUMED + " (upper limit of normal)", "Highest corrected calcium at entry")
+    anemia_thresholds_g_dl: tuple[float, float, float, float] = Field(
+        (12.0, 10.0, 8.0, 6.5), description="Haemoglobin below which anemia is grade 1, 2, 3, 4 (descending)",
+        json_schema_extra={"unit": "g/dL", "source": "CTCAE v5 (grade 4 boundary assumed: life-threatening)"},
+    )
+    platelet_thresholds_e9_l: tuple[float, float, float, float] = Field(
+        (150.0, 75.0, 50.0, 25.0), description="Platelet count below which thrombocytopenia is grade 1, 2, 3, 4 (descending)",
+        json_schema_extra={"unit": "10^9/L", "source": "CTCAE v5"},
+    )
+    anc_thresholds_e9_l: tuple[float, float, float, float] = Field(
+        (2.0, 1.5, 1.0, 0.5), description="Neutrophil count below which leukopenia (neutropenia) is grade 1, 2, 3, 4 (descending)",
+        json_schema_extra={"unit": "10^9/L", "source": "CTCAE v5"},
+    )
+    calcium_threshold_mmol_l: float = par(2.9, 2.6, 3.5, "mmol/L", "CTCAE v5 grade 2 hypercalcemia", "Corrected calcium above which an episode of hypercalcemia is recognised")
+    calcium_peak_excess_mean_mmol_l: float = par(0.3, 0, 2, "mmol/L", ASSUMED, "Mean of how far calcium rises above the threshold (exponential)")
+    calcium_rise_days: float = par(30.0, 1, 365, "days", ASSUMED, "Days over which calcium rises to the threshold before an episode")
+    calcium_half_life_days: float = par(3.0, 0.5, 60, "days", ASSUMED, "Half-life of the fall of calcium with treatment")
+    infiltration_rate_sd_log: float = par(0.5, 0, 3, "log scale", ASSUMED, "Spread between patients of how fast the marrow is infiltrated (log-normal multiplier)")
+    rbc_increment_g_dl: float = par(1.0, 0.2, 3, "g/dL per unit", "about 1 g/dL per unit (transfusion handbooks)", "Rise of haemoglobin per red-cell unit")
+    rbc_half_life_days: float = par(50.0, 1, 200, "days", ASSUMED, "Half-life of transfused red cells")
+    platelet_increment_e9_l: float = par(25.0, 1, 100, "10^9/L per unit", ASSUMED + " (20-40 per adult dose)", "Rise of the platelet count per unit")
+    platelet_half_life_days: float = par(4.0, 0.5, 20, "days", ASSUMED, "Half-life of transfused platelets")
+    monitoring_interval_days: float = par(30.0, 0, 365, "days", ASSUMED, "Blood tests at visits this far apart (0: the blood picture is seen as it changes)")
+    keep_patients: int = par(200, -1, 10_000_000, "patients", ASSUMED, "Trajectories written to labs.parquet for the first this many patients (-1: all)")
+
+    @model_validator(mode="after")
+    def _physiological(self) -> "Labs":
+        checks = [
+            ("anemia_thresholds_g_dl", self.anemia_thresholds_g_dl, 3.0, 16.0),
+            ("platelet_thresholds_e9_l", self.platelet_thresholds_e9_l, 1.0, 400.0),
+            ("anc_thresholds_e9_l", self.anc_thresholds_e9_l, 0.05, 10.0),
+        ]
+        for name, t, lo, hi in checks:
+            if not _desc(t) or t[-1] < lo or t[0] > hi:
+                raise ValueError(f"{name} must fall from grade 1 to grade 4 within {lo}-{hi} (got {list(t)})")
+        for name, lo_, hi_ in (("hb", self.hb_baseline_min_g_dl, self.hb_baseline_max_g_dl),
+                               ("platelets", self.platelets_baseline_min_e9_l, self.platelets_baseline_max_e9_l),
+                               ("anc", self.anc_baseline_min_e9_l, self.anc_baseline_max_e9_l),
+                               ("calcium", self.calcium_baseline_min_mmol_l, self.calcium_baseline_max_mmol_l)):
+            if lo_ >= hi_:
+                raise ValueError(f"{name}_baseline min must be below max (got {lo_} and {hi_})")
+        if self.calcium_baseline_max_mmol_l >= self.calcium_threshold_mmol_l:
+            raise ValueError("calcium_baseline_max_mmol_l must be below calcium_threshold_mmol_l")
+        return self
 
 
 # ----------------------------------------------------------------------------- services
@@ -560,6 +629,7 @@ class Scenario(Section):
     detection: Detection = section_field(Detection, "Detection of carcinosis")
     complications: Complications = section_field(Complications, "Infections and bleeding")
     care: Care = section_field(Care, "Palliative care")
+    labs: Labs = section_field(Labs, "Blood counts and calcium")
     services: Services = section_field(Services, "Services and their capacity")
     costs: Costs = section_field(Costs, "Costs")
     population: Population | None = Field(None, description="Population mode settings (required when mode is population)")

@@ -1,0 +1,177 @@
+"""Blood counts and calcium as trajectories in continuous time.
+
+A lineage's value is ``native(t) * dip(t) + transfused(t)``:
+
+* ``native`` is piecewise exponential: constant (the patient's baseline)
+  until the marrow is infiltrated, then falling at a patient-specific rate
+  (slowed by treatment), one segment per change of rate or level;
+* ``dip`` is a piecewise-constant factor for treatment nadirs
+  (chemotherapy cycles, radionuclides), each with a start and an end;
+* ``transfused`` is a sum of increments that decay exponentially (red cells
+  over weeks, platelets over days).
+
+Between two changes of segment, dip or transfusion the value is a smooth,
+non-increasing function of time, so the time it falls through a threshold is
+*computed*: in closed form without transfusions, by bisection on the closed
+form with them (never by stepping through time).
+"""
+
+from __future__ import annotations
+
+import math
+
+INF = math.inf
+
+
+class Trajectory:
+    """One analyte of one patient. Times in months; values in the analyte's unit."""
+
+    __slots__ = ("seg_t", "seg_v", "seg_g", "dip", "boosts", "last", "floor")
+
+    def __init__(self, baseline: float, floor: float = 1e-3):
+        self.seg_t = [0.0]
+        self.seg_v = [baseline]
+        self.seg_g = [0.0]
+        self.dip: list[tuple[float, float, float]] = []  # (start, end, factor)
+        self.boosts: list[tuple[float, float, float]] = []  # (time, amount, decay rate per month): the history
+        self.last: tuple[float, float, float] | None = None  # every boost so far as one term (one decay rate per analyte)
+        self.floor = floor
+
+    # ------------------------------------------------------------------ building
+    def native(self, t: float) -> float:
+        k = len(self.seg_t) - 1
+        while k > 0 and self.seg_t[k] > t:
+            k -= 1
+        g = self.seg_g[k]
+        return self.seg_v[k] * math.exp(-g * (t - self.seg_t[k])) if g else self.seg_v[k]
+
+    def set_native(self, t: float, value: float | None = None, rate: float | None = None) -> None:
+        """From time t the native value is ``value`` (default: as it is) and falls at ``rate`` per month."""
+        v = self.native(t) if value is None else value
+        g = self.seg_g[-1] if rate is None else rate
+        if self.seg_t[-1] == t:
+            self.seg_v[-1], self.seg_g[-1] = v, g
+        else:
+            self.seg_t.append(t)
+            self.seg_v.append(v)
+            self.seg_g.append(g)
+
+    def add_dip(self, start: float, end: float, factor: float) -> None:
+        self.dip = [d for d in self.dip if d[1] > start]  # ended nadirs no longer matter
+        self.dip.append((start, end, factor))
+
+    def add_boost(self, t: float, amount: float, half_life_months: float) -> None:
+        r = math.log(2.0) / half_life_months
+        self.boosts.append((t, amount, r))
+        # transfusions of one analyte decay at one rate, so their sum from now on is a single term
+        remaining = self.last[1] * math.exp(-self.last[2] * (t - self.last[0])) if self.last is not None else 0.0
+        self.last = (t, remaining + amount, r)
+
+    # ------------------------------------------------------------------ reading
+    def factor(self, t: float) -> float:
+        if not self.dip:
+            return 1.0
+        f = 1.0
+        for a, b, x in self.dip:
+            if a <= t < b:
+                f *= x
+        return f
+
+    def transfused(self, t: float) -> float:
+        last = self.last
+        if last is None:
+            return 0.0
+        if t >= last[0]:
+            return last[1] * math.exp(-last[2] * (t - last[0]))
+        return sum(a * math.exp(-r * (t - s)) for s, a, r in self.boosts if s <= t)
+
+    def value(self, t: float, native_only: bool = False) -> float:
+        v = self.native(t) * self.factor(t)
+        if not native_only and self.boosts:
+            v += self.transfused(t)
+        return max(v, self.floor)
+
+    def next_change(self, t: float) -> float:
+        """The next time a dip starts or ends after t (the value may jump there)."""
+        best = INF
+        for a, b, _ in self.dip:
+            if t < a < best:
+                best = a
+            if t < b < best:
+                best = b
+        return best
+
+    def crossing(self, t: float, threshold: float, until: float = INF, native_only: bool = False) -> float:
+        """First time in (t, until) the value falls below ``threshold`` (INF if it does not).
+
+        Assumes no segment, dip or transfusion change inside (t, until): the
+        caller re-asks at each change.  Without transfusions the answer is in
+        closed form; with them the value is a sum of decaying exponentials, a
+        convex decreasing function, so Newton's method started at t climbs to
+        the crossing without overshooting.
+        """
+        if self.value(t, native_only) < threshold:
+            return t
+        g = self.seg_g[-1]
+        a = self.native(t) * self.factor(t)
+        if native_only or not self.boosts:
+            if g <= 0.0:
+                return INF
+            s = t + math.log(a / threshold) / g
+            return s if s < until else INF
+        terms = [(a, g), (self.transfused(t), self.last[2] if self.last is not None else 0.0)]
+        if g <= 0.0 and a >= threshold:
+            return INF
+        x = 0.0
+        for _ in range(200):
+            f = -threshold
+            d = 0.0
+            for c, r in terms:
+                e = c * math.exp(-r * x)
+                f += e
+                d -= r * e
+            if f <= 1e-12 * threshold or d >= 0.0:
+                break
+            step = -f / d
+            x += step
+            if step < 1e-12 or t + x >= until:
+                break
+        s = t + x
+        return s if s < until else INF
+
+
+def grade_of(value: float, thresholds: tuple[float, ...]) -> int:
+    """CTCAE-like grade: how many of the (descending) thresholds the value is below."""
+    g = 0
+    for thr in thresholds:
+        if value < thr:
+            g += 1
+    return g
+
+
+def calcium(ca0: float, peaks: list[tuple[float, float]], t: float, threshold: float, rise_months: float, half_life_months: float) -> float:
+    """Corrected calcium at t: baseline, rising to cross ``threshold`` at each
+    episode's time, peaking a day later, then falling back with treatment."""
+    value = ca0
+    day = 1.0 / (365.25 / 12)
+    for te, peak in peaks:
+        if te - rise_months <= t < te:
+            v = ca0 + (threshold - ca0) * (t - (te - rise_months)) / rise_months
+        elif te <= t < te + day:
+            v = threshold + (peak - threshold) * (t - te) / day
+        elif t >= te + day:
+            v = ca0 + (peak - ca0) * math.exp(-math.log(2.0) * (t - te - day) / half_life_months)
+        else:
+            continue
+        value = max(value, v)
+    return value
+
+
+def time_below(traj: Trajectory, threshold: float, t0: float, t1: float, step: float, max_points: int = 200) -> float:
+    """Months with the value below ``threshold`` in [t0, t1], on a grid of
+    ``step`` months (coarser when that would take more than ``max_points``)."""
+    if t1 <= t0:
+        return 0.0
+    n = min(max_points, max(1, int(math.ceil((t1 - t0) / step))))
+    h = (t1 - t0) / n
+    return h * sum(1 for k in range(n) if traj.value(t0 + (k + 0.5) * h) < threshold)

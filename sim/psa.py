@@ -421,7 +421,6 @@ def _prepare_folder(out: Path, identity: dict[str, Any], resume: bool, force: bo
             raise OutputError(f"--resume: {out} holds a PSA of another set-up ({shown}); nothing was changed. "
                               "Give the same scenario(s), seed, patients and luck, or a new --out folder")
         ck.clean_partial()
-        (out / "summary.json").unlink(missing_ok=True)  # its presence marks a complete folder
         return ck
     if non_empty and not force:
         raise OutputError(f"--out {out} exists and is not empty; add --resume to continue a PSA there, --force to replace it, or choose a new folder")
@@ -474,6 +473,8 @@ def run_psa(
     done = ck.done() if ck is not None else set()
     todo = [d for d in range(draws) if d not in done]
     _check_draws(p, todo)
+    if out is not None and todo:
+        (out / "summary.json").unlink(missing_ok=True)  # its presence marks a complete folder
     rows_by_draw: dict[int, list[dict[str, Any]]] = {}
     count = draws - len(todo)
 

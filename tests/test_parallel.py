@@ -71,7 +71,7 @@ def test_chunk_plan_covers_every_patient_once() -> None:
 
 
 def test_chunked_cohort_writes_byte_identical_tables(tmp_path: Path, cluster: str) -> None:
-    s = load_scenario(BASE, ["run.patients=11000", "run.seed=11"])
+    s = load_scenario(BASE, ["run.patients=5001", "run.seed=11", "run.horizon_months=36"])  # two chunks: 5000 + 1
     serial_run_to_folder(s, tmp_path / "serial")
     parallel.run_to_folder(s, tmp_path / "two", workers=2)
     parallel.run_to_folder(s, tmp_path / "dask", scheduler=cluster)
@@ -82,7 +82,7 @@ def test_chunked_cohort_writes_byte_identical_tables(tmp_path: Path, cluster: st
 
 
 def test_interacting_patients_run_in_one_process(tmp_path: Path) -> None:
-    s = load_scenario(BASE, ["run.patients=6000", "services.radiotherapy.capacity=3", "run.horizon_months=12"])
+    s = load_scenario(BASE, ["run.patients=300", "services.radiotherapy.capacity=3", "run.horizon_months=12"])
     assert not parallel.chunkable(s)
     serial_run_to_folder(s, tmp_path / "serial")
     parallel.run_to_folder(s, tmp_path / "two", workers=2)
@@ -91,10 +91,10 @@ def test_interacting_patients_run_in_one_process(tmp_path: Path) -> None:
 
 
 def test_replications_over_workers_equal_serial(tmp_path: Path, cluster: str) -> None:
-    s = load_scenario(BASE, ["run.patients=300", "run.seed=5"])
-    serial_replications(s, tmp_path / "serial", 3)
-    parallel.replications_to_folder(s, tmp_path / "two", 3, workers=2)
-    parallel.replications_to_folder(s, tmp_path / "dask", 3, scheduler=cluster)
+    s = load_scenario(BASE, ["run.patients=150", "run.seed=5"])
+    serial_replications(s, tmp_path / "serial", 2)
+    parallel.replications_to_folder(s, tmp_path / "two", 2, workers=2)
+    parallel.replications_to_folder(s, tmp_path / "dask", 2, scheduler=cluster)
     ref = pd.read_parquet(tmp_path / "serial" / "replications.parquet").drop(columns="wall_seconds")
     for other in ("two", "dask"):
         t = pd.read_parquet(tmp_path / other / "replications.parquet").drop(columns="wall_seconds")
@@ -104,9 +104,9 @@ def test_replications_over_workers_equal_serial(tmp_path: Path, cluster: str) ->
 
 
 def test_replications_auto_stops_where_serial_stops(tmp_path: Path) -> None:
-    s = load_scenario(BASE, ["run.patients=200", "run.seed=3"])
-    a, _ = serial_replications(s, tmp_path / "serial", "auto", cap=6, precision=0.2)
-    b, _ = parallel.replications_to_folder(s, tmp_path / "two", "auto", workers=2, cap=6, precision=0.2)
+    s = load_scenario(BASE, ["run.patients=100", "run.seed=3"])
+    a, _ = serial_replications(s, tmp_path / "serial", "auto", cap=4, precision=0.3)
+    b, _ = parallel.replications_to_folder(s, tmp_path / "two", "auto", workers=2, cap=4, precision=0.3)
     assert a.count == b.count and a.n_solution == b.n_solution
     pd.testing.assert_frame_equal(a.table.drop(columns="wall_seconds"), b.table.drop(columns="wall_seconds"))
 
@@ -121,7 +121,7 @@ def test_psa_table_is_the_same_on_every_backend(cluster: str) -> None:
 
 
 def test_run_command_with_workers_writes_the_same_folder(tmp_path: Path) -> None:
-    args = ["run", str(BASE), "--patients", "5500", "--seed", "9", "--quiet"]
+    args = ["run", str(BASE), "--patients", "5001", "--seed", "9", "--horizon-months", "24", "--quiet"]
     assert main(args + ["--out", str(tmp_path / "one"), "--workers", "1"]) == 0
     assert main(args + ["--out", str(tmp_path / "two"), "--workers", "2"]) == 0
     for name in TABLES:

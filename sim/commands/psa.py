@@ -11,6 +11,7 @@ completes; ``--resume`` continues an interrupted run."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,10 @@ def main(args: argparse.Namespace) -> int:
                     luck=args.luck, wtp_max=args.wtp_max, progress=progress_bar(args, "draws"))
     except (PsaError, BackendError) as exc:
         raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        done = len(list((out / ".checkpoint").glob("draw-*.parquet")))
+        sys.stderr.write(f"interrupted: {done} finished draws are checkpointed in {out}; continue with the same command and --resume\n")
+        return 130
     say(args, human_summary(r.summary, out))
     return 0
 

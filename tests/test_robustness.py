@@ -249,9 +249,15 @@ def test_runaway_combinations_are_refused(tmp_path: Path, procs: list[subprocess
 KILL_SEED = 20261125
 
 
-def _kill_at(procs: list[subprocess.Popen[bytes]], args: list[str], cwd: Path, delay: float, parent: Path) -> str:
+def _kill_at(procs: list[subprocess.Popen[bytes]], args: list[str], cwd: Path, delay: float, parent: Path, trigger: str = "") -> str:
+    """Start a run; SIGKILL it ``delay`` s after its partial folder appears, or
+    as soon as the file ``trigger`` appears in the partial folder (the write phase)."""
     p = start(procs, args, cwd)
     started = wait_for_partial(parent, p)
+    if started and trigger:
+        t_end = time.monotonic() + WAIT
+        while p.poll() is None and time.monotonic() < t_end and not any((d / trigger).exists() for d in partials(parent)):
+            time.sleep(0.002)
     if started:
         time.sleep(delay)
     if p.poll() is None:
@@ -268,12 +274,14 @@ def test_sigkill_leaves_no_partial_results(tmp_path: Path, procs: list[subproces
     scen = plain(tmp_path)
     rng = random.Random(KILL_SEED)
     outcomes = []
-    delays = [0.0, 0.05] + [rng.uniform(0.1, 4.0) for _ in range(5)]
-    for i, delay in enumerate(delays):
+    plan = [(0.0, ""), (0.05, "")] + [(rng.uniform(0.1, 4.0), "") for _ in range(4)]
+    plan += [(0.0, "patients.parquet"), (0.0, "scenario.resolved.yaml"), (0.0, "timing.json")]  # while writing the tables
+    for i, (delay, trigger) in enumerate(plan):
         out = tmp_path / f"k{i}"
-        how = _kill_at(procs, ["run", str(scen), "--patients", "6000", "--seed", str(i), "--out", str(out), "--quiet"], tmp_path, delay, tmp_path)
+        how = _kill_at(procs, ["run", str(scen), "--patients", "6000", "--seed", str(i), "--workers", "1", "--out", str(out), "--quiet"],
+                       tmp_path, delay, tmp_path, trigger)
         state = assert_none_or_complete(out)
-        outcomes.append((round(delay, 2), how, state))
+        outcomes.append((trigger or round(delay, 2), how, state))
         if how == "killed" and state == "absent":
             with pytest.raises(NotAResultsFolder):
                 read_results(out)
@@ -459,7 +467,7 @@ def test_dask_worker_killed_mid_run_gives_identical_results(tmp_path: Path) -> N
     data["run"]["patients"] = 300
     specs = [(data, k, False) for k in range(8)]
     expected = _rows(parallel.map_tasks(parallel.replication_task, specs, workers=1))
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=40)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40)
     try:
         client = distributed.Client(cluster, set_as_default=False)
         pids = client.run(os.getpid)

@@ -769,3 +769,29 @@ def one_way(scenario: Scenario, patients: int = 500, outcome: str | None = None)
     name = choose_outcome(outcome, scenario)
     t = tornado_table(run_owsa(scenario, min(patients, scenario.run.patients), workers=1), name)
     return [pu.tornado(t, OUTCOMES[name], scenario.name), t]
+
+
+# ----------------------------------------------------------------------------- for reports
+
+
+def read_psa(folder: str | Path) -> PsaResult:
+    """A complete PSA folder read back (psa.parquet and summary.json); PsaError if incomplete."""
+    f = Path(folder)
+    if not (f / "summary.json").is_file() or not (f / "psa.parquet").is_file():
+        raise PsaError(f"{f} is not a complete PSA folder (psa.parquet and summary.json); run or --resume 'run_sim.py psa'")
+    return PsaResult(table=pd.read_parquet(f / "psa.parquet"), summary=json.loads((f / "summary.json").read_text(encoding="utf-8")), folder=f)
+
+
+def summary_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """One row per scenario and outcome: mean, 2.5th and 97.5th percentile across draws (for report tables)."""
+    rows = []
+    for name, outs in summary["outcomes"].items():
+        for k, st in outs.items():
+            lo, hi = st["ui95"]
+            rows.append({"scenario": name, "outcome": k, "label": OUTCOMES.get(k, k), "mean": st["mean"], "ui95_low": lo, "ui95_high": hi})
+    for k, st in (summary.get("incremental") or {}).items():
+        if isinstance(st, dict) and "ui95" in st:
+            lo, hi = st["ui95"]
+            rows.append({"scenario": f"{summary['incremental']['scenario']} - {summary['incremental']['reference']}", "outcome": k,
+                         "label": OUTCOMES.get(k, k), "mean": st["mean"], "ui95_low": lo, "ui95_high": hi})
+    return pd.DataFrame(rows)

@@ -278,3 +278,45 @@ def outcome_bars(table: pd.DataFrame, metric_labels: Sequence[str], title: str =
     fig.suptitle(title, fontsize=11)
     _note(fig)
     return fig
+
+
+LAB_PANELS = (
+    ("hb_g_dl", "Haemoglobin (g/dL)", "anemia_thresholds_g_dl"),
+    ("platelets_e9_l", "Platelets (x10^9/L)", "platelet_thresholds_e9_l"),
+    ("anc_e9_l", "Neutrophils (x10^9/L)", "anc_thresholds_e9_l"),
+    ("calcium_mmol_l", "Corrected calcium (mmol/L)", None),
+)
+
+
+def lab_trajectories(labs: pd.DataFrame, scenario, title: str = "Blood counts and calcium") -> Figure:  # type: ignore[no-untyped-def]
+    """One patient's (or several patients') lab values over time, with the
+    grade boundaries and transfusion triggers of the scenario as lines.
+
+    ``labs``: columns time_months, analyte, value (and patient_id to draw several)."""
+    fig = Figure(figsize=(7.5, 7.0))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(4, 1, sharex=True)
+    lab = scenario.labs
+    for ax, (code, label, thr_name) in zip(axes, LAB_PANELS):
+        d = labs[labs["analyte"].astype(str) == code]
+        groups = d.groupby("patient_id") if "patient_id" in d.columns else [(None, d)]
+        for _, g in groups:
+            ax.plot(g["time_months"], g["value"], lw=1.2, alpha=0.8 if "patient_id" not in d.columns else 0.35, color="#1f4e79")
+        if thr_name is not None:
+            for k, thr in enumerate(getattr(lab, thr_name)):
+                ax.axhline(thr, color="#b03a2e", lw=0.6, ls=":", alpha=0.8)
+                ax.text(1.0, thr, f" G{k + 1}", transform=ax.get_yaxis_transform(), fontsize=7, color="#b03a2e", va="center")
+        else:
+            ax.axhline(lab.calcium_threshold_mmol_l, color="#b03a2e", lw=0.6, ls=":")
+        if code == "hb_g_dl":
+            ax.axhline(scenario.care.transfusion.rbc_threshold_g_dl, color="#7d3c98", lw=0.8, ls="--", label="red-cell trigger")
+            ax.legend(loc="upper right", fontsize=7, frameon=False)
+        if code == "platelets_e9_l":
+            ax.axhline(scenario.care.transfusion.platelet_threshold_e9_l, color="#7d3c98", lw=0.8, ls="--")
+        ax.set_ylabel(label, fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[-1].set_xlabel("months since diagnosis of bone metastasis")
+    axes[0].set_title(title, fontsize=10)
+    fig.text(0.01, 0.005, NOTE, fontsize=6, color="#666666")
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    return fig

@@ -42,6 +42,7 @@ class Course:
     patient_id: int
     row: dict[str, Any]
     events: pd.DataFrame  # time_months, event, detail in the order they happened
+    labs: pd.DataFrame | None = None  # time_months (from entry), analyte, value: week by week
 
 
 @dataclass
@@ -71,6 +72,10 @@ def simulate_patient(scenario: Scenario, patient_id: int) -> Course:
     patient's course taken from it."""
     if patient_id < 0:
         raise ValueError("patient id must be 0 or more")
+    from .loader import with_overrides
+
+    scenario = with_overrides(scenario, {"labs.keep_patients": -1}) if scenario.labs.keep_patients != -1 else scenario
+    labs_tab = None
     if interacting(scenario):
         from .engine import simulate
 
@@ -82,11 +87,14 @@ def simulate_patient(scenario: Scenario, patient_id: int) -> Course:
         row = hit.iloc[0].to_dict()
         assert res.events is not None
         tab = res.events.filter(pa.compute.equal(res.events["patient_id"], patient_id)).to_pandas()
+        if res.labs is not None:
+            labs_tab = res.labs.filter(pa.compute.equal(res.labs["patient_id"], patient_id)).to_pandas()
     else:
         rec = Recorder()
         run_chunk(scenario, np.array([patient_id], dtype=np.int64), rec)
         tab = rec.table().to_pandas()
         row = patients_frame(rec.rows).iloc[0].to_dict()
+        labs_tab = rec.labs_table().to_pandas() if rec.labs else None
     entry = float(row.get("entry_months") or 0.0)
     ev = pd.DataFrame(
         {
@@ -100,7 +108,12 @@ def simulate_patient(scenario: Scenario, patient_id: int) -> Course:
     # (times compared to 1e-9 months: calendar minus entry is not exact)
     ev["_key"] = np.round(ev["time_months"].to_numpy(), 9)
     ev = ev.sort_values("_key", kind="stable").drop(columns="_key").reset_index(drop=True)
-    return Course(scenario, int(patient_id), row, ev)
+    labs = None
+    if labs_tab is not None and len(labs_tab):
+        labs = pd.DataFrame(
+            {"time_months": labs_tab["time_months"].to_numpy(dtype=float) - entry, "analyte": labs_tab["analyte"].astype(str), "value": labs_tab["value"].to_numpy()}
+        )
+    return Course(scenario, int(patient_id), row, ev, labs)
 
 
 def _id_ranges(ids: np.ndarray) -> str:
@@ -317,6 +330,17 @@ def header(course: Course) -> str:
     return text
 
 
+def blood_line(course: Course) -> str:
+    """The lowest counts and highest calcium of the course."""
+    r = course.row
+    if r.get("hb_min_g_dl") is None:
+        return ""
+    return (
+        f"Lowest haemoglobin {r['hb_min_g_dl']:.1f} g/dL (at entry {r['hb_baseline_g_dl']:.1f}), platelets {r['platelets_min_e9_l']:.0f} x10^9/L, "
+        f"neutrophils {r['anc_min_e9_l']:.1f} x10^9/L; highest corrected calcium {r['calcium_max_mmol_l']:.2f} mmol/L."
+    )
+
+
 def ending(course: Course) -> str:
     r = course.row
     if r.get("censored"):
@@ -330,6 +354,9 @@ def render(course: Course, collapse: bool = True) -> str:
     for ln in narrate(course, collapse):
         out.append(f"{when(ln)}: {ln.text}")
     out += ["", ending(course)]
+    blood = blood_line(course)
+    if blood:
+        out.append(blood)
     return "\n".join(out)
 
 

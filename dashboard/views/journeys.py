@@ -21,6 +21,17 @@ def story(scenario_json: str, patient_id: int) -> str:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
+def trajectories(scenario_json: str, patient_id: int):  # type: ignore[no-untyped-def]
+    from sim.journey import simulate_patient
+
+    scn = core.from_json(scenario_json)
+    course = simulate_patient(scn, patient_id)
+    if course.labs is None:
+        return None
+    return figures.lab_trajectories(course.labs, scn, title=f"Patient {patient_id}: blood counts and calcium")
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
 def story_pair(a_json: str, b_json: str, patient_id: int) -> str:
     from sim.journey import render_compare, simulate_patient
 
@@ -44,6 +55,11 @@ with core.guard("The Journeys page"):
             with st.spinner("Telling the story ..."):
                 text_a = story(run.scenario_json, int(pid))
             st.code(text_a, language=None, wrap_lines=True)
+            fig = trajectories(run.scenario_json, int(pid))
+            if fig is not None:
+                st.markdown("##### The blood picture")
+                st.caption("Dotted lines: CTCAE grade boundaries; dashed: transfusion triggers. Values week by week.")
+                st.pyplot(fig)
 
             st.markdown("##### The same patient under a second scenario")
             st.caption("Same seed, same patient, same random numbers: the stories part only where the scenarios differ.")

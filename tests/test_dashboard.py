@@ -212,7 +212,7 @@ def test_valid_upload_extending_baseline_runs():
 def test_journeys_swimmer_plot_story_and_second_scenario():
     at = run_scenario(app(), patients=400)
     page(at, "journeys")
-    assert len(images(at)) == 1  # the swimmer plot
+    assert len(images(at)) == 2  # the swimmer plot and the patient's blood picture
     pid = at.selectbox[0].value
     story = at.code[0].value
     assert story.startswith(f"Patient {pid}, scenario 'baseline'")

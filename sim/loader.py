@@ -4,8 +4,8 @@ validation pass that reports every error at once with its dotted path."""
 from __future__ import annotations
 
 import copy
-import functools
 import difflib
+import functools
 import hashlib
 import itertools
 import json
@@ -178,7 +178,7 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ScenarioError([Problem("", f"YAML refused{where}: {exc.message}")], source) from None
     except RecursionError:
         raise ScenarioError([Problem("", "YAML nested too deeply; a scenario needs only a few levels")], source) from None
-    except (yaml.YAMLError, RecursionError, ValueError, OverflowError) as exc:
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:
         raise ScenarioError([Problem("", f"cannot read YAML ({type(exc).__name__}); fix the file's syntax")], source) from None
 
 

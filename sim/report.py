@@ -738,6 +738,9 @@ def write_report(path: str | Path, *, excel: bool = True, progress: Callable[[in
 
         cols = {k: v for k, v in AUTO_OUTCOMES.items() if k in inp.replications}
         figs["replications"] = ("Mean and t-based 95% CI as replications accumulate.", plots.replication_precision(inp.replications, cols))
+    lab_fig = carcinosis_lab_figure(inp)
+    if lab_fig is not None:
+        figs["labs"] = lab_fig
     encoded = {k: (cap, plots.png_base64(fig)) for k, (cap, fig) in figs.items()}
     step()
     out = {"html": inp.folder.path / "report.html"}
@@ -751,6 +754,33 @@ def write_report(path: str | Path, *, excel: bool = True, progress: Callable[[in
         tmp.replace(out["xlsx"])
         step()
     return out
+
+
+def carcinosis_lab_figure(inp: ReportInputs) -> tuple[str, Any] | None:
+    """Trajectories of the carcinosis group (patients whose values were kept),
+    aligned at carcinosis onset, with the grade boundaries."""
+    p = inp.folder.path / "labs.parquet"
+    if not p.exists():
+        return None
+    import yaml
+
+    from .figures import lab_trajectories
+    from .loader import validate
+
+    df = inp.patients
+    carc = df[df["carcinosis_onset_months"].notna()]
+    labs = pd.read_parquet(p)
+    labs = labs[labs["patient_id"].isin(carc["patient_id"])]
+    if labs.empty:
+        return None
+    onset = (carc["entry_months"] + carc["carcinosis_onset_months"]).set_axis(carc["patient_id"])
+    labs = labs.assign(time_months=labs["time_months"].to_numpy() - onset.reindex(labs["patient_id"]).to_numpy())
+    labs = labs[labs["time_months"] >= -1.0]
+    scenario = validate(yaml.safe_load(inp.folder.scenario_yaml))
+    n = labs["patient_id"].nunique()
+    fig = lab_trajectories(labs, scenario, title=f"Blood counts and calcium from carcinosis onset ({n} patients)")
+    fig.axes[-1].set_xlabel("months since carcinosis onset")
+    return (f"Trajectories of the {n} patients with carcinosis among those whose values were kept (labs.keep_patients), aligned at onset; dotted lines are CTCAE grade boundaries, dashed the transfusion triggers.", fig)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

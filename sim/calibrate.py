@@ -105,8 +105,8 @@ def _fit_breast_carcinosis(s: Scenario, n: int, seed: int) -> Scenario:
     for _ in range(3):
         df = _cohort(with_overrides(s, {"carcinosis.probability": 1.0, "care.chemotherapy.uptake": 1.0}), "breast", n // 4, seed)
         med = km_median(*after(df[df["chemotherapy"]], "carcinosis_diagnosis_months"))
-        cur = s.carcinosis.survival_median_months_bsc.breast
-        s = with_overrides(s, {"carcinosis.survival_median_months_bsc.breast": round(cur * BREAST_TREATED_MEDIAN / med, 3)})
+        cur = s.carcinosis.survival_median_months_bsc.breast  # type: ignore[attr-defined]
+        s = with_overrides(s, {"carcinosis.survival_median_months_bsc.breast": round(cur * BREAST_TREATED_MEDIAN / med, 3)})  # type: ignore[attr-defined]
     return s
 
 
@@ -145,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         w = getattr(s.progression.weibull, p)
         print(f"  {p}: shape={w.shape} scale_months={w.scale_months}")
     print("hazard_ratio_after_cord_compression:", s.progression.hazard_ratio_after_cord_compression)
-    print("hazard_ratio_after_hypercalcemia:", s.progression.hazard_ratio_after_hypercalcemia.model_dump())
-    print("carcinosis.survival_median_months_bsc.breast:", s.carcinosis.survival_median_months_bsc.breast)
+    print("hazard_ratio_after_hypercalcemia:", s.progression.hazard_ratio_after_hypercalcemia.model_dump())  # type: ignore[attr-defined]
+    print("carcinosis.survival_median_months_bsc.breast:", s.carcinosis.survival_median_months_bsc.breast)  # type: ignore[attr-defined]
     return 0
 
 

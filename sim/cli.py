@@ -8,6 +8,7 @@ with exit status 2 and a message that names the field and the fix.
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 import importlib
 import signal
 import sys
@@ -73,7 +74,7 @@ def _stopped(args: argparse.Namespace, how: str) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own errors: same exit status, no traceback
+    def error(self, message: str) -> NoReturn:  # argparse's own errors: same exit status, no traceback
         self.print_usage(sys.stderr)
         sys.stderr.write(f"error: {message}\n")
         raise SystemExit(EXIT_USAGE)

@@ -95,7 +95,7 @@ def compile_scenario(s: Scenario) -> Compiled:
     ph = individual_probabilities(s.hypercalcemia.probability, groups_rr, groups_w)
     p_hyper = tuple(tuple(ph[i * len(AGENTS) + j] for j in range(len(AGENTS))) for i in range(len(PRIMARIES)))
     sre = s.sre
-    agent_hr = (1.0, sre.agent_hazard_ratio.zoledronic_acid, sre.agent_hazard_ratio.denosumab)
+    agent_hr = (1.0, sre.agent_hazard_ratio.zoledronic_acid, sre.agent_hazard_ratio.denosumab)  # type: ignore[attr-defined]
     tm = sre.type_mix
     grades = s.carcinosis.initial_grade_mix
     sh = s.carcinosis.death_cause_shares
@@ -111,13 +111,13 @@ def compile_scenario(s: Scenario) -> Compiled:
         weib_lam=tuple(getattr(s.progression.weibull, p).scale_months for p in PRIMARIES),
         hr_hyper=tuple(getattr(s.progression.hazard_ratio_after_hypercalcemia, p) for p in PRIMARIES),
         sre_first=tuple(getattr(sre.first_rate_per_month, p) for p in PRIMARIES),
-        sre_type_cum=_cum([tm.radiation_to_bone, tm.pathological_fracture, tm.spinal_cord_compression, tm.surgery_to_bone]),
+        sre_type_cum=_cum([tm.radiation_to_bone, tm.pathological_fracture, tm.spinal_cord_compression, tm.surgery_to_bone]),  # type: ignore[attr-defined]
         agent_hr=agent_hr,
         p_carc=tuple(individual_probabilities(s.carcinosis.probability, rr_c, mix)),
         p_hyper=p_hyper,
         carc_rate_bsc=tuple(LN2 / getattr(s.carcinosis.survival_median_months_bsc, p) for p in PRIMARIES),
-        cause_share=(sh.progression, sh.bleeding, sh.infection, sh.dic, sh.other),
-        grade_cum=_cum([grades.grade_1, grades.grade_2, grades.grade_3, grades.grade_4]),
+        cause_share=(sh.progression, sh.bleeding, sh.infection, sh.dic, sh.other),  # type: ignore[attr-defined]
+        grade_cum=_cum([grades.grade_1, grades.grade_2, grades.grade_3, grades.grade_4]),  # type: ignore[attr-defined]
         infection_rate=tuple(getattr(comp.infection_rate_per_month, f"grade_{g}") for g in range(5)),
         bleeding_rate=tuple(getattr(comp.bleeding_rate_per_month, f"grade_{g}") for g in range(5)),
         thresholds=thresholds,

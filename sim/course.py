@@ -122,6 +122,21 @@ class Patient:
         "n_biopsy", "n_scan", "wait", "entry", "horizon", "proc", "sleeping", "died_ev", "done",
     )
 
+    # types of the state that starts empty (for the type checker; __slots__ hold the values)
+    alive: bool
+    agenda: list[tuple[float, int, int, Any]]
+    death_cause: str | None
+    died_ev: Any
+    proc: Any
+    u_buf: Any
+    u_extra: Any
+    cE: list[float]
+    cA: list[float]
+    crate: list[float] | None
+    rbc_ok: bool | None
+    plt_ok: bool | None
+    ca_peaks: list[tuple[float, float]]
+
     def __init__(
         self, env: Any, m: Compiled, care: "Care", rec: "Recorder", streams: Any, i: int,
         entry: float = 0.0, end: float = INF,
@@ -240,7 +255,8 @@ class Patient:
         self.worst = [0, 0, 0]
         self.dic = self.leuko_eb = False
         self.suspected = self.diagnosed = self.on_chemo = self.chemo = self.remission = False
-        self.cE = self.cA = None
+        self.cE = []
+        self.cA = []
         self.ct = 0.0
         self.crate = None
         self.infE = self.bleedE = 0.0
@@ -423,7 +439,10 @@ class Patient:
             return
         if self.u(P_HYPER) < h.recurrence_probability:
             if self.n_hyper >= h.max_episodes:
-                raise RunawayCourse(f"hypercalcemia: patient {self.pid} reached hypercalcemia.max_episodes")
+                raise RunawayCourse(
+                    f"hypercalcemia: patient {self.pid} reached hypercalcemia.max_episodes={h.max_episodes}; "
+                    "lower hypercalcemia.recurrence_probability or raise hypercalcemia.recurrence_median_months"
+                )
             self.schedule(self.now + _exp_median(self.u(P_HYPER), h.recurrence_median_months), A_HYPER_RECUR)
 
     # ------------------------------------------------------------------ 6. carcinosis
@@ -444,7 +463,7 @@ class Patient:
         at_onset = c.cytopenia_at_onset
         step = c.worsening_median_fraction * LN2 / m.carc_rate_bsc[self.primary]  # months per grade step
         hr = s.care.chemotherapy.death_hazard_ratio if self.on_chemo else 1.0
-        for lin, p in enumerate((at_onset.anemia, at_onset.thrombocytopenia, at_onset.leukopenia)):
+        for lin, p in enumerate((at_onset.anemia, at_onset.thrombocytopenia, at_onset.leukopenia)):  # type: ignore[attr-defined]
             present = u(P_CARC) < p
             g = _pick(m.grade_cum, u(P_CARC)) + 1
             v_in_band = u(P_CARC)
@@ -512,8 +531,8 @@ class Patient:
             return
         dt = self.now - self.ct
         if self.crate is not None and dt > 0:
-            for c in range(5):
-                self.cA[c] += self.crate[c] * dt
+            for c, rate in enumerate(self.crate):
+                self.cA[c] += rate * dt
         self.ct = self.now
         self.crate = rates = self._carc_rates()
         best = INF
@@ -526,7 +545,9 @@ class Patient:
 
     def _on_carc_death(self) -> None:
         self._time_carc_death_accumulate_only()
-        c = min(range(5), key=lambda k: (self.cE[k] - self.cA[k]) / self.crate[k] if self.crate[k] > 0 else INF)
+        rates = self.crate
+        assert rates is not None
+        c = min(range(5), key=lambda k: (self.cE[k] - self.cA[k]) / rates[k] if rates[k] > 0 else INF)
         if c == C_PROGRESSION and self.terminal_on:
             self.die("terminal_myelosuppression", "marrow failure")
         else:
@@ -534,8 +555,10 @@ class Patient:
 
     def _time_carc_death_accumulate_only(self) -> None:
         dt = self.now - self.ct
+        rates = self.crate
+        assert rates is not None
         for c in range(5):
-            self.cA[c] += self.crate[c] * dt
+            self.cA[c] += rates[c] * dt
         self.ct = self.now
 
     def _time_lineage(self, lin: int, v: float, nv: float) -> None:
@@ -637,7 +660,10 @@ class Patient:
         comp = self.m.s.complications
         self.n_compl += 1
         if self.n_compl >= comp.max_episodes:
-            raise RunawayCourse(f"complications: patient {self.pid} reached complications.max_episodes; lower the rates")
+            raise RunawayCourse(
+                f"complications: patient {self.pid} reached complications.max_episodes={comp.max_episodes}; "
+                "lower complications.infection_rate_per_month or complications.bleeding_rate_per_month"
+            )
         if bleed:
             severe = self.u(P_COMPL) < comp.severe_bleeding_probability
             self.log(EV["bleeding"], "severe" if severe else "minor")
@@ -870,7 +896,7 @@ class Patient:
             self.log(EV["censored"], "alive at horizon")
             death, cause, follow = None, None, horizon
         else:
-            self.log(EV["death"], self.death_cause + (f": {self.death_detail}" if self.death_detail else ""))
+            self.log(EV["death"], f"{self.death_cause}" + (f": {self.death_detail}" if self.death_detail else ""))
             death, cause, follow = self.now, self.death_cause, self.now
         self.rec.rows.append(
             (

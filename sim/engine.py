@@ -132,7 +132,7 @@ def run_chunk(scenario: Scenario, ids: np.ndarray, recorder: Recorder, log: Serv
 
 def patients_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     """Build the patients table once from the per-patient rows."""
-    cols = list(zip(*rows)) if rows else [[] for _ in PATIENT_COLUMNS]
+    cols: list[Any] = list(zip(*rows)) if rows else [[] for _ in PATIENT_COLUMNS]
     df = pd.DataFrame({name: list(col) for name, col in zip(PATIENT_COLUMNS, cols)})
     df["primary"] = pd.Categorical.from_codes(np.asarray(df["primary"], dtype=np.int8), categories=list(PRIMARIES))
     df["bone_targeted_agent"] = pd.Categorical.from_codes(

@@ -24,7 +24,7 @@ class Section(BaseModel):
 
 def par(default: Any, lo: float | None, hi: float | None, unit: str, source: str, doc: str, **kw: Any) -> Any:
     """A parameter field: default, inclusive range [lo, hi], unit, source, description."""
-    extra = {"unit": unit, "source": source}
+    extra: Any = {"unit": unit, "source": source}
     if lo is not None:
         kw["ge"] = lo
     if hi is not None:
@@ -51,7 +51,7 @@ def keyed(
     *,
     mix: bool = False,
     sources: dict[str, str] | None = None,
-) -> type[Section]:
+) -> Any:
     """A section with one number per key (per primary, per agent, per type ...).
 
     With ``mix=True`` the values are shares that must sum to 1.
@@ -60,7 +60,7 @@ def keyed(
         k: (float, par(v, lo, hi, unit, (sources or {}).get(k, source), f"{doc} ({k})")) for k, v in defaults.items()
     }
     validators = {"sum_to_one": model_validator(mode="after")(_sum_to_one)} if mix else None
-    model = create_model(name, __base__=Section, __validators__=validators, **fields)  # type: ignore[call-overload]
+    model = create_model(name, __base__=Section, __validators__=validators, **fields)  # type: ignore[call-overload,arg-type]
     model.__doc__ = doc
     return model
 

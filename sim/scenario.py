@@ -641,7 +641,7 @@ class Scenario(Section):
         return self
 
     utilities: Utilities | None = Field(None, description=UTILITIES_DOC)
-    uncertainty: UncertaintyMap = Field(default_factory=dict, description=UNCERTAINTY_DOC, json_schema_extra=UNCERTAINTY_EXTRA, exclude=UNCERTAINTY_EXCLUDE)
+    uncertainty: UncertaintyMap = Field(default_factory=dict, description=UNCERTAINTY_DOC, json_schema_extra=UNCERTAINTY_EXTRA, exclude=UNCERTAINTY_EXCLUDE)  # type: ignore[arg-type]
 
     @model_validator(mode="after")
     def _bounded(self) -> "Scenario":
@@ -654,11 +654,11 @@ class Scenario(Section):
         pop = self.population if self.mode == "population" else None
         months = pop.horizon_years * 12 if pop is not None else self.run.horizon_months
         s, h, c = self.sre, self.hypercalcemia, self.complications
-        sre_rate = max(*s.first_rate_per_month.model_dump().values(), s.later_rate_per_month) * max(1.0, *s.agent_hazard_ratio.model_dump().values())
+        sre_rate = max(*s.first_rate_per_month.model_dump().values(), s.later_rate_per_month) * max(1.0, *s.agent_hazard_ratio.model_dump().values())  # type: ignore[attr-defined]
         hyper = 1.0 if h.recurrence_probability < 1 and h.probability == 0 else months / h.recurrence_median_months
         if h.recurrence_probability < 1:
             hyper = min(hyper, 1 / (1 - h.recurrence_probability))
-        compl = (max(c.infection_rate_per_month.model_dump().values()) + max(c.bleeding_rate_per_month.model_dump().values())) * months
+        compl = (max(c.infection_rate_per_month.model_dump().values()) + max(c.bleeding_rate_per_month.model_dump().values())) * months  # type: ignore[attr-defined]
         bound = {
             "sre": min(s.max_events, sre_rate * months),
             "pain": min(self.pain.max_episodes, self.pain.rate_per_month * months),

@@ -187,7 +187,8 @@ def test_psa_command_writes_table_summary_and_figures(tmp_path: Path, capsys: py
 
 def test_paired_psa_uses_the_same_draws_and_gives_the_ce_plane(tmp_path: Path) -> None:
     b = tmp_path / "more_chemo.yaml"
-    b.write_text(yaml.safe_dump({"extends": str(PSA.name), "name": "more_chemo", "care": {"chemotherapy": {"uptake": 0.9}}}))
+    b.write_text(yaml.safe_dump({"extends": str(PSA.name), "name": "more_chemo", "care": {"chemotherapy": {"uptake": 0.9}},
+                                 "services": {"theatre": {"cost_per_use": 9000.0}}}))  # dearer operations: a positive incremental cost
     (tmp_path / PSA.name).write_text(PSA.read_text())
     out = tmp_path / "ab"
     assert main(["psa", str(PSA), str(b), "--draws", "5", "--patients", "120", "--out", str(out), "--quiet", "--workers", "1"]) == 0

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..cli import UsageError
 from ..loader import load_scenario
 from ..parallel import BackendError, add_backend_args, check_scheduler, workers_from_args
-from ..psa import OUTCOMES, PsaError, choose_outcome, owsa_to_folder, owsa_settings
+from ..psa import OUTCOMES, PsaError, choose_outcome, owsa_settings, owsa_to_folder
 from .common import say
 
 

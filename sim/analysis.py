@@ -294,7 +294,9 @@ def hospital_days(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def survival_table(curves: dict[str, pd.DataFrame], counts: dict[str, tuple[int, int]], at: tuple[float, ...] = REPORT_TIMES) -> pd.DataFrame:
+def survival_table(
+    curves: dict[str, pd.DataFrame], counts: dict[str, tuple[int, int]], at: tuple[float, ...] = REPORT_TIMES
+) -> pd.DataFrame:
     """One row per curve: patients, deaths, median and survival at given months, with 95% CIs."""
     rows = []
     for label, c in curves.items():
@@ -360,7 +362,10 @@ def analyse(df: pd.DataFrame, horizon_months: float | None = None, grid_points: 
     d = df[df["carcinosis_diagnosis_months"].notna()]
     chemo = d["chemotherapy"].astype(bool).to_numpy()
     dev = _event(d)
-    diag_counts = {"chemotherapy": (int(chemo.sum()), int(dev[chemo].sum())), "best supportive care": (int((~chemo).sum()), int(dev[~chemo].sum()))}
+    diag_counts = {
+        "chemotherapy": (int(chemo.sum()), int(dev[chemo].sum())),
+        "best supportive care": (int((~chemo).sum()), int(dev[~chemo].sum())),
+    }
     sre = ~np.isnan(_since_entry(df, "first_sre_months"))
     tables = {
         "survival": survival_table({"all patients": overall, **by_primary}, counts),

@@ -114,6 +114,9 @@ LABELS = ("name", "description")
 # where each part of the scenario acts, in the order of the course in sim/course.py
 # (the longest matching prefix of a dotted path wins)
 COURSE_STEPS: dict[str, str] = {
+    "labs": "the blood counts and calcium behind cytopenia grades, transfusions and detection (sim/labs.py, step 6 in sim/course.py)",
+    "utilities": "quality-of-life weights for QALYs in probabilistic sensitivity analysis (sim/psa.py); no effect on the course",
+    "uncertainty": "distributions of parameters for probabilistic and one-way sensitivity analysis (sim/psa.py); no effect on a single run",
     "name": "labels the scenario in every output; no effect on the course",
     "description": "describes the scenario in every output; no effect on the course",
     "mode": "how patients enter the run: the whole cohort at time 0 (sim/engine.py)",

@@ -133,12 +133,18 @@ def case_psa(draws: int, patients: int, workers: int) -> dict[str, Any]:
     from . import psa  # type: ignore[attr-defined]
     from .loader import load_scenario
 
-    s = load_scenario(ROOT / "scenarios/baseline.yaml")
+    s = load_scenario(ROOT / "scenarios/baseline_psa.yaml")
     t0 = time.perf_counter()
     psa.run_psa(s, draws=draws, patients=patients, workers=workers)  # type: ignore[attr-defined]
     wall = time.perf_counter() - t0
-    return {"draws": draws, "patients": patients, "workers": workers, "wall_s": wall,
-            "draw_patients_per_s": draws * patients / wall, "peak_rss_mb": _peak_rss_mb()}
+    return {
+        "draws": draws,
+        "patients": patients,
+        "workers": workers,
+        "wall_s": wall,
+        "draw_patients_per_s": draws * patients / wall,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
 
 
 def case_dashboard(patients: int) -> dict[str, Any]:
@@ -164,8 +170,8 @@ CASES = {"cohort": case_cohort, "population": case_population, "psa": case_psa, 
 
 def _in_subprocess(name: str, **kw: Any) -> dict[str, Any]:
     code = (
-        "import json, sys; sys.path.insert(0, %r); from sim.bench import CASES; "
-        "print('BENCH' + json.dumps(CASES[%r](**json.loads(%r))))" % (str(ROOT), name, json.dumps(kw))
+        f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); from sim.bench import CASES; "
+        f"print('BENCH' + json.dumps(CASES[{name!r}](**json.loads({json.dumps(kw)!r}))))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
@@ -251,7 +257,13 @@ def markdown(doc: dict[str, Any]) -> str:
         v = doc["figures"].get(key)
         shown = "not measured" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
         lines.append(f"| {label} | {target} | {shown} |")
-    lines += ["", "## Baseline cohort", "", "| patients | workers | wall s | patients/s | events/s | timeouts | model/bare SimPy rate | peak RSS MB |", "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Baseline cohort",
+        "",
+        "| patients | workers | wall s | patients/s | events/s | timeouts | model/bare SimPy rate | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in doc["cohort"]:
         if "error" in r:
             lines.append(f"| {r.get('patients')} | {r.get('workers')} | error: {r['error']} | | | | | |")
@@ -263,10 +275,15 @@ def markdown(doc: dict[str, Any]) -> str:
         )
     p = doc.get("population")
     if p and "error" not in p:
-        lines += ["", f"Population mode ({p['scenario']}, {p['years']:g} years, finite capacities): {p['patients']:,} patients in {p['wall_s']:.1f} s, peak {p['peak_rss_mb']:,.0f} MB."]
+        lines += [
+            "",
+            f"Population mode ({p['scenario']}, {p['years']:g} years, finite capacities): {p['patients']:,} patients in {p['wall_s']:.1f} s, peak {p['peak_rss_mb']:,.0f} MB.",
+        ]
     for r in doc.get("psa", []):
         if "error" not in r:
-            lines.append(f"PSA {r['draws']} draws x {r['patients']} patients, {r['workers']} worker(s): {r['wall_s']:.1f} s ({r['draw_patients_per_s']:,.0f} draw-patients/s).")
+            lines.append(
+                f"PSA {r['draws']} draws x {r['patients']} patients, {r['workers']} worker(s): {r['wall_s']:.1f} s ({r['draw_patients_per_s']:,.0f} draw-patients/s)."
+            )
     d = doc.get("dashboard")
     if d and "error" not in d:
         lines.append(f"Dashboard run of {d['patients']:,} patients ({d['how']}): {d['wall_s']:.2f} s.")

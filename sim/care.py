@@ -55,7 +55,7 @@ def weekday_span_days(fractions: int) -> float:
 class Care:
     """The interventions of the conceptual model and their service requests."""
 
-    def __init__(self, m: "Compiled", pools: Pools | None = None, log: ServiceLog | None = None):
+    def __init__(self, m: Compiled, pools: Pools | None = None, log: ServiceLog | None = None):
         self.m = m
         self.s = m.s
         self.pools = pools
@@ -66,7 +66,7 @@ class Care:
     # ------------------------------------------------------------ the one place a service is requested
     def request(
         self,
-        p: "Patient",
+        p: Patient,
         k: int,
         units: float,
         hold_days: float,
@@ -80,7 +80,9 @@ class Care:
         ``deliver(p, arg)`` runs when the use starts (after ``delay_days``
         of referral time)."""
         if delay_days > 0:
-            p.schedule(p.now + delay_days / DAYS_PER_MONTH, A_CARE, (k, units, hold_days, priority, deliver, arg, release_on_death))
+            p.schedule(
+                p.now + delay_days / DAYS_PER_MONTH, A_CARE, (k, units, hold_days, priority, deliver, arg, release_on_death)
+            )
             return
         pools = self.pools
         if pools is None or pools.res[k] is None:
@@ -99,15 +101,17 @@ class Care:
             deliver(p, arg)
             p.wake()
 
-        self.env.process(serve(self.env, pools, self.log, k, p, priority, hold_days / DAYS_PER_MONTH, units, on_start, release_on_death))
+        self.env.process(
+            serve(self.env, pools, self.log, k, p, priority, hold_days / DAYS_PER_MONTH, units, on_start, release_on_death)
+        )
 
-    def resume(self, p: "Patient", payload: tuple[Any, ...]) -> None:
+    def resume(self, p: Patient, payload: tuple[Any, ...]) -> None:
         """A referral whose delay has passed becomes a request."""
         k, units, hold, prio, deliver, arg, rod = payload
         self.request(p, k, units, hold, prio, deliver, arg, 0.0, rod)
 
     # ------------------------------------------------------------ radiotherapy
-    def refer_radiotherapy(self, p: "Patient", reason: str, emergency: bool) -> None:
+    def refer_radiotherapy(self, p: Patient, reason: str, emergency: bool) -> None:
         rt = self.s.care.radiotherapy
         single = p.u(P_RT) < rt.single_fraction_share
         fractions = 1 if single else rt.multi_fraction_fractions
@@ -116,7 +120,7 @@ class Care:
         prio = EMERGENCY if emergency else ROUTINE
         self.request(p, RT, fractions, hold, prio, self._radiotherapy, (reason, single, fractions), delay_days=delay)
 
-    def _radiotherapy(self, p: "Patient", arg: tuple[str, bool, int]) -> None:
+    def _radiotherapy(self, p: Patient, arg: tuple[str, bool, int]) -> None:
         reason, single, fractions = arg
         rt = self.s.care.radiotherapy
         p.n_rt += 1
@@ -139,7 +143,7 @@ class Care:
             p.schedule(end + _exp_median(p.u(P_RT), rt.retreatment_median_months), A_RT_RETREAT)
 
     # ------------------------------------------------------------ radionuclides
-    def radionuclide(self, p: "Patient") -> bool:
+    def radionuclide(self, p: Patient) -> bool:
         """Offer radionuclide therapy for pain; False if not eligible."""
         rn = self.s.care.radionuclide
         eff_plt = p.grade[THROMBO]
@@ -153,7 +157,7 @@ class Care:
         self.request(p, NM, 1, self.hold[NM], ROUTINE, self._strontium_samarium)
         return True
 
-    def _strontium_samarium(self, p: "Patient", _: Any) -> None:
+    def _strontium_samarium(self, p: Patient, _: Any) -> None:
         ss = self.s.care.radionuclide.strontium_samarium
         p.n_rn += 1
         p.log(EV["radionuclide"], "strontium-89/samarium-153")
@@ -162,10 +166,10 @@ class Care:
         if p.u(P_RN) < ss.grade34_thrombocytopenia_probability:
             self._nadir(p, THROMBO, 3 + (p.u(P_RN) < 0.5), "strontium/samarium")
 
-    def radium_injection(self, p: "Patient", k: int) -> None:
+    def radium_injection(self, p: Patient, k: int) -> None:
         self.request(p, NM, 1, self.hold[NM], ROUTINE, self._radium, k)
 
-    def _radium(self, p: "Patient", k: int) -> None:
+    def _radium(self, p: Patient, k: int) -> None:
         ra = self.s.care.radionuclide.radium223
         p.n_rn += 1
         p.log(EV["radionuclide"], f"radium-223 injection {k} of {ra.injections}")
@@ -180,7 +184,7 @@ class Care:
         if k < ra.injections:
             p.schedule(p.now + ra.interval_days / DAYS_PER_MONTH, A_RADIUM, k + 1)
 
-    def _nadir(self, p: "Patient", lin: int, grade: int, why: str) -> None:
+    def _nadir(self, p: Patient, lin: int, grade: int, why: str) -> None:
         """A treatment-related fall of a blood count into a grade 3-4 band, recovering later."""
         traj = p.traj[lin]
         thr = self.m.thresholds[lin]
@@ -194,34 +198,34 @@ class Care:
         p.schedule(end, A_NADIR_END, lin)
         p._counts_changed((lin,))
 
-    def nadir_start(self, p: "Patient", lin: int) -> None:
+    def nadir_start(self, p: Patient, lin: int) -> None:
         self._nadir(p, lin, 3 + (p.u(P_RN) < 0.5), "radium-223")
 
     # ------------------------------------------------------------ detection
-    def scintigraphy(self, p: "Patient", then: Callable[[], None]) -> None:
+    def scintigraphy(self, p: Patient, then: Callable[[], None]) -> None:
         self.request(p, NM, 1, self.hold[NM], URGENT, self._counted_scan, then)
 
-    def _counted_scan(self, p: "Patient", then: Callable[[], None]) -> None:
+    def _counted_scan(self, p: Patient, then: Callable[[], None]) -> None:
         p.n_scan += 1
         then()
 
-    def marrow_biopsy(self, p: "Patient", then: Callable[[], None]) -> None:
+    def marrow_biopsy(self, p: Patient, then: Callable[[], None]) -> None:
         self.request(p, BIOPSY, 1, self.hold[BIOPSY], URGENT, self._counted_biopsy, then)
 
-    def _counted_biopsy(self, p: "Patient", then: Callable[[], None]) -> None:
+    def _counted_biopsy(self, p: Patient, then: Callable[[], None]) -> None:
         p.n_biopsy += 1
         p.log(EV["biopsy"], "iliac crest")
         then()
 
     # ------------------------------------------------------------ chemotherapy
-    def start_chemotherapy(self, p: "Patient") -> None:
+    def start_chemotherapy(self, p: Patient) -> None:
         p.schedule(p.now, A_CHEMO_CYCLE, 1)
 
-    def chemotherapy_cycle(self, p: "Patient", k: int) -> None:
+    def chemotherapy_cycle(self, p: Patient, k: int) -> None:
         if p.carc and not p.remission:
             self.request(p, CHEMO, 1, self.hold[CHEMO], URGENT, self._cycle, k)
 
-    def _cycle(self, p: "Patient", k: int) -> None:
+    def _cycle(self, p: Patient, k: int) -> None:
         ch = self.s.care.chemotherapy
         if not p.carc or p.remission:
             return
@@ -244,7 +248,7 @@ class Care:
         else:
             p.end_treatment()
 
-    def febrile_neutropenia(self, p: "Patient") -> None:
+    def febrile_neutropenia(self, p: Patient) -> None:
         ch = self.s.care.chemotherapy
         p.log(EV["febrile_neutropenia"])
         self.admit(p, "febrile neutropenia", self.s.complications.infection_admission_days, EMERGENCY)
@@ -252,7 +256,7 @@ class Care:
             p.die("infection", "febrile neutropenia")
 
     # ------------------------------------------------------------ transfusion
-    def transfusion_triggers(self, p: "Patient") -> None:
+    def transfusion_triggers(self, p: Patient) -> None:
         """Red cells when haemoglobin is below the threshold, prophylactic
         platelets when the platelet count is (each once until given)."""
         tr = self.s.care.transfusion
@@ -269,47 +273,50 @@ class Care:
                 p.plt_due = True
                 self.request(p, TRANSF, tr.platelet_units_per_episode, self.hold[TRANSF], URGENT, self._platelets, "prophylactic")
 
-    def _rbc(self, p: "Patient", _: Any) -> None:
+    def _rbc(self, p: Patient, _: Any) -> None:
         tr, lab = self.s.care.transfusion, self.s.labs
         p.rbc_due = False
         p.n_rbc += tr.rbc_units_per_episode
         hb = p.traj[ANEMIA].value(p.now)
         p.log(EV["transfusion_rbc"], f"{tr.rbc_units_per_episode} units at Hb {hb:.1f} g/dL")
-        p.traj[ANEMIA].add_boost(p.now, lab.rbc_increment_g_dl * tr.rbc_units_per_episode, lab.rbc_half_life_days / DAYS_PER_MONTH)
+        p.traj[ANEMIA].add_boost(
+            p.now, lab.rbc_increment_g_dl * tr.rbc_units_per_episode, lab.rbc_half_life_days / DAYS_PER_MONTH
+        )
         p._counts_changed((ANEMIA,))
 
-    def transfuse_platelets(self, p: "Patient", why: str) -> None:
+    def transfuse_platelets(self, p: Patient, why: str) -> None:
         """Platelets for a bleed (an emergency)."""
         tr = self.s.care.transfusion
         self.request(p, TRANSF, tr.platelet_units_per_episode, self.hold[TRANSF], EMERGENCY, self._platelets, why)
 
-    def _platelets(self, p: "Patient", why: str) -> None:
+    def _platelets(self, p: Patient, why: str) -> None:
         tr, lab = self.s.care.transfusion, self.s.labs
         if why == "prophylactic":
             p.plt_due = False
         p.n_plt += tr.platelet_units_per_episode
         plt = p.traj[THROMBO].value(p.now)
         p.log(EV["transfusion_platelets"], f"{tr.platelet_units_per_episode} units at {plt:.0f} x10^9/L: {why}")
-        p.traj[THROMBO].add_boost(p.now, lab.platelet_increment_e9_l * tr.platelet_units_per_episode, lab.platelet_half_life_days / DAYS_PER_MONTH)
+        p.traj[THROMBO].add_boost(
+            p.now, lab.platelet_increment_e9_l * tr.platelet_units_per_episode, lab.platelet_half_life_days / DAYS_PER_MONTH
+        )
         p._counts_changed((THROMBO,))
 
     # ------------------------------------------------------------ surgery and beds
-    def surgery(self, p: "Patient", why: str) -> None:
+    def surgery(self, p: Patient, why: str) -> None:
         self.request(p, THEATRE, 1, self.hold[THEATRE], URGENT, self._surgery, why)
 
-    def _surgery(self, p: "Patient", why: str) -> None:
+    def _surgery(self, p: Patient, why: str) -> None:
         p.n_surgery += 1
         p.log(EV["surgery"], why)
         self.admit(p, "surgery", self.s.care.surgery.admission_days, URGENT)
 
-    def admit(self, p: "Patient", why: str, days: float, priority: int = EMERGENCY) -> None:
+    def admit(self, p: Patient, why: str, days: float, priority: int = EMERGENCY) -> None:
         """A hospital stay; emergencies (bleeding, sepsis, hypercalcemia, cord
         compression) before elective ones."""
         self.request(p, BEDS, days, days, priority, self._admit, (why, days), release_on_death=True)
 
-    def _admit(self, p: "Patient", arg: tuple[str, float]) -> None:
+    def _admit(self, p: Patient, arg: tuple[str, float]) -> None:
         why, days = arg
         p.n_adm += 1
         p.bed_days += days
         p.log(EV["admission"], f"{why} ({days:g} days)")
-

@@ -8,7 +8,6 @@ with exit status 2 and a message that names the field and the fix.
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
 import importlib
 import signal
 import sys
@@ -16,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
 from .course import RunawayCourse

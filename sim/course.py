@@ -37,10 +37,11 @@ import math
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
+from simpy import Interrupt
+
 from .compiled import DAYS_PER_MONTH, LN2, Compiled
 from .events import EV
-from .labs import Trajectory, calcium, grade_of, time_below
-from simpy import Interrupt
+from .labs import Trajectory, calcium, time_below
 
 if TYPE_CHECKING:
     from .care import Care
@@ -104,22 +105,104 @@ class Patient:
     """One patient's state and course (a SimPy process: :meth:`course`)."""
 
     __slots__ = (
-        "env", "m", "care", "rec", "streams", "i", "pid", "u_buf", "u_pos", "u_end", "u_extra",
-        "primary", "age", "agent", "visceral", "alive", "now",
-        "nxt", "agenda", "seq", "death_cause", "death_detail",
+        "env",
+        "m",
+        "care",
+        "rec",
+        "streams",
+        "i",
+        "pid",
+        "u_buf",
+        "u_pos",
+        "u_end",
+        "u_extra",
+        "primary",
+        "age",
+        "agent",
+        "visceral",
+        "alive",
+        "now",
+        "nxt",
+        "agenda",
+        "seq",
+        "death_cause",
+        "death_detail",
         # progression clock
-        "pk", "plam", "pC", "pt", "pm", "pE", "p_carc_at", "p_hyper_at", "p_running", "p_death_on",
+        "pk",
+        "plam",
+        "pC",
+        "pt",
+        "pm",
+        "pE",
+        "p_carc_at",
+        "p_hyper_at",
+        "p_running",
+        "p_death_on",
         # counters and outcome times
-        "n_sre", "n_pain", "n_hyper", "first_sre", "first_scc", "first_hyper", "paralysis",
+        "n_sre",
+        "n_pain",
+        "n_hyper",
+        "first_sre",
+        "first_scc",
+        "first_hyper",
+        "paralysis",
         # carcinosis state
-        "carc", "carc_onset", "carc_diag", "grade", "ngrade", "traj", "worst", "worst_val", "why", "rate_mult",
-        "visit_now", "ca0", "ca_peaks", "vals", "dic", "leuko_eb",
-        "suspected", "diagnosed", "on_chemo", "chemo", "remission", "cE", "cA", "ct", "crate",
-        "infE", "bleedE", "n_compl", "terminal_on", "rbc_ok", "plt_ok", "rbc_due", "plt_due",
-        "had_radium", "n_chemo_cycles", "_v", "_w", "at_onset",
+        "carc",
+        "carc_onset",
+        "carc_diag",
+        "grade",
+        "ngrade",
+        "traj",
+        "worst",
+        "worst_val",
+        "why",
+        "rate_mult",
+        "visit_now",
+        "ca0",
+        "ca_peaks",
+        "vals",
+        "dic",
+        "leuko_eb",
+        "suspected",
+        "diagnosed",
+        "on_chemo",
+        "chemo",
+        "remission",
+        "cE",
+        "cA",
+        "ct",
+        "crate",
+        "infE",
+        "bleedE",
+        "n_compl",
+        "terminal_on",
+        "rbc_ok",
+        "plt_ok",
+        "rbc_due",
+        "plt_due",
+        "had_radium",
+        "n_chemo_cycles",
+        "_v",
+        "_w",
+        "at_onset",
         # care counts
-        "n_rt", "n_fractions", "n_rn", "n_rbc", "n_plt", "n_surgery", "n_adm", "bed_days",
-        "n_biopsy", "n_scan", "wait", "entry", "horizon", "proc", "sleeping", "died_ev", "done",
+        "n_rt",
+        "n_fractions",
+        "n_rn",
+        "n_rbc",
+        "n_plt",
+        "n_surgery",
+        "n_adm",
+        "bed_days",
+        "n_biopsy",
+        "n_scan",
+        "wait",
+        "entry",
+        "horizon",
+        "proc",
+        "sleeping",
+        "died_ev",
+        "done",
     )
 
     # types of the state that starts empty (for the type checker; __slots__ hold the values)
@@ -138,8 +221,15 @@ class Patient:
     ca_peaks: list[tuple[float, float]]
 
     def __init__(
-        self, env: Any, m: Compiled, care: "Care", rec: "Recorder", streams: Any, i: int,
-        entry: float = 0.0, end: float = INF,
+        self,
+        env: Any,
+        m: Compiled,
+        care: Care,
+        rec: Recorder,
+        streams: Any,
+        i: int,
+        entry: float = 0.0,
+        end: float = INF,
     ):
         self.env = env
         self.m = m
@@ -218,7 +308,6 @@ class Patient:
         u = self.u
         self.now = 0.0
         self.primary = _pick(m.primary_cum, u(P_ENTRY))
-        a = s.cohort.age
         self.age = m.age_quantile(u(P_ENTRY))
         self.agent = _pick(m.agent_cum, u(P_ENTRY))
         self.visceral = u(P_ENTRY) < s.cohort.visceral_disease_probability
@@ -241,10 +330,30 @@ class Patient:
         self.at_onset = 0
         # blood counts and calcium at baseline (labs section), then their trajectories
         lab = m.s.labs
-        hb0 = _truncnorm(u(P_ENTRY), lab.hb_baseline_mean_g_dl, lab.hb_baseline_sd_g_dl, lab.hb_baseline_min_g_dl, lab.hb_baseline_max_g_dl)
-        plt0 = _trunclognorm(u(P_ENTRY), lab.platelets_baseline_median_e9_l, lab.platelets_baseline_sd_log, lab.platelets_baseline_min_e9_l, lab.platelets_baseline_max_e9_l)
-        anc0 = _trunclognorm(u(P_ENTRY), lab.anc_baseline_median_e9_l, lab.anc_baseline_sd_log, lab.anc_baseline_min_e9_l, lab.anc_baseline_max_e9_l)
-        self.ca0 = _truncnorm(u(P_ENTRY), lab.calcium_baseline_mean_mmol_l, lab.calcium_baseline_sd_mmol_l, lab.calcium_baseline_min_mmol_l, lab.calcium_baseline_max_mmol_l)
+        hb0 = _truncnorm(
+            u(P_ENTRY), lab.hb_baseline_mean_g_dl, lab.hb_baseline_sd_g_dl, lab.hb_baseline_min_g_dl, lab.hb_baseline_max_g_dl
+        )
+        plt0 = _trunclognorm(
+            u(P_ENTRY),
+            lab.platelets_baseline_median_e9_l,
+            lab.platelets_baseline_sd_log,
+            lab.platelets_baseline_min_e9_l,
+            lab.platelets_baseline_max_e9_l,
+        )
+        anc0 = _trunclognorm(
+            u(P_ENTRY),
+            lab.anc_baseline_median_e9_l,
+            lab.anc_baseline_sd_log,
+            lab.anc_baseline_min_e9_l,
+            lab.anc_baseline_max_e9_l,
+        )
+        self.ca0 = _truncnorm(
+            u(P_ENTRY),
+            lab.calcium_baseline_mean_mmol_l,
+            lab.calcium_baseline_sd_mmol_l,
+            lab.calcium_baseline_min_mmol_l,
+            lab.calcium_baseline_max_mmol_l,
+        )
         self.traj = [Trajectory(hb0), Trajectory(plt0), Trajectory(anc0)]
         self.worst_val = [hb0, plt0, anc0]
         self.vals = [hb0, plt0, anc0]  # the counts when last looked at
@@ -416,7 +525,9 @@ class Patient:
         else:
             self.log(EV["analgesia"], "analgesia and physiotherapy")
         if self.n_pain >= pain.max_episodes:
-            raise RunawayCourse(f"pain: patient {self.pid} reached pain.max_episodes={pain.max_episodes}; lower pain.rate_per_month")
+            raise RunawayCourse(
+                f"pain: patient {self.pid} reached pain.max_episodes={pain.max_episodes}; lower pain.rate_per_month"
+            )
         self._time_pain()
 
     # ------------------------------------------------------------------ 5. hypercalcemia
@@ -870,7 +981,11 @@ class Patient:
         changed = any(len(t.seg_t) > 1 or t.dip for t in self.traj)
         below = [0.0, 0.0, 0.0]
         if changed:
-            t0 = min(self.carc_onset, *(d[0] for t in self.traj for d in t.dip)) if any(t.dip for t in self.traj) else self.carc_onset
+            t0 = (
+                min(self.carc_onset, *(d[0] for t in self.traj for d in t.dip))
+                if any(t.dip for t in self.traj)
+                else self.carc_onset
+            )
             t0 = min(t0, end)
             day = 1.0 / DAYS_PER_MONTH
             for lin in range(3):
@@ -888,7 +1003,16 @@ class Patient:
                 for a, traj in enumerate(self.traj):
                     rows.append((self.pid, tc, a, traj.value(t)))
                 rows.append((self.pid, tc, 3, calcium(self.ca0, self.ca_peaks, t, lab.calcium_threshold_mmol_l, rise, hl)))
-        return (self.traj[0].seg_v[0], self.worst_val[0], self.worst_val[1], self.worst_val[2], ca_max, below[0], below[1], below[2])
+        return (
+            self.traj[0].seg_v[0],
+            self.worst_val[0],
+            self.worst_val[1],
+            self.worst_val[2],
+            ca_max,
+            below[0],
+            below[1],
+            below[2],
+        )
 
     def _finish(self, horizon: float) -> None:
         if self.alive:
@@ -900,13 +1024,46 @@ class Patient:
             death, cause, follow = self.now, self.death_cause, self.now
         self.rec.rows.append(
             (
-                self.pid, self.primary, self.age, self.agent, self.visceral, death, cause, follow,
-                self.carc_onset, self.carc_diag, self.first_hyper, self.first_sre, self.first_scc,
-                self.n_sre, self.n_pain, self.n_hyper, self.worst[0], self.worst[1], self.worst[2],
-                self.dic, self.leuko_eb, self.paralysis, self.chemo, self.remission,
-                bool(self.at_onset & 1), bool(self.at_onset & 2), bool(self.at_onset & 4),
-                self.n_rt, self.n_fractions, self.n_rn, self.n_chemo_cycles, self.n_rbc, self.n_plt,
-                self.n_surgery, self.n_adm, self.bed_days, self.n_scan, self.n_biopsy, self.wait, self.entry,
+                self.pid,
+                self.primary,
+                self.age,
+                self.agent,
+                self.visceral,
+                death,
+                cause,
+                follow,
+                self.carc_onset,
+                self.carc_diag,
+                self.first_hyper,
+                self.first_sre,
+                self.first_scc,
+                self.n_sre,
+                self.n_pain,
+                self.n_hyper,
+                self.worst[0],
+                self.worst[1],
+                self.worst[2],
+                self.dic,
+                self.leuko_eb,
+                self.paralysis,
+                self.chemo,
+                self.remission,
+                bool(self.at_onset & 1),
+                bool(self.at_onset & 2),
+                bool(self.at_onset & 4),
+                self.n_rt,
+                self.n_fractions,
+                self.n_rn,
+                self.n_chemo_cycles,
+                self.n_rbc,
+                self.n_plt,
+                self.n_surgery,
+                self.n_adm,
+                self.bed_days,
+                self.n_scan,
+                self.n_biopsy,
+                self.wait,
+                self.entry,
                 *self._lab_outcomes(),
             )
         )
@@ -916,16 +1073,54 @@ class Patient:
 
 
 PATIENT_COLUMNS = (
-    "patient_id", "primary", "age_years", "bone_targeted_agent", "visceral_disease", "death_months", "death_cause",
-    "followup_months", "carcinosis_onset_months", "carcinosis_diagnosis_months", "hypercalcemia_months",
-    "first_sre_months", "cord_compression_months", "n_sre", "n_pain_episodes", "n_hypercalcemia",
-    "worst_anemia_grade", "worst_thrombocytopenia_grade", "worst_leukopenia_grade", "dic", "leukoerythroblastic",
-    "paralysis", "chemotherapy", "remission", "anemia_at_onset", "thrombocytopenia_at_onset", "leukopenia_at_onset",
-    "n_radiotherapy_courses", "n_radiotherapy_fractions", "n_radionuclide",
-    "n_chemo_cycles", "n_rbc_units", "n_platelet_units", "n_surgery", "n_admissions", "bed_days",
-    "n_scintigraphy", "n_biopsy", "total_wait_days", "entry_months",
-    "hb_baseline_g_dl", "hb_min_g_dl", "platelets_min_e9_l", "anc_min_e9_l", "calcium_max_mmol_l",
-    "days_hb_below_8", "days_platelets_below_50", "days_anc_below_1",
+    "patient_id",
+    "primary",
+    "age_years",
+    "bone_targeted_agent",
+    "visceral_disease",
+    "death_months",
+    "death_cause",
+    "followup_months",
+    "carcinosis_onset_months",
+    "carcinosis_diagnosis_months",
+    "hypercalcemia_months",
+    "first_sre_months",
+    "cord_compression_months",
+    "n_sre",
+    "n_pain_episodes",
+    "n_hypercalcemia",
+    "worst_anemia_grade",
+    "worst_thrombocytopenia_grade",
+    "worst_leukopenia_grade",
+    "dic",
+    "leukoerythroblastic",
+    "paralysis",
+    "chemotherapy",
+    "remission",
+    "anemia_at_onset",
+    "thrombocytopenia_at_onset",
+    "leukopenia_at_onset",
+    "n_radiotherapy_courses",
+    "n_radiotherapy_fractions",
+    "n_radionuclide",
+    "n_chemo_cycles",
+    "n_rbc_units",
+    "n_platelet_units",
+    "n_surgery",
+    "n_admissions",
+    "bed_days",
+    "n_scintigraphy",
+    "n_biopsy",
+    "total_wait_days",
+    "entry_months",
+    "hb_baseline_g_dl",
+    "hb_min_g_dl",
+    "platelets_min_e9_l",
+    "anc_min_e9_l",
+    "calcium_max_mmol_l",
+    "days_hb_below_8",
+    "days_platelets_below_50",
+    "days_anc_below_1",
 )
 
 

@@ -127,7 +127,9 @@ def run_chunk(scenario: Scenario, ids: np.ndarray, recorder: Recorder, log: Serv
     environment; rows and events go to ``recorder``."""
     m = compile_scenario(scenario)
     finite = any(getattr(scenario.services, n).capacity is not None for n in SERVICES)
-    _run_group(scenario, np.asarray(ids, dtype=np.int64), None, scenario.run.horizon_months, recorder, log or ServiceLog(), finite, m)
+    _run_group(
+        scenario, np.asarray(ids, dtype=np.int64), None, scenario.run.horizon_months, recorder, log or ServiceLog(), finite, m
+    )
 
 
 def patients_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
@@ -145,14 +147,35 @@ def patients_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     entry = df.pop("entry_months")
     df.insert(5, "entry_months", entry)
     df["censored"] = df["death_months"].isna()
-    for c in ("n_sre", "n_pain_episodes", "n_hypercalcemia", "n_radiotherapy_courses", "n_radiotherapy_fractions",
-              "n_radionuclide", "n_chemo_cycles", "n_rbc_units", "n_platelet_units", "n_surgery", "n_admissions",
-              "n_scintigraphy", "n_biopsy"):
+    for c in (
+        "n_sre",
+        "n_pain_episodes",
+        "n_hypercalcemia",
+        "n_radiotherapy_courses",
+        "n_radiotherapy_fractions",
+        "n_radionuclide",
+        "n_chemo_cycles",
+        "n_rbc_units",
+        "n_platelet_units",
+        "n_surgery",
+        "n_admissions",
+        "n_scintigraphy",
+        "n_biopsy",
+    ):
         df[c] = np.asarray(df[c], dtype=np.int32)
     for c in ("worst_anemia_grade", "worst_thrombocytopenia_grade", "worst_leukopenia_grade"):
         df[c] = np.asarray(df[c], dtype=np.int8)
-    for c in ("visceral_disease", "dic", "leukoerythroblastic", "paralysis", "chemotherapy", "remission",
-              "anemia_at_onset", "thrombocytopenia_at_onset", "leukopenia_at_onset"):
+    for c in (
+        "visceral_disease",
+        "dic",
+        "leukoerythroblastic",
+        "paralysis",
+        "chemotherapy",
+        "remission",
+        "anemia_at_onset",
+        "thrombocytopenia_at_onset",
+        "leukopenia_at_onset",
+    ):
         df[c] = np.asarray(df[c], dtype=bool)
     df["patient_id"] = np.asarray(df["patient_id"], dtype=np.int64)
     df["bed_days"] = np.asarray(df["bed_days"], dtype=np.float64)

@@ -95,8 +95,12 @@ class Recorder:
         cols: list[Any] = list(zip(*self.labs)) if self.labs else [[], [], [], []]
         analyte = pa.DictionaryArray.from_arrays(pa.array(np.asarray(cols[2], dtype=np.int8)), pa.array(ANALYTES))
         return pa.Table.from_arrays(
-            [pa.array(np.asarray(cols[0], dtype=np.int64)), pa.array(np.asarray(cols[1], dtype=np.float64)), analyte,
-             pa.array(np.asarray(cols[3], dtype=np.float64))],
+            [
+                pa.array(np.asarray(cols[0], dtype=np.int64)),
+                pa.array(np.asarray(cols[1], dtype=np.float64)),
+                analyte,
+                pa.array(np.asarray(cols[3], dtype=np.float64)),
+            ],
             schema=LABS_SCHEMA,
         )
 

@@ -116,7 +116,11 @@ def swimmer(patients: pd.DataFrame, events: pd.DataFrame, title: str = "A sample
     ax.set_ylim(-0.8, n - 0.2)
     ax.set_title(title, fontsize=11)
     ax.grid(alpha=0.25, axis="x")
-    handles = [Line2D([], [], color=c, linewidth=6, alpha=0.6, label=f"primary: {k}") for k, c in PRIMARY_COLOURS.items() if (p["primary"].astype(str) == k).any()]
+    handles = [
+        Line2D([], [], color=c, linewidth=6, alpha=0.6, label=f"primary: {k}")
+        for k, c in PRIMARY_COLOURS.items()
+        if (p["primary"].astype(str) == k).any()
+    ]
     handles.append(Line2D([], [], color=CARCINOSIS_COLOUR, linewidth=6, label="with bone marrow carcinosis"))
     seen = set()
     for label, marker, colour, _size in SWIMMER_MARKS.values():
@@ -150,10 +154,15 @@ def service_utilisation(services: pd.DataFrame, title: str = "Utilisation of ser
     fig, ax = _figure()
     lines = _by_year(services, "utilisation", only_capacity=True)
     if not lines:
-        _empty(ax, "No service has a finite capacity in this scenario:\nutilisation needs a capacity (population-mode planning scenarios set them).")
+        _empty(
+            ax,
+            "No service has a finite capacity in this scenario:\nutilisation needs a capacity (population-mode planning scenarios set them).",
+        )
     else:
         for name, d in lines.items():
-            ax.plot(d["year"], 100 * d["utilisation"].to_numpy(dtype=float), marker="o", markersize=3, label=name.replace("_", " "))
+            ax.plot(
+                d["year"], 100 * d["utilisation"].to_numpy(dtype=float), marker="o", markersize=3, label=name.replace("_", " ")
+            )
         ax.axhline(100, color="#c0392b", linewidth=0.8, linestyle="--")
         ax.set_ylim(bottom=0)
         ax.set_xlabel("year of the reported period")
@@ -215,7 +224,9 @@ def service_counts(services: pd.DataFrame, column: str = "uses", title: str = "U
 # ----------------------------------------------------------------------------- comparisons
 
 
-def paired_differences(differences: pd.DataFrame, labels: dict[str, str], title: str = "Paired differences against the reference (95% CI)") -> Figure:
+def paired_differences(
+    differences: pd.DataFrame, labels: dict[str, str], title: str = "Paired differences against the reference (95% CI)"
+) -> Figure:
     """Forest plot: per metric (rows) and compared scenario, the mean paired
     difference with its t-based 95% interval.  ``differences`` has the columns
     of :func:`sim.compare.paired_differences`; ``labels`` maps the metrics to
@@ -257,7 +268,7 @@ def outcome_bars(table: pd.DataFrame, metric_labels: Sequence[str], title: str =
     fig = Figure(figsize=(3.2 * cols + 0.6, 2.6 * rows + 0.6), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax in axes[len(labels):]:
+    for ax in axes[len(labels) :]:
         ax.set_visible(False)
     if not labels:
         axes[0].set_visible(True)

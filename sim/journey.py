@@ -28,7 +28,17 @@ from .params import ILLUSTRATIVE
 from .scenario import Scenario
 
 AGENT_NAMES = {"none": "no bone-targeted agent", "zoledronic_acid": "zoledronic acid", "denosumab": "denosumab"}
-TRIGGERS = {"pain", "sre", "cord_compression", "hypercalcemia", "infection", "bleeding", "febrile_neutropenia", "carcinosis_diagnosis", "paralysis"}
+TRIGGERS = {
+    "pain",
+    "sre",
+    "cord_compression",
+    "hypercalcemia",
+    "infection",
+    "bleeding",
+    "febrile_neutropenia",
+    "carcinosis_diagnosis",
+    "paralysis",
+}
 TRANSFUSIONS = {"transfusion_rbc", "transfusion_platelets"}
 # skeletal events that may be referred for radiotherapy, and the reason radiotherapy then records
 REFERRAL = {"radiation to bone": "SRE", "pathological fracture": "fracture"}
@@ -111,7 +121,11 @@ def simulate_patient(scenario: Scenario, patient_id: int) -> Course:
     labs = None
     if labs_tab is not None and len(labs_tab):
         labs = pd.DataFrame(
-            {"time_months": labs_tab["time_months"].to_numpy(dtype=float) - entry, "analyte": labs_tab["analyte"].astype(str), "value": labs_tab["value"].to_numpy()}
+            {
+                "time_months": labs_tab["time_months"].to_numpy(dtype=float) - entry,
+                "analyte": labs_tab["analyte"].astype(str),
+                "value": labs_tab["value"].to_numpy(),
+            }
         )
     return Course(scenario, int(patient_id), row, ev, labs)
 
@@ -272,7 +286,9 @@ def narrate(course: Course, collapse: bool = True) -> list[Line]:
                 elif e == "cord_compression":
                     waiting.setdefault("cord compression", []).append(line)
         for r in responses:
-            how = {"complete": "pain relieved (complete response)", "partial": "pain eased (partial response)"}.get(r[2], "pain relieved")
+            how = {"complete": "pain relieved (complete response)", "partial": "pain eased (partial response)"}.get(
+                r[2], "pain relieved"
+            )
             if last_pain_treatment is not None:
                 weeks = max(1, math.ceil((t - last_treat_time) * DAYS_PER_MONTH / 7.0 - 1e-9))
                 last_pain_treatment.text += f"; {how} by week {weeks}"
@@ -300,7 +316,14 @@ def _collapse_transfusions(lines: list[Line]) -> list[Line]:
                 bits.append(f"{rbc} red cell unit{'s' if rbc != 1 else ''}")
             if plt:
                 bits.append(f"{plt} platelet unit{'s' if plt != 1 else ''}")
-            out.append(Line(run[0].time, f"regular transfusions: {' and '.join(bits)} in {len(evs)} episodes", end=run[-1].time, events=evs))
+            out.append(
+                Line(
+                    run[0].time,
+                    f"regular transfusions: {' and '.join(bits)} in {len(evs)} episodes",
+                    end=run[-1].time,
+                    events=evs,
+                )
+            )
             k = m
         else:
             out.append(lines[k])
@@ -392,7 +415,7 @@ def render_compare(a: Course, b: Course, width: int = 120, collapse: bool = True
         out.append("The two scenarios give this patient the same course.")
         out += ["", ending(a)]
         return "\n".join(out)
-    start = min([ln.time for ln in la[k:k + 1]] + [ln.time for ln in lb[k:k + 1]])
+    start = min([ln.time for ln in la[k : k + 1]] + [ln.time for ln in lb[k : k + 1]])
     out.append(f"The scenarios part here (month {start:.1f}); '=' marks lines that are the same in both:")
     col = max(30, (width - 3) // 2)
     out.append(f"{na:<{col}} | {nb}")

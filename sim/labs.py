@@ -149,7 +149,9 @@ def grade_of(value: float, thresholds: tuple[float, ...]) -> int:
     return g
 
 
-def calcium(ca0: float, peaks: list[tuple[float, float]], t: float, threshold: float, rise_months: float, half_life_months: float) -> float:
+def calcium(
+    ca0: float, peaks: list[tuple[float, float]], t: float, threshold: float, rise_months: float, half_life_months: float
+) -> float:
     """Corrected calcium at t: baseline, rising to cross ``threshold`` at each
     episode's time, peaking a day later, then falling back with treatment."""
     value = ca0

@@ -21,7 +21,9 @@ from pydantic import BaseModel, ValidationError
 
 from .scenario import Scenario
 
-MAX_SCENARIO_BYTES = 256_000  # a complete, commented scenario is about 21 kB; the pure-Python YAML parser reads 256 kB in well under a second
+MAX_SCENARIO_BYTES = (
+    256_000  # a complete, commented scenario is about 21 kB; the pure-Python YAML parser reads 256 kB in well under a second
+)
 MAX_EXTENDS_DEPTH = 8
 MAX_YAML_DEPTH = 50  # nesting levels of mappings and lists (a scenario needs about 6)
 MAX_YAML_ALIASES = 100  # uses of ``*anchor`` in one document
@@ -81,14 +83,21 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_YAML_ALIASES:
-                raise _Refused(f"more than {MAX_YAML_ALIASES} aliases (*name); write the values out", self.peek_event().start_mark)
+                raise _Refused(
+                    f"more than {MAX_YAML_ALIASES} aliases (*name); write the values out", self.peek_event().start_mark
+                )
         self._nodes += 1
         if self._nodes > MAX_YAML_VALUES:  # stop early: parsing a huge document is slow in itself
-            raise _Refused(f"more than {MAX_YAML_VALUES:,} values; a complete scenario has about 600", self.peek_event().start_mark)
+            raise _Refused(
+                f"more than {MAX_YAML_VALUES:,} values; a complete scenario has about 600", self.peek_event().start_mark
+            )
         self._depth += 1
         try:
             if self._depth > MAX_YAML_DEPTH:
-                raise _Refused(f"nested more than {MAX_YAML_DEPTH} levels deep; a scenario needs only a few levels", self.peek_event().start_mark)
+                raise _Refused(
+                    f"nested more than {MAX_YAML_DEPTH} levels deep; a scenario needs only a few levels",
+                    self.peek_event().start_mark,
+                )
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -109,7 +118,10 @@ def _check_expanded(root: Any) -> None:
         nonlocal count
         count += 1
         if count > MAX_YAML_VALUES:
-            raise _Refused(f"the document expands to more than {MAX_YAML_VALUES:,} values (through aliases); write the values out", node.start_mark)
+            raise _Refused(
+                f"the document expands to more than {MAX_YAML_VALUES:,} values (through aliases); write the values out",
+                node.start_mark,
+            )
         if depth > MAX_YAML_DEPTH:
             raise _Refused(f"nested more than {MAX_YAML_DEPTH} levels deep (through aliases)", node.start_mark)
         if isinstance(node, yaml.ScalarNode):
@@ -132,9 +144,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
         if not isinstance(key, (str, int, float, bool)) and key is not None:
             raise yaml.constructor.ConstructorError(None, None, "mapping keys must be plain names", key_node.start_mark)
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}; keep only one", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}; keep only one", key_node.start_mark)
         seen[key] = loader.construct_object(value_node, deep=deep)  # type: ignore[no-untyped-call]
     return seen
 
@@ -165,7 +175,15 @@ def _bracket_depth(text: str) -> int:
 def parse_yaml(text: str, source: str) -> Any:
     """Safe-load YAML text; syntax errors become a ScenarioError with the line."""
     if _bracket_depth(text) > MAX_YAML_DEPTH:
-        raise ScenarioError([Problem("", f"YAML refused: brackets [ {{ nested more than {MAX_YAML_DEPTH} levels deep; a scenario needs only a few levels")], source)
+        raise ScenarioError(
+            [
+                Problem(
+                    "",
+                    f"YAML refused: brackets [ {{ nested more than {MAX_YAML_DEPTH} levels deep; a scenario needs only a few levels",
+                )
+            ],
+            source,
+        )
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
@@ -189,7 +207,9 @@ def read_scenario_file(path: str | Path) -> dict[str, Any]:
     try:
         p.exists()
     except (OSError, ValueError):
-        raise ScenarioError([Problem("", f"{src!r} cannot be used as a file name; give the path of a scenario YAML file")], src) from None
+        raise ScenarioError(
+            [Problem("", f"{src!r} cannot be used as a file name; give the path of a scenario YAML file")], src
+        ) from None
     if not p.exists():
         raise ScenarioError([Problem("", f"file not found: {src}; give the path of a scenario YAML file")], src)
     if not p.is_file():
@@ -197,11 +217,15 @@ def read_scenario_file(path: str | Path) -> dict[str, Any]:
     try:
         size = p.stat().st_size
         if size > MAX_SCENARIO_BYTES:
-            raise ScenarioError([Problem("", f"file is {size} bytes, over the {MAX_SCENARIO_BYTES}-byte limit for scenarios")], src)
+            raise ScenarioError(
+                [Problem("", f"file is {size} bytes, over the {MAX_SCENARIO_BYTES}-byte limit for scenarios")], src
+            )
         with p.open("rb") as fh:
             raw = fh.read(MAX_SCENARIO_BYTES + 1)  # the file may grow after stat
     except OSError as exc:
-        raise ScenarioError([Problem("", f"cannot read {src} ({exc.strerror or type(exc).__name__}); check the path and its permissions")], src) from None
+        raise ScenarioError(
+            [Problem("", f"cannot read {src} ({exc.strerror or type(exc).__name__}); check the path and its permissions")], src
+        ) from None
     if len(raw) > MAX_SCENARIO_BYTES:
         raise ScenarioError([Problem("", f"file is over the {MAX_SCENARIO_BYTES}-byte limit for scenarios")], src)
     try:
@@ -234,9 +258,19 @@ def _resolve_extends(data: dict[str, Any], path: Path, depth: int, seen: tuple[P
             parent = (SCENARIO_DIR / parent_name).resolve()
     except (OSError, ValueError, RuntimeError):  # NUL byte, name too long, symlink loop
         shown = repr(parent_name) if len(parent_name) <= 60 else repr(parent_name[:57]) + "..."
-        raise ScenarioError([Problem("extends", f"{shown} cannot be used as a file name; name a scenario beside this file or in scenarios/")], src) from None
+        raise ScenarioError(
+            [Problem("extends", f"{shown} cannot be used as a file name; name a scenario beside this file or in scenarios/")], src
+        ) from None
     if not _within(parent, roots):
-        raise ScenarioError([Problem("extends", f"{parent_name!r} is outside the scenario folders; name a scenario beside this file or in scenarios/")], src)
+        raise ScenarioError(
+            [
+                Problem(
+                    "extends",
+                    f"{parent_name!r} is outside the scenario folders; name a scenario beside this file or in scenarios/",
+                )
+            ],
+            src,
+        )
     if parent in seen:
         raise ScenarioError([Problem("extends", f"circular extends through {parent.name}; remove the loop")], src)
     if depth >= MAX_EXTENDS_DEPTH:
@@ -442,8 +476,11 @@ def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None
 
 
 def with_overrides(scenario: Scenario, overrides: dict[str, Any] | list[str]) -> Scenario:
-    """A copy of a validated scenario with dotted-path overrides, validated again."""
-    return validate(apply_overrides(scenario.model_dump(mode="json"), overrides), "overrides")
+    """A copy of a validated scenario with dotted-path overrides, validated again
+    (its uncertainty section, which the dump leaves out, kept as it was)."""
+    from .uncertainty import keep_uncertainty
+
+    return keep_uncertainty(validate(apply_overrides(scenario.model_dump(mode="json"), overrides), "overrides"), scenario)
 
 
 def resolved_yaml(scenario: Scenario) -> str:

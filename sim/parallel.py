@@ -113,11 +113,20 @@ def imap(
         return
     ctx = multiprocessing.get_context(START_METHOD)
     with ProcessPoolExecutor(max_workers=min(w, n), mp_context=ctx) as pool:
-        yield from _drive(lambda s: pool.submit(fn, s), specs, ordered, window or 2 * w, lambda fs: wait(fs, return_when=FIRST_COMPLETED)[0],
-                          lambda f: f.result(), lambda f: f.cancel())
+        yield from _drive(
+            lambda s: pool.submit(fn, s),
+            specs,
+            ordered,
+            window or 2 * w,
+            lambda fs: wait(fs, return_when=FIRST_COMPLETED)[0],
+            lambda f: f.result(),
+            lambda f: f.cancel(),
+        )
 
 
-def _imap_dask(fn: Callable[[Any], Any], specs: Sequence[Any], scheduler: str, ordered: bool, window: int | None) -> Iterator[tuple[int, Any]]:
+def _imap_dask(
+    fn: Callable[[Any], Any], specs: Sequence[Any], scheduler: str, ordered: bool, window: int | None
+) -> Iterator[tuple[int, Any]]:
     from dask.distributed import as_completed
 
     client = connect(scheduler)
@@ -130,7 +139,9 @@ def _imap_dask(fn: Callable[[Any], Any], specs: Sequence[Any], scheduler: str, o
 
     try:
         threads = max(1, sum(client.nthreads().values()))
-        yield from _drive(submit, specs, ordered, window or 2 * threads, lambda fs: [next(finished)], lambda f: f.result(), lambda f: f.cancel())
+        yield from _drive(
+            submit, specs, ordered, window or 2 * threads, lambda fs: [next(finished)], lambda f: f.result(), lambda f: f.cancel()
+        )
     finally:
         client.close()
 
@@ -220,8 +231,14 @@ def cohort_task(spec: tuple[dict[str, Any], int, int]) -> dict[str, Any]:
     s = _scenario_from(data, {"run.patients": count})
     tables: list[pa.Table] = []
     res = simulate(s, first_id=first, keep_events=False, event_sink=tables.append)
-    return {"patients": res.patients, "tables": tables, "service_log": res.service_log, "n_events": res.n_events,
-            "n_timeouts": res.n_timeouts, "wall_seconds": res.wall_seconds}
+    return {
+        "patients": res.patients,
+        "tables": tables,
+        "service_log": res.service_log,
+        "n_events": res.n_events,
+        "n_timeouts": res.n_timeouts,
+        "wall_seconds": res.wall_seconds,
+    }
 
 
 class _Details:
@@ -321,8 +338,15 @@ def run_to_folder(
         (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(scenario), encoding="utf-8")
         if extra is not None:
             extra(tmp, result)
-        write_json(tmp / "timing.json", {"wall_seconds": round(time.perf_counter() - t0, 3), "simulate_seconds": round(result.wall_seconds, 3),
-                                         "events": result.n_events, "workers": describe(w, scheduler)})
+        write_json(
+            tmp / "timing.json",
+            {
+                "wall_seconds": round(time.perf_counter() - t0, 3),
+                "simulate_seconds": round(result.wall_seconds, 3),
+                "events": result.n_events,
+                "workers": describe(w, scheduler),
+            },
+        )
         write_json(tmp / "summary.json", doc)  # written last: its presence marks a complete folder
     return result, doc
 
@@ -343,8 +367,19 @@ def replication_task(spec: tuple[dict[str, Any], int, bool]) -> dict[str, Any]:
     row.update(service_values(res))
     out: dict[str, Any] = {"row": row}
     if first:  # the scenario itself stays here (its classes are built at import, not picklable by name)
-        out["result"] = {k: getattr(res, k) for k in ("patients", "services", "service_log", "n_events", "wall_seconds", "n_timeouts",
-                                                       "report_from_months", "report_to_months")}
+        out["result"] = {
+            k: getattr(res, k)
+            for k in (
+                "patients",
+                "services",
+                "service_log",
+                "n_events",
+                "wall_seconds",
+                "n_timeouts",
+                "report_from_months",
+                "report_to_months",
+            )
+        }
         out["tables"] = tables
     return out
 
@@ -414,8 +449,13 @@ def run_replications(
     assert first is not None
     converged = (n_sol is not None and n >= n_sol + look_ahead(n_sol)) if auto else None
     return Replications(
-        table=table, first=first, requested=replications, n_solution=n_sol if converged else None,
-        precision=precision if auto else None, cap=cap if auto else None, wall_seconds=time.perf_counter() - t0,
+        table=table,
+        first=first,
+        requested=replications,
+        n_solution=n_sol if converged else None,
+        precision=precision if auto else None,
+        cap=cap if auto else None,
+        wall_seconds=time.perf_counter() - t0,
         notes={"converged": converged, "outcomes": watch, "max_relative_half_width": rel_history},
     )
 
@@ -447,8 +487,16 @@ def replications_to_folder(
         t0 = time.perf_counter()
         writer = _EventWriter(tmp / f"events.{fmt}", fmt)
         try:
-            reps = run_replications(scenario, replications, workers=workers, scheduler=scheduler, precision=precision, cap=cap,
-                                    first_sink=writer, progress=progress)
+            reps = run_replications(
+                scenario,
+                replications,
+                workers=workers,
+                scheduler=scheduler,
+                precision=precision,
+                cap=cap,
+                first_sink=writer,
+                progress=progress,
+            )
         finally:
             writer.close()
         write_patients(reps.first.patients, tmp / f"patients.{fmt}", fmt)
@@ -456,9 +504,16 @@ def replications_to_folder(
         pq.write_table(pa.Table.from_pandas(reps.table, preserve_index=False), tmp / "replications.parquet", compression="zstd")
         doc = replicated_summary(summary_document(reps.first, __version__, scenario_sha256(scenario)), reps)
         (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(scenario), encoding="utf-8")
-        write_json(tmp / "timing.json", {"wall_seconds": round(time.perf_counter() - t0, 3),
-                                         "simulate_seconds": round(float(reps.table["wall_seconds"].sum()), 3),
-                                         "replications": reps.count, "events": reps.first.n_events, "workers": describe(workers, scheduler)})
+        write_json(
+            tmp / "timing.json",
+            {
+                "wall_seconds": round(time.perf_counter() - t0, 3),
+                "simulate_seconds": round(float(reps.table["wall_seconds"].sum()), 3),
+                "replications": reps.count,
+                "events": reps.first.n_events,
+                "workers": describe(workers, scheduler),
+            },
+        )
         write_json(tmp / "summary.json", doc)
     return reps, doc
 
@@ -471,12 +526,19 @@ AUTO_MIN_WORK = 50_000  # patient-runs below which --workers' default stays at 1
 def add_backend_args(p: Any) -> None:
     """--workers and --scheduler (shared by run, psa and owsa)."""
     p.add_argument(
-        "--workers", type=int, default=None, metavar="N",
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
         help=f"local worker processes (default: the machine's cores, {default_workers()} here, when the work is at least "
         f"{AUTO_MIN_WORK:,} patient-runs; 1 below that)",
     )
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="run on an existing Dask cluster instead, e.g. tcp://127.0.0.1:8786 (docs/scale.md)")
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on an existing Dask cluster instead, e.g. tcp://127.0.0.1:8786 (docs/scale.md)",
+    )
 
 
 def workers_from_args(args: Any, work: int) -> int:

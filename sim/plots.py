@@ -78,11 +78,15 @@ def step_curves(
 
 
 def overall_survival(a: Analysis) -> Figure:
-    return step_curves({"all patients": a.overall}, title="Overall survival (Kaplan-Meier)", ylabel="survival", xmax=a.horizon_months)
+    return step_curves(
+        {"all patients": a.overall}, title="Overall survival (Kaplan-Meier)", ylabel="survival", xmax=a.horizon_months
+    )
 
 
 def survival_by_primary(a: Analysis) -> Figure:
-    return step_curves(a.by_primary, title="Overall survival by primary tumour (Kaplan-Meier)", ylabel="survival", xmax=a.horizon_months)
+    return step_curves(
+        a.by_primary, title="Overall survival by primary tumour (Kaplan-Meier)", ylabel="survival", xmax=a.horizon_months
+    )
 
 
 def survival_from_diagnosis(a: Analysis) -> Figure:
@@ -104,7 +108,12 @@ def cumulative_incidence(a: Analysis) -> Figure:
 
 
 def sre_free_survival(a: Analysis) -> Figure:
-    return step_curves({"SRE-free": a.sre_free, "overall": a.overall}, title="Survival free of skeletal-related events", ylabel="probability", xmax=a.horizon_months)
+    return step_curves(
+        {"SRE-free": a.sre_free, "overall": a.overall},
+        title="Survival free of skeletal-related events",
+        ylabel="probability",
+        xmax=a.horizon_months,
+    )
 
 
 def state_occupancy(occupancy: pd.DataFrame, title: str = "State occupancy over time") -> Figure:
@@ -153,7 +162,9 @@ def hospital_days(bed_days: Sequence[float] | np.ndarray, title: str = "Days in 
     return fig
 
 
-def replication_precision(reps: pd.DataFrame, metrics: dict[str, str], title: str = "Replications: mean and 95% CI as replications accumulate") -> Figure:
+def replication_precision(
+    reps: pd.DataFrame, metrics: dict[str, str], title: str = "Replications: mean and 95% CI as replications accumulate"
+) -> Figure:
     """For each metric (column -> label), the running mean with its t-based 95% CI."""
     from .replications import running_ci
 
@@ -183,7 +194,10 @@ def report_figures(a: Analysis) -> dict[str, tuple[str, Figure]]:
             cumulative_incidence(a),
         ),
         "state_occupancy": ("Share of the cohort in each state over time.", state_occupancy(a.occupancy)),
-        "sre_free_survival": ("Survival free of skeletal-related events (first SRE or death ends it), beside overall survival.", sre_free_survival(a)),
+        "sre_free_survival": (
+            "Survival free of skeletal-related events (first SRE or death ends it), beside overall survival.",
+            sre_free_survival(a),
+        ),
         "hospital_days": ("Days in hospital per patient over the whole course.", hospital_days(a.bed_days)),
     }
     if a.from_diagnosis:

@@ -27,8 +27,14 @@ SHOWN = (
 def psa_outcomes(table: pd.DataFrame, names: list[str] | None = None) -> Figure:
     """Histograms of key outcomes across draws, one colour per scenario, with 95% intervals."""
     names = names or list(dict.fromkeys(table["scenario"]))
-    shown = [(k, lab) for k, lab in SHOWN if k in table.columns and table[k].notna().any() and table[k].std(skipna=True) > 0
-             or (k in table.columns and k in ("carcinosis_proportion", "life_years"))]
+    shown = [
+        (k, lab)
+        for k, lab in SHOWN
+        if k in table.columns
+        and table[k].notna().any()
+        and table[k].std(skipna=True) > 0
+        or (k in table.columns and k in ("carcinosis_proportion", "life_years"))
+    ]
     shown = shown[:4] or [("life_years", "life-years per patient")]
     fig = Figure(figsize=(8.0, 2.2 + 2.0 * ((len(shown) + 1) // 2)), dpi=100, layout="constrained")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -47,7 +53,7 @@ def psa_outcomes(table: pd.DataFrame, names: list[str] | None = None) -> Figure:
             ax.axvline(hi, color="#555555", linewidth=0.7, linestyle=":")
         ax.set_title(label, fontsize=9)
         ax.tick_params(labelsize=7)
-    for ax in axes[len(shown):]:
+    for ax in axes[len(shown) :]:
         ax.set_visible(False)
     if len(names) > 1:
         axes[0].legend(fontsize=7, frameon=False)

@@ -97,7 +97,9 @@ def _range(path: str) -> tuple[float | None, float | None]:
     return (0.0, 1.0) if sub is not None else bounds(info)
 
 
-def draw_matrix(data: dict[str, Any], uncertainty: dict[str, Distribution], draws: list[int] | range, seed: int) -> dict[str, np.ndarray]:
+def draw_matrix(
+    data: dict[str, Any], uncertainty: dict[str, Distribution], draws: list[int] | range, seed: int
+) -> dict[str, np.ndarray]:
     """The drawn values of every uncertain parameter (a mix: each share) for many draws at once:
     column (dotted path) -> one value per draw.  Each draw's uniforms come from its own stream."""
     out: dict[str, np.ndarray] = {}
@@ -343,7 +345,10 @@ def plan(scenario: Scenario, comparator: Scenario | None, patients: int | None, 
     for s in arms:
         if s.mode != "cohort":
             raise PsaError(f"scenario {s.name!r} is in population mode; psa and owsa run cohorts (mode: cohort)")
-    arms = [keep_uncertainty(with_overrides(s, {"run.patients": n, "run.seed": s0, "run.replication": scenario.run.replication}), s) for s in arms]
+    arms = [
+        keep_uncertainty(with_overrides(s, {"run.patients": n, "run.seed": s0, "run.replication": scenario.run.replication}), s)
+        for s in arms
+    ]
     data = [s.model_dump(mode="json") for s in arms]
     cols: list[str] = []
     for s, d in zip(arms, data, strict=True):
@@ -363,7 +368,9 @@ def _check_draws(p: _Plan, todo: list[int]) -> None:
                 _scenario(p.data[a], p.overrides(a, d))
             except ScenarioError as exc:
                 msgs = "; ".join(str(x) for x in exc.problems)
-                raise ScenarioError(exc.problems, f"draw {d} of {p.names[a]!r} is not a valid scenario ({msgs}); narrow the distributions") from None
+                raise ScenarioError(
+                    exc.problems, f"draw {d} of {p.names[a]!r} is not a valid scenario ({msgs}); narrow the distributions"
+                ) from None
 
 
 class _Checkpoint:
@@ -410,7 +417,9 @@ def _prepare_folder(out: Path, identity: dict[str, Any], resume: bool, force: bo
     non_empty = out.is_dir() and any(out.iterdir())
     if non_empty and resume:
         if not manifest.is_file():
-            raise OutputError(f"--resume: {out} holds no PSA checkpoint ({CHECKPOINT}/{MANIFEST}); give the folder of an interrupted psa run")
+            raise OutputError(
+                f"--resume: {out} holds no PSA checkpoint ({CHECKPOINT}/{MANIFEST}); give the folder of an interrupted psa run"
+            )
         try:
             old = json.loads(manifest.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -418,12 +427,16 @@ def _prepare_folder(out: Path, identity: dict[str, Any], resume: bool, force: bo
         diff = [k for k in identity if old.get(k) != identity[k]]
         if diff:
             shown = ", ".join(f"{k} {old.get(k)!r} there, {identity[k]!r} here" for k in diff)
-            raise OutputError(f"--resume: {out} holds a PSA of another set-up ({shown}); nothing was changed. "
-                              "Give the same scenario(s), seed, patients and luck, or a new --out folder")
+            raise OutputError(
+                f"--resume: {out} holds a PSA of another set-up ({shown}); nothing was changed. "
+                "Give the same scenario(s), seed, patients and luck, or a new --out folder"
+            )
         ck.clean_partial()
         return ck
     if non_empty and not force:
-        raise OutputError(f"--out {out} exists and is not empty; add --resume to continue a PSA there, --force to replace it, or choose a new folder")
+        raise OutputError(
+            f"--out {out} exists and is not empty; add --resume to continue a PSA there, --force to replace it, or choose a new folder"
+        )
     if non_empty and force:
         shutil.rmtree(out)
     parent = out.resolve().parent
@@ -542,7 +555,12 @@ def summarise(table: pd.DataFrame, p: _Plan, wtp_max: float = DEFAULT_WTP_MAX) -
         for path, spec in s.uncertainty.items():
             if any(x["path"] == path for x in params):
                 continue
-            entry = {"path": path, "distribution": spec.describe(), "source": spec.source, "point_value": value_at(p.data[a], path)}
+            entry = {
+                "path": path,
+                "distribution": spec.describe(),
+                "source": spec.source,
+                "point_value": value_at(p.data[a], path),
+            }
             if spec.distribution != "dirichlet":
                 lo, hi = _range(path)
                 q = spec.quantile([LOW_Q, 0.5, HIGH_Q], lo, hi)
@@ -559,7 +577,8 @@ def summarise(table: pd.DataFrame, p: _Plan, wtp_max: float = DEFAULT_WTP_MAX) -
         "seed": p.seed,
         "patients_per_draw": p.patients,
         "luck": p.luck,
-        "luck_note": "every draw meets the same patients (common random numbers)" if p.luck == "common"
+        "luck_note": "every draw meets the same patients (common random numbers)"
+        if p.luck == "common"
         else "draw d uses replication d: the spread includes the patients' luck",
         "model_version": __version__,
         "random_numbers": "parameter draws: numpy Generator(Philox) seeded by (seed, PSA stream, draw, crc32(path)); patients: Philox4x32-10 streams addressed by (seed, replication, patient, process)",
@@ -570,8 +589,11 @@ def summarise(table: pd.DataFrame, p: _Plan, wtp_max: float = DEFAULT_WTP_MAX) -
     }
     if len(p.names) == 2:
         inc = incremental(table, p.names)
-        doc["incremental"] = {"reference": p.names[0], "scenario": p.names[1],
-                              **{k: _stats(inc[k].to_numpy(dtype=float)) for k in OUTCOMES if k in inc.columns}}
+        doc["incremental"] = {
+            "reference": p.names[0],
+            "scenario": p.names[1],
+            **{k: _stats(inc[k].to_numpy(dtype=float)) for k in OUTCOMES if k in inc.columns},
+        }
         if "qalys_per_patient" in inc.columns and "cost_per_patient" in inc.columns:
             dc, dq = inc["cost_per_patient"].to_numpy(float), inc["qalys_per_patient"].to_numpy(float)
             wtp = np.linspace(0.0, wtp_max, 101)
@@ -592,7 +614,9 @@ def summarise(table: pd.DataFrame, p: _Plan, wtp_max: float = DEFAULT_WTP_MAX) -
             }
         else:
             doc["cost_effectiveness"] = None
-            doc["cost_effectiveness_note"] = "set utilities: in both scenarios for QALYs, the CE plane and the acceptability curve"
+            doc["cost_effectiveness_note"] = (
+                "set utilities: in both scenarios for QALYs, the CE plane and the acceptability curve"
+            )
     return json_safe(doc)
 
 
@@ -673,15 +697,25 @@ def run_owsa(
 def tornado_table(owsa: pd.DataFrame, outcome: str) -> pd.DataFrame:
     """Per parameter: the outcome at its low and high value, the swing, in descending order of swing."""
     if outcome not in owsa.columns:
-        raise PsaError(f"outcome {outcome!r} is not in the table; choose one of {', '.join(c for c in OUTCOMES if c in owsa.columns)}")
+        raise PsaError(
+            f"outcome {outcome!r} is not in the table; choose one of {', '.join(c for c in OUTCOMES if c in owsa.columns)}"
+        )
     base = float(owsa.loc[owsa["side"] == "base", outcome].iloc[0])
     rows = []
     for param, d in owsa[owsa["side"] != "base"].groupby("parameter", sort=False):
         lo = d[d["side"] == "low"].iloc[0]
         hi = d[d["side"] == "high"].iloc[0]
-        rows.append({"parameter": param, "low_value": lo["value"], "high_value": hi["value"], "outcome_at_low": float(lo[outcome]),
-                     "outcome_at_high": float(hi[outcome]), "base": base,
-                     "swing": abs(float(hi[outcome]) - float(lo[outcome]))})
+        rows.append(
+            {
+                "parameter": param,
+                "low_value": lo["value"],
+                "high_value": hi["value"],
+                "outcome_at_low": float(lo[outcome]),
+                "outcome_at_high": float(hi[outcome]),
+                "base": base,
+                "swing": abs(float(hi[outcome]) - float(lo[outcome])),
+            }
+        )
     t = pd.DataFrame(rows)
     return t.sort_values("swing", ascending=False, kind="mergesort").reset_index(drop=True) if len(t) else t
 
@@ -729,22 +763,24 @@ def owsa_to_folder(
 
         pu.tornado(tor, OUTCOMES[name], scenario.name).savefig(tmp / "tornado.png", dpi=110)
         (tmp / "scenario.resolved.yaml").write_text(full_yaml(scenario), encoding="utf-8")
-        doc = json_safe({
-            "notice": ILLUSTRATIVE,
-            "kind": "owsa",
-            "scenario": scenario.name,
-            "outcome": name,
-            "outcome_label": OUTCOMES[name],
-            "seed": scenario.run.seed if seed is None else seed,
-            "patients": scenario.run.patients if patients is None else patients,
-            "model_version": __version__,
-            "method": "each uncertain parameter at its 2.5th and 97.5th percentile, the others at their point values, the same patients in every run",
-            "base": float(table.loc[table["side"] == "base", name].iloc[0]),
-            "tornado": tor.to_dict(orient="records"),
-            "wall_seconds": round(time.perf_counter() - t0, 3),
-            "backend": parallel.describe(workers, scheduler),
-            "files": ["owsa.parquet", "tornado.png", "summary.json", "scenario.resolved.yaml"],
-        })
+        doc = json_safe(
+            {
+                "notice": ILLUSTRATIVE,
+                "kind": "owsa",
+                "scenario": scenario.name,
+                "outcome": name,
+                "outcome_label": OUTCOMES[name],
+                "seed": scenario.run.seed if seed is None else seed,
+                "patients": scenario.run.patients if patients is None else patients,
+                "model_version": __version__,
+                "method": "each uncertain parameter at its 2.5th and 97.5th percentile, the others at their point values, the same patients in every run",
+                "base": float(table.loc[table["side"] == "base", name].iloc[0]),
+                "tornado": tor.to_dict(orient="records"),
+                "wall_seconds": round(time.perf_counter() - t0, 3),
+                "backend": parallel.describe(workers, scheduler),
+                "files": ["owsa.parquet", "tornado.png", "summary.json", "scenario.resolved.yaml"],
+            }
+        )
         write_json(tmp / "summary.json", doc)
     return table, tor, doc
 
@@ -757,7 +793,9 @@ def probabilistic(scenario: Scenario, draws: int = 40, patients: int = 500) -> l
     from . import plots_uncertainty as pu
 
     if not scenario.uncertainty:
-        raise PsaError(f"scenario {scenario.name!r} has no uncertainty: section; add distributions (see scenarios/baseline_psa.yaml)")
+        raise PsaError(
+            f"scenario {scenario.name!r} has no uncertainty: section; add distributions (see scenarios/baseline_psa.yaml)"
+        )
     r = run_psa(scenario, draws=draws, patients=min(patients, scenario.run.patients), workers=1)
     return [pu.psa_outcomes(r.table, [scenario.name]), r.table]
 
@@ -779,7 +817,9 @@ def read_psa(folder: str | Path) -> PsaResult:
     f = Path(folder)
     if not (f / "summary.json").is_file() or not (f / "psa.parquet").is_file():
         raise PsaError(f"{f} is not a complete PSA folder (psa.parquet and summary.json); run or --resume 'run_sim.py psa'")
-    return PsaResult(table=pd.read_parquet(f / "psa.parquet"), summary=json.loads((f / "summary.json").read_text(encoding="utf-8")), folder=f)
+    return PsaResult(
+        table=pd.read_parquet(f / "psa.parquet"), summary=json.loads((f / "summary.json").read_text(encoding="utf-8")), folder=f
+    )
 
 
 def summary_table(summary: dict[str, Any]) -> pd.DataFrame:
@@ -788,10 +828,20 @@ def summary_table(summary: dict[str, Any]) -> pd.DataFrame:
     for name, outs in summary["outcomes"].items():
         for k, st in outs.items():
             lo, hi = st["ui95"]
-            rows.append({"scenario": name, "outcome": k, "label": OUTCOMES.get(k, k), "mean": st["mean"], "ui95_low": lo, "ui95_high": hi})
+            rows.append(
+                {"scenario": name, "outcome": k, "label": OUTCOMES.get(k, k), "mean": st["mean"], "ui95_low": lo, "ui95_high": hi}
+            )
     for k, st in (summary.get("incremental") or {}).items():
         if isinstance(st, dict) and "ui95" in st:
             lo, hi = st["ui95"]
-            rows.append({"scenario": f"{summary['incremental']['scenario']} - {summary['incremental']['reference']}", "outcome": k,
-                         "label": OUTCOMES.get(k, k), "mean": st["mean"], "ui95_low": lo, "ui95_high": hi})
+            rows.append(
+                {
+                    "scenario": f"{summary['incremental']['scenario']} - {summary['incremental']['reference']}",
+                    "outcome": k,
+                    "label": OUTCOMES.get(k, k),
+                    "mean": st["mean"],
+                    "ui95_low": lo,
+                    "ui95_high": hi,
+                }
+            )
     return pd.DataFrame(rows)

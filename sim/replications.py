@@ -92,8 +92,15 @@ def running_ci(values: Any, confidence: float = 0.95) -> pd.DataFrame:
     for k in range(1, len(x) + 1):
         c = t_ci(x[:k], confidence)
         lo, hi = c["ci95"]
-        rows.append({"replications": k, "mean": c["mean"], "lower": np.nan if lo is None else lo, "upper": np.nan if hi is None else hi,
-                     "relative_half_width": np.nan if c["relative_half_width"] is None else c["relative_half_width"]})
+        rows.append(
+            {
+                "replications": k,
+                "mean": c["mean"],
+                "lower": np.nan if lo is None else lo,
+                "upper": np.nan if hi is None else hi,
+                "relative_half_width": np.nan if c["relative_half_width"] is None else c["relative_half_width"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -291,7 +298,7 @@ def replicated_summary(doc: dict[str, Any], reps: Replications) -> dict[str, Any
     for row in doc.get("calibration", []):
         row = dict(row)
         cal.append(row)
-    keys = [c[len("calibration."):] for c in reps.table.columns if c.startswith("calibration.")]
+    keys = [c[len("calibration.") :] for c in reps.table.columns if c.startswith("calibration.")]
     if len(keys) == len(cal):
         for row, k in zip(cal, keys, strict=False):
             st = stats[f"calibration.{k}"]

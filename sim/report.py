@@ -178,13 +178,33 @@ def headline_table(summary: dict[str, Any]) -> pd.DataFrame:
             continue
         lo, hi = (node.get("ci95") or [None, None])[:2]
         method = node.get("ci_method") or ("Wilson score" if kind == "pct" and "proportion" in path else "Kaplan-Meier (log-log)")
-        rows.append({"outcome": label, "estimate": node.get("estimate"), "ci_low": lo, "ci_high": hi, "kind": kind, "ci_method": method})
+        rows.append(
+            {"outcome": label, "estimate": node.get("estimate"), "ci_low": lo, "ci_high": hi, "kind": kind, "ci_method": method}
+        )
     delay = _get(o, "carcinosis.diagnosis_delay_days")
     if isinstance(delay, dict):
-        rows.append({"outcome": "Onset to diagnosis of carcinosis, median (days)", "estimate": delay.get("median"), "ci_low": None, "ci_high": None, "kind": "num", "ci_method": ""})
+        rows.append(
+            {
+                "outcome": "Onset to diagnosis of carcinosis, median (days)",
+                "estimate": delay.get("median"),
+                "ci_low": None,
+                "ci_high": None,
+                "kind": "num",
+                "ci_method": "",
+            }
+        )
     mean_sre = _get(o, "sre.mean_per_patient")
     if mean_sre is not None:
-        rows.append({"outcome": "Skeletal-related events per patient (mean)", "estimate": mean_sre, "ci_low": None, "ci_high": None, "kind": "num", "ci_method": ""})
+        rows.append(
+            {
+                "outcome": "Skeletal-related events per patient (mean)",
+                "estimate": mean_sre,
+                "ci_low": None,
+                "ci_high": None,
+                "kind": "num",
+                "ci_method": "",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -346,8 +366,17 @@ def replications_table(reps: pd.DataFrame) -> pd.DataFrame:
         if col not in reps:
             continue
         c = t_ci(reps[col].to_numpy())
-        rows.append({"outcome": label, "mean": c["mean"], "ci_low": c["ci95"][0], "ci_high": c["ci95"][1], "half_width": c["half_width"],
-                     "relative_half_width": c["relative_half_width"], "replications": c["n"]})
+        rows.append(
+            {
+                "outcome": label,
+                "mean": c["mean"],
+                "ci_low": c["ci95"][0],
+                "ci_high": c["ci95"][1],
+                "half_width": c["half_width"],
+                "relative_half_width": c["relative_half_width"],
+                "replications": c["n"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -383,8 +412,10 @@ def stress_items(inp: ReportInputs) -> list[tuple[str, str, str]]:
         run_time += f", of which {t['simulate_seconds']:.2f} s simulating"
     if inp.population_mode:
         pop = inp.scenario.get("population") or {}
-        run_length = (f"{pop.get('horizon_years')} years of arrivals, the first {pop.get('warmup_years')} a warm-up; "
-                      f"{s.get('reported_patients')} patients reported; each course followed for at most {s.get('horizon_months')} months or to the end of the run")
+        run_length = (
+            f"{pop.get('horizon_years')} years of arrivals, the first {pop.get('warmup_years')} a warm-up; "
+            f"{s.get('reported_patients')} patients reported; each course followed for at most {s.get('horizon_months')} months or to the end of the run"
+        )
     else:
         run_length = f"{s.get('horizon_months')} months of follow-up from entry; {s.get('patients')} patients per replication"
     versions = ", ".join(f"{k} {v}" for k, v in software_versions().items())
@@ -393,27 +424,78 @@ def stress_items(inp: ReportInputs) -> list[tuple[str, str, str]]:
         rep_text += f"; number chosen by the {reps['algorithm']}, target relative CI half-width {reps.get('precision')}, cap {reps.get('cap')}"
         rep_text += f"; N_sol = {reps.get('n_solution')}" if reps.get("n_solution") else "; precision not reached within the cap"
     if n_reps > 1:
-        rep_text += ". Outcomes: mean across replications with Student-t 95% CIs; curves and per-patient tables: first replication"
+        rep_text += (
+            ". Outcomes: mean across replications with Student-t 95% CIs; curves and per-patient tables: first replication"
+        )
     else:
         rep_text += ". Outcomes: one cohort; proportions with Wilson 95% CIs, survival with Kaplan-Meier log-log 95% CIs"
     return [
-        ("1 Objectives", "1.1 Purpose of the model", s.get("description") or "Course of bone metastases and bone marrow carcinosis in a cohort, for planning and teaching."),
-        ("1 Objectives", "1.2 Model outputs", "Per patient: events with times, carcinosis onset and diagnosis, worst cytopenia grades, SREs, care, death cause or censoring. Cohort: survival, cumulative incidence, state occupancy, proportions with CIs, service use."),
-        ("1 Objectives", "1.3 Experimentation aims", f"Scenario {s.get('scenario')!r}; compare with other scenario files by the same seed (common random numbers)."),
-        ("2 Logic", "2.1-2.2 Base model logic", "Competing time-to-event processes per patient (see 'Model in brief'); care requested through services beside the course."),
-        ("2 Logic", "2.3 Scenario logic", "Scenario files change parameters only; the resolved scenario is stored with the results (scenario.resolved.yaml)."),
-        ("2 Logic", "2.4 Algorithms", "Inverse-transform sampling from addressed uniform streams; hazards re-timed on state changes without new draws; Kaplan-Meier and Aalen-Johansen estimators from lifelines."),
-        ("2 Logic", "2.5 Components", "Entities: patients. Activities: radiotherapy, radionuclides, chemotherapy, transfusion, surgery, admission, biopsy. Resources: services (unlimited unless capacities are set). Entry at diagnosis of bone metastasis; exit at death or horizon."),
-        ("3 Data", "3.1-3.3 Data sources and input parameters", "Published figures and assumptions, each parameter with unit, range and source (see 'Parameters'). " + ILLUSTRATIVE),
+        (
+            "1 Objectives",
+            "1.1 Purpose of the model",
+            s.get("description")
+            or "Course of bone metastases and bone marrow carcinosis in a cohort, for planning and teaching.",
+        ),
+        (
+            "1 Objectives",
+            "1.2 Model outputs",
+            "Per patient: events with times, carcinosis onset and diagnosis, worst cytopenia grades, SREs, care, death cause or censoring. Cohort: survival, cumulative incidence, state occupancy, proportions with CIs, service use.",
+        ),
+        (
+            "1 Objectives",
+            "1.3 Experimentation aims",
+            f"Scenario {s.get('scenario')!r}; compare with other scenario files by the same seed (common random numbers).",
+        ),
+        (
+            "2 Logic",
+            "2.1-2.2 Base model logic",
+            "Competing time-to-event processes per patient (see 'Model in brief'); care requested through services beside the course.",
+        ),
+        (
+            "2 Logic",
+            "2.3 Scenario logic",
+            "Scenario files change parameters only; the resolved scenario is stored with the results (scenario.resolved.yaml).",
+        ),
+        (
+            "2 Logic",
+            "2.4 Algorithms",
+            "Inverse-transform sampling from addressed uniform streams; hazards re-timed on state changes without new draws; Kaplan-Meier and Aalen-Johansen estimators from lifelines.",
+        ),
+        (
+            "2 Logic",
+            "2.5 Components",
+            "Entities: patients. Activities: radiotherapy, radionuclides, chemotherapy, transfusion, surgery, admission, biopsy. Resources: services (unlimited unless capacities are set). Entry at diagnosis of bone metastasis; exit at death or horizon.",
+        ),
+        (
+            "3 Data",
+            "3.1-3.3 Data sources and input parameters",
+            "Published figures and assumptions, each parameter with unit, range and source (see 'Parameters'). " + ILLUSTRATIVE,
+        ),
         ("3 Data", "3.4 Assumptions", " ".join(ASSUMPTIONS)),
         ("4 Experimentation", "4.1 Initialisation (warm-up)", warm),
         ("4 Experimentation", "4.2 Run length (horizon)", run_length),
         ("4 Experimentation", "4.3 Estimation approach (replications)", rep_text),
         ("5 Implementation", "5.1 Software and versions", versions),
-        ("5 Implementation", "5.2 Random sampling", f"{s.get('random_numbers', 'addressed streams')}; root seed {s.get('seed')}; replication index is part of every stream address"),
-        ("5 Implementation", "5.3 Model execution", "SimPy process-interaction discrete-event simulation; patients without finite-capacity services run in independent chunks (results do not depend on chunk size)."),
-        ("5 Implementation", "5.4 System specification and run time", f"{platform.system()} {platform.machine()}, Python {platform.python_version()}; {run_time}"),
-        ("6 Code access", "6.1 Computer model sharing", f"bmc-sim {s.get('model_version')}; scenario sha256 {s.get('scenario_sha256')}"),
+        (
+            "5 Implementation",
+            "5.2 Random sampling",
+            f"{s.get('random_numbers', 'addressed streams')}; root seed {s.get('seed')}; replication index is part of every stream address",
+        ),
+        (
+            "5 Implementation",
+            "5.3 Model execution",
+            "SimPy process-interaction discrete-event simulation; patients without finite-capacity services run in independent chunks (results do not depend on chunk size).",
+        ),
+        (
+            "5 Implementation",
+            "5.4 System specification and run time",
+            f"{platform.system()} {platform.machine()}, Python {platform.python_version()}; {run_time}",
+        ),
+        (
+            "6 Code access",
+            "6.1 Computer model sharing",
+            f"bmc-sim {s.get('model_version')}; scenario sha256 {s.get('scenario_sha256')}",
+        ),
     ]
 
 
@@ -458,7 +540,12 @@ def _e(x: Any) -> str:
     return html.escape("" if x is None else str(x))
 
 
-def _table(df: pd.DataFrame, formats: dict[str, Callable[[Any], str]] | None = None, cls: str = "", row_class: Callable[[pd.Series], str] | None = None) -> str:
+def _table(
+    df: pd.DataFrame,
+    formats: dict[str, Callable[[Any], str]] | None = None,
+    cls: str = "",
+    row_class: Callable[[pd.Series], str] | None = None,
+) -> str:
     formats = formats or {}
     head = "".join(f"<th>{_e(str(c).replace('_', ' '))}</th>" for c in df.columns)
     body = []
@@ -472,12 +559,12 @@ def _table(df: pd.DataFrame, formats: dict[str, Callable[[Any], str]] | None = N
                 txt, num = ("" if _isnan(float(v)) else _fmt(v)), True
             else:
                 txt, num = ("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)), False
-            cells.append(f"<td class=\"n\">{_e(txt)}</td>" if num else f"<td>{_e(txt)}</td>")
+            cells.append(f'<td class="n">{_e(txt)}</td>' if num else f"<td>{_e(txt)}</td>")
         rc = row_class(r) if row_class else ""
         body.append(f"<tr{f' class={chr(34)}{rc}{chr(34)}' if rc else ''}>{''.join(cells)}</tr>")
     if not cls and len(df.columns) > 8:
         cls = "wide"
-    return f"<div class=\"tw\"><table class=\"{cls}\"><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    return f'<div class="tw"><table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
 def _ci_text(est: Any, lo: Any, hi: Any, kind: str) -> tuple[str, str]:
@@ -494,7 +581,11 @@ def _curve_table(df: pd.DataFrame, first: str, times: tuple[float, ...], pct: bo
             if k in r:
                 row[k] = int(r[k])
         if "median_months" in r:
-            row["median (months)"] = _fmt(r["median_months"]) + (f" ({_fmt(r['median_lower'])} to {_fmt(r['median_upper'])})" if r["median_lower"] is not None and not _isnan(r["median_lower"]) else "")
+            row["median (months)"] = _fmt(r["median_months"]) + (
+                f" ({_fmt(r['median_lower'])} to {_fmt(r['median_upper'])})"
+                if r["median_lower"] is not None and not _isnan(r["median_lower"])
+                else ""
+            )
         for t in times:
             e, ci = _ci_text(r[f"at_{t:g}_months"], r[f"at_{t:g}_lower"], r[f"at_{t:g}_upper"], "pct")
             row[f"at {t:g} months (95% CI)"] = f"{e} ({ci})"
@@ -506,7 +597,9 @@ def _isnan(x: Any) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
-def build_html(inp: ReportInputs, a: Analysis, figures: dict[str, tuple[str, str]], progress: Callable[[], None] | None = None) -> str:
+def build_html(
+    inp: ReportInputs, a: Analysis, figures: dict[str, tuple[str, str]], progress: Callable[[], None] | None = None
+) -> str:
     s = inp.summary
     reps = s.get("replications") if isinstance(s.get("replications"), dict) else None
     n_reps = reps.get("count") if reps else 1
@@ -515,20 +608,34 @@ def build_html(inp: ReportInputs, a: Analysis, figures: dict[str, tuple[str, str
     # question and scenario
     q = [
         f"<p><strong>Question.</strong> {_e(s.get('description') or 'No description given in the scenario file.')}</p>",
-        _table(pd.DataFrame([
-            ("scenario", s.get("scenario")),
-            ("patients per replication", _fmt(s.get("patients"), "int")),
-            ("replications", n_reps),
-            ("root seed", s.get("seed")),
-            *((("mode", "population: Poisson arrivals"), ("warm-up", f"{s.get('warmup_years')} years (patients entering then are not reported)"),
-               ("reported patients", _fmt(s.get("reported_patients"), "int")),
-               ("reported period", f"months {_fmt(s.get('reported_from_months'))} to {_fmt(s.get('reported_to_months'))}")) if inp.population_mode else
-              (("mode", "cohort: every patient enters at time 0"),)),
-            ("follow-up (horizon)", f"{s.get('horizon_months')} months"),
-            ("events recorded (first replication)", _fmt(s.get("events"), "int")),
-            ("model version", s.get("model_version")),
-            ("scenario sha256", s.get("scenario_sha256")),
-        ], columns=["item", "value"]).astype(str)),
+        _table(
+            pd.DataFrame(
+                [
+                    ("scenario", s.get("scenario")),
+                    ("patients per replication", _fmt(s.get("patients"), "int")),
+                    ("replications", n_reps),
+                    ("root seed", s.get("seed")),
+                    *(
+                        (
+                            ("mode", "population: Poisson arrivals"),
+                            ("warm-up", f"{s.get('warmup_years')} years (patients entering then are not reported)"),
+                            ("reported patients", _fmt(s.get("reported_patients"), "int")),
+                            (
+                                "reported period",
+                                f"months {_fmt(s.get('reported_from_months'))} to {_fmt(s.get('reported_to_months'))}",
+                            ),
+                        )
+                        if inp.population_mode
+                        else (("mode", "cohort: every patient enters at time 0"),)
+                    ),
+                    ("follow-up (horizon)", f"{s.get('horizon_months')} months"),
+                    ("events recorded (first replication)", _fmt(s.get("events"), "int")),
+                    ("model version", s.get("model_version")),
+                    ("scenario sha256", s.get("scenario_sha256")),
+                ],
+                columns=["item", "value"],
+            ).astype(str)
+        ),
     ]
     sections.append(("question", "Question and scenario", "".join(q)))
 
@@ -543,7 +650,9 @@ def build_html(inp: ReportInputs, a: Analysis, figures: dict[str, tuple[str, str
         e, ci = _ci_text(r["estimate"], r["ci_low"], r["ci_high"], r["kind"])
         hl_rows.append({"outcome": r["outcome"], "estimate": e, "95% CI": ci, "CI method": r["ci_method"]})
     res = []
-    basis = f"mean of {n_reps} replications with Student-t 95% CIs" if n_reps > 1 else f"one cohort of {s.get('patients')} patients"
+    basis = (
+        f"mean of {n_reps} replications with Student-t 95% CIs" if n_reps > 1 else f"one cohort of {s.get('patients')} patients"
+    )
     res.append(f"<p>Headline outcomes ({_e(basis)}).</p>")
     res.append(_table(pd.DataFrame(hl_rows)))
     curves_note = f" (first replication, {a.patients} patients)" if n_reps > 1 else ""
@@ -564,36 +673,56 @@ def build_html(inp: ReportInputs, a: Analysis, figures: dict[str, tuple[str, str
     res.append(_table(hosp))
     deaths = _get(s, "outcomes.deaths.by_cause") or {}
     if deaths:
-        dd = pd.DataFrame([{"cause": k.replace("_", " "), "deaths": v.get("count"), "share of deaths": _fmt(v.get("share_of_deaths"), "pct")} for k, v in deaths.items()])
+        dd = pd.DataFrame(
+            [
+                {"cause": k.replace("_", " "), "deaths": v.get("count"), "share of deaths": _fmt(v.get("share_of_deaths"), "pct")}
+                for k, v in deaths.items()
+            ]
+        )
         res.append("<h3>Deaths by cause</h3>" + _table(dd, {"deaths": lambda v: _fmt(v, "int") if n_reps == 1 else _fmt(v)}))
     care = _get(s, "outcomes.care") or {}
     if care:
-        cd = pd.DataFrame([{"care": k.replace("_", " "), "total": v.get("total"), "per patient": v.get("per_patient")} for k, v in care.items()])
+        cd = pd.DataFrame(
+            [{"care": k.replace("_", " "), "total": v.get("total"), "per patient": v.get("per_patient")} for k, v in care.items()]
+        )
         res.append("<h3>Care received</h3>" + _table(cd))
     sections.append(("results", "Results", "".join(res)))
 
     figs = "".join(
-        f"<figure><img alt=\"{_e(cap)}\" src=\"data:image/png;base64,{b64}\"><figcaption>Figure {i}. {_e(cap)} {_e(ILLUSTRATIVE)}</figcaption></figure>"
+        f'<figure><img alt="{_e(cap)}" src="data:image/png;base64,{b64}"><figcaption>Figure {i}. {_e(cap)} {_e(ILLUSTRATIVE)}</figcaption></figure>'
         for i, (cap, b64) in enumerate(figures.values(), start=1)
     )
     sections.append(("figures", "Figures", figs))
 
     cal = calibration_table(s)
     if cal is not None:
-        show = pd.DataFrame({
-            "target": cal.get("target"),
-            "published": cal.get("published"),
-            "range": [f"{_fmt(lo)} to {_fmt(hi)}" for lo, hi in zip(cal.get("range_low"), cal.get("range_high"), strict=False)],
-            "model": cal.get("model"),
-            "within range": cal.get("within_range").map(lambda b: "yes" if b else "no") if "within_range" in cal else "",
-            "use": cal.get("use"),
-            "source": cal.get("source"),
-        })
+        show = pd.DataFrame(
+            {
+                "target": cal.get("target"),
+                "published": cal.get("published"),
+                "range": [
+                    f"{_fmt(lo)} to {_fmt(hi)}" for lo, hi in zip(cal.get("range_low"), cal.get("range_high"), strict=False)
+                ],
+                "model": cal.get("model"),
+                "within range": cal.get("within_range").map(lambda b: "yes" if b else "no") if "within_range" in cal else "",
+                "use": cal.get("use"),
+                "source": cal.get("source"),
+            }
+        )
         if "model_ci95" in cal:
-            show.insert(4, "model 95% CI", [f"{_fmt(c[0])} to {_fmt(c[1])}" if isinstance(c, list) and c[0] is not None else "" for c in cal["model_ci95"]])
-        sections.append(("calibration", "Calibration and validation targets",
-                         "<p>Published figures beside the model's values; rows outside the published range are marked.</p>"
-                         + _table(show, row_class=lambda r: "off" if r["within range"] == "no" else "")))
+            show.insert(
+                4,
+                "model 95% CI",
+                [f"{_fmt(c[0])} to {_fmt(c[1])}" if isinstance(c, list) and c[0] is not None else "" for c in cal["model_ci95"]],
+            )
+        sections.append(
+            (
+                "calibration",
+                "Calibration and validation targets",
+                "<p>Published figures beside the model's values; rows outside the published range are marked.</p>"
+                + _table(show, row_class=lambda r: "off" if r["within range"] == "no" else ""),
+            )
+        )
 
     tot, years = services_tables(s)
     if tot is not None:
@@ -612,36 +741,48 @@ def build_html(inp: ReportInputs, a: Analysis, figures: dict[str, tuple[str, str
         method = str(reps.get("method", ""))
         rp = f"<p>{_e(method[:1].upper() + method[1:])}.</p>"
         if reps.get("algorithm"):
-            rp += (f"<p>Number of replications chosen by the {_e(reps['algorithm'])}: target relative half-width {_e(reps.get('precision'))}, "
-                   f"cap {_e(reps.get('cap'))}; solution {_e(reps.get('n_solution') or 'not reached within the cap')}; {n_reps} replications run.</p>")
+            rp += (
+                f"<p>Number of replications chosen by the {_e(reps['algorithm'])}: target relative half-width {_e(reps.get('precision'))}, "
+                f"cap {_e(reps.get('cap'))}; solution {_e(reps.get('n_solution') or 'not reached within the cap')}; {n_reps} replications run.</p>"
+            )
         sig = {c: (lambda v: "" if _isnan(v) else f"{float(v):.4g}") for c in ("mean", "ci_low", "ci_high", "half_width")}
         rp += _table(rt, {"relative_half_width": lambda v: _fmt(v, "pct"), **sig})
         sections.append(("replications", "Replications", rp))
 
     params = parameter_rows(inp.scenario)
-    sections.append(("parameters", "Parameters with sources",
-                     f"<p>{_e(ILLUSTRATIVE)} 'assumed' marks a value chosen by the modellers; 'calibrated' one fitted so the model meets a published figure.</p>"
-                     + _table(params.assign(value=params["value"].map(str)), cls="params")))
+    sections.append(
+        (
+            "parameters",
+            "Parameters with sources",
+            f"<p>{_e(ILLUSTRATIVE)} 'assumed' marks a value chosen by the modellers; 'calibrated' one fitted so the model meets a published figure.</p>"
+            + _table(params.assign(value=params["value"].map(str)), cls="params"),
+        )
+    )
 
     stress = pd.DataFrame(stress_items(inp), columns=["section", "item", "this study"])
-    sections.append(("stress", "Reporting items (STRESS-DES)",
-                     "<p>Items of the STRESS-DES guideline for reporting discrete-event simulation studies (Monk et al. 2019, Journal of Simulation 13(1):55-67).</p>"
-                     + _table(stress)))
+    sections.append(
+        (
+            "stress",
+            "Reporting items (STRESS-DES)",
+            "<p>Items of the STRESS-DES guideline for reporting discrete-event simulation studies (Monk et al. 2019, Journal of Simulation 13(1):55-67).</p>"
+            + _table(stress),
+        )
+    )
 
     if progress:
         progress()
-    nav = "<nav><ol>" + "".join(f"<li><a href=\"#{sid}\">{_e(title)}</a></li>" for sid, title, _ in sections) + "</ol></nav>"
-    body = "".join(f"<section id=\"{sid}\"><h2>{_e(title)}</h2>{content}</section>" for sid, title, content in sections)
+    nav = "<nav><ol>" + "".join(f'<li><a href="#{sid}">{_e(title)}</a></li>' for sid, title, _ in sections) + "</ol></nav>"
+    body = "".join(f'<section id="{sid}"><h2>{_e(title)}</h2>{content}</section>' for sid, title, content in sections)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>bmc-sim report: {_e(s.get('scenario'))}</title><style>{CSS}</style></head><body>"
         f"<h1>Bone marrow carcinosis course simulation: {_e(s.get('scenario'))}</h1>"
-        f"<p class=\"small\">Report on results folder {_e(inp.folder.path.name)}, written {stamp} by bmc-sim {_e(s.get('model_version'))}.</p>"
-        f"<p class=\"notice\">{_e(ILLUSTRATIVE)} This report is for planning and teaching, not for decisions about individual patients.</p>"
+        f'<p class="small">Report on results folder {_e(inp.folder.path.name)}, written {stamp} by bmc-sim {_e(s.get("model_version"))}.</p>'
+        f'<p class="notice">{_e(ILLUSTRATIVE)} This report is for planning and teaching, not for decisions about individual patients.</p>'
         f"{nav}{body}"
-        f"<p class=\"notice\">{_e(ILLUSTRATIVE)}</p></body></html>\n"
+        f'<p class="notice">{_e(ILLUSTRATIVE)}</p></body></html>\n'
     )
 
 
@@ -737,7 +878,10 @@ def write_report(path: str | Path, *, excel: bool = True, progress: Callable[[in
         from .replications import AUTO_OUTCOMES
 
         cols = {k: v for k, v in AUTO_OUTCOMES.items() if k in inp.replications}
-        figs["replications"] = ("Mean and t-based 95% CI as replications accumulate.", plots.replication_precision(inp.replications, cols))
+        figs["replications"] = (
+            "Mean and t-based 95% CI as replications accumulate.",
+            plots.replication_precision(inp.replications, cols),
+        )
     lab_fig = carcinosis_lab_figure(inp)
     if lab_fig is not None:
         figs["labs"] = lab_fig
@@ -780,7 +924,10 @@ def carcinosis_lab_figure(inp: ReportInputs) -> tuple[str, Any] | None:
     n = labs["patient_id"].nunique()
     fig = lab_trajectories(labs, scenario, title=f"Blood counts and calcium from carcinosis onset ({n} patients)")
     fig.axes[-1].set_xlabel("months since carcinosis onset")
-    return (f"Trajectories of the {n} patients with carcinosis among those whose values were kept (labs.keep_patients), aligned at onset; dotted lines are CTCAE grade boundaries, dashed the transfusion triggers.", fig)
+    return (
+        f"Trajectories of the {n} patients with carcinosis among those whose values were kept (labs.keep_patients), aligned at onset; dotted lines are CTCAE grade boundaries, dashed the transfusion triggers.",
+        fig,
+    )
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -789,4 +936,13 @@ def _atomic_write_text(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-__all__ = ["ReportError", "read_inputs", "write_report", "build_html", "build_workbook", "parameter_rows", "services_tables", "stress_items"]
+__all__ = [
+    "ReportError",
+    "read_inputs",
+    "write_report",
+    "build_html",
+    "build_workbook",
+    "parameter_rows",
+    "services_tables",
+    "stress_items",
+]

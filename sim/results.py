@@ -48,7 +48,9 @@ class _EventWriter:
                 self.writer = pq.ParquetWriter(self.path, EVENT_SCHEMA, compression="zstd")
             self.writer.write_table(table)
         else:
-            plain = table.cast(pa.schema([(f.name, pa.string() if pa.types.is_dictionary(f.type) else f.type) for f in EVENT_SCHEMA]))
+            plain = table.cast(
+                pa.schema([(f.name, pa.string() if pa.types.is_dictionary(f.type) else f.type) for f in EVENT_SCHEMA])
+            )
             if self.writer is None:
                 self.writer = pacsv.CSVWriter(self.path, plain.schema)
             self.writer.write_table(plain)
@@ -95,7 +97,14 @@ def run_to_folder(
         (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(scenario), encoding="utf-8")
         if extra is not None:
             extra(tmp, result)
-        write_json(tmp / "timing.json", {"wall_seconds": round(time.perf_counter() - t0, 3), "simulate_seconds": round(result.wall_seconds, 3), "events": result.n_events})
+        write_json(
+            tmp / "timing.json",
+            {
+                "wall_seconds": round(time.perf_counter() - t0, 3),
+                "simulate_seconds": round(result.wall_seconds, 3),
+                "events": result.n_events,
+            },
+        )
         write_json(tmp / "summary.json", doc)  # written last: its presence marks a complete folder
     return result, doc
 

@@ -85,7 +85,7 @@ class ServiceLog:
 class Pools:
     """The finite-capacity services of one SimPy environment."""
 
-    def __init__(self, env: simpy.Environment, scenario: "Scenario"):
+    def __init__(self, env: simpy.Environment, scenario: Scenario):
         self.env = env
         self.capacity: list[int | None] = []
         self.weekdays: list[bool] = []
@@ -158,7 +158,7 @@ def _overlap(a: np.ndarray, b: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 def service_table(
     log: pd.DataFrame,
-    scenario: "Scenario",
+    scenario: Scenario,
     start_months: float,
     end_months: float,
     death_calendar: pd.Series | None = None,

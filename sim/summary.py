@@ -71,7 +71,10 @@ def outcomes(df: pd.DataFrame) -> dict[str, Any]:
     delay_days = (df.loc[diag, "carcinosis_diagnosis_months"] - df.loc[diag, "carcinosis_onset_months"]) * (365.25 / 12)
     causes = df["death_cause"].astype(str)
     dead = int(e.sum())
-    deaths = {c: {"count": int((causes == c).sum()), "share_of_deaths": (int((causes == c).sum()) / dead) if dead else None} for c in CAUSES}
+    deaths = {
+        c: {"count": int((causes == c).sum()), "share_of_deaths": (int((causes == c).sum()) / dead) if dead else None}
+        for c in CAUSES
+    }
     care_cols = {
         "radiotherapy_courses": "n_radiotherapy_courses",
         "radiotherapy_fractions": "n_radiotherapy_fractions",
@@ -108,8 +111,14 @@ def outcomes(df: pd.DataFrame) -> dict[str, Any]:
         },
         "survival": {
             "median_months": surv["median_months"],
-            "at_12_months": {"overall": surv.get("at_12_months"), "by_primary": {p: v.get("at_12_months") for p, v in by_primary.items()}},
-            "at_60_months": {"overall": surv.get("at_60_months"), "by_primary": {p: v.get("at_60_months") for p, v in by_primary.items()}},
+            "at_12_months": {
+                "overall": surv.get("at_12_months"),
+                "by_primary": {p: v.get("at_12_months") for p, v in by_primary.items()},
+            },
+            "at_60_months": {
+                "overall": surv.get("at_60_months"),
+                "by_primary": {p: v.get("at_60_months") for p, v in by_primary.items()},
+            },
             "median_months_by_primary": {p: v["median_months"] for p, v in by_primary.items()},
         },
         "deaths": {"total": dead, "censored": int(n - dead), "by_cause": deaths},
@@ -134,31 +143,32 @@ def json_safe(obj: Any) -> Any:
 
 def summary_document(result: Any, model_version: str, sha: str) -> dict[str, Any]:
     """Everything in summary.json (deterministic for a given scenario and seed)."""
-    from .targets import comparison_table
-
     from .services import services_summary
+    from .targets import comparison_table
 
     s = result.scenario
     df = result.reported_patients
     cal = comparison_table(df)
-    return json_safe({
-        "notice": ILLUSTRATIVE,
-        "scenario": s.name,
-        "description": s.description,
-        "seed": s.run.seed,
-        "replication": s.run.replication,
-        "patients": s.run.patients,
-        "horizon_months": s.run.horizon_months,
-        "model_version": model_version,
-        "scenario_sha256": sha,
-        "random_numbers": "Philox4x32-10 counter-based streams addressed by (seed, replication, patient, process)",
-        "events": int(result.n_events),
-        "mode": s.mode,
-        "reported_patients": int(len(df)),
-        "reported_from_months": result.report_from_months,
-        "reported_to_months": result.report_to_months,
-        "warmup_years": s.population.warmup_years if s.population is not None else 0.0,
-        "outcomes": outcomes(df),
-        "services": services_summary(result.services),
-        "calibration": cal.to_dict(orient="records"),
-    })
+    return json_safe(
+        {
+            "notice": ILLUSTRATIVE,
+            "scenario": s.name,
+            "description": s.description,
+            "seed": s.run.seed,
+            "replication": s.run.replication,
+            "patients": s.run.patients,
+            "horizon_months": s.run.horizon_months,
+            "model_version": model_version,
+            "scenario_sha256": sha,
+            "random_numbers": "Philox4x32-10 counter-based streams addressed by (seed, replication, patient, process)",
+            "events": int(result.n_events),
+            "mode": s.mode,
+            "reported_patients": int(len(df)),
+            "reported_from_months": result.report_from_months,
+            "reported_to_months": result.report_to_months,
+            "warmup_years": s.population.warmup_years if s.population is not None else 0.0,
+            "outcomes": outcomes(df),
+            "services": services_summary(result.services),
+            "calibration": cal.to_dict(orient="records"),
+        }
+    )

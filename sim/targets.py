@@ -23,8 +23,18 @@ class Target:
 
 
 TARGETS = (
-    Target("carcinosis_proportion", "Cohort proportion developing carcinosis", 0.09, 0.08, 0.10, "source article; design brief", True),
-    Target("hypercalcemia_proportion", "Cohort proportion with hypercalcemia", 0.05, 0.04, 0.06, "source article; Gastanaga 2016", True),
+    Target(
+        "carcinosis_proportion", "Cohort proportion developing carcinosis", 0.09, 0.08, 0.10, "source article; design brief", True
+    ),
+    Target(
+        "hypercalcemia_proportion",
+        "Cohort proportion with hypercalcemia",
+        0.05,
+        0.04,
+        0.06,
+        "source article; Gastanaga 2016",
+        True,
+    ),
     Target("os12_prostate", "Prostate 1-year survival", 0.47, 0.44, 0.50, "Norgaard 2010", True),
     Target("os60_prostate", "Prostate 5-year survival", 0.03, 0.015, 0.045, "Norgaard 2010", True),
     Target("os12_breast", "Breast 1-year survival", 0.51, 0.48, 0.54, "Svensson 2017", True),
@@ -34,15 +44,41 @@ TARGETS = (
     Target("median_thyroid", "Thyroid median survival (months)", 40.0, 36.0, 48.0, "Zhang 2022; Coleman 2001 (48)", True),
     Target("os12_thyroid", "Thyroid 1-year survival", 0.65, 0.60, 0.70, "Zhang 2022", False),
     Target("median_after_scc", "Median survival after cord compression (months)", 2.9, 2.3, 3.5, "Loblaw 2003", True),
-    Target("median_after_hypercalcemia", "Median survival after hypercalcemia, primaries other than breast (months)", 1.5, 0.8, 1.7, "reviews (25-52 days)", True),
-    Target("median_after_hypercalcemia_breast", "Breast: median survival after hypercalcemia (months)", 4.5, 3.5, 5.5, "reviews", True),
-    Target("carc_cause_progression", "Deaths after carcinosis: progression and marrow failure", 0.45, 0.35, 0.55, "Kwon 2011", False),
+    Target(
+        "median_after_hypercalcemia",
+        "Median survival after hypercalcemia, primaries other than breast (months)",
+        1.5,
+        0.8,
+        1.7,
+        "reviews (25-52 days)",
+        True,
+    ),
+    Target(
+        "median_after_hypercalcemia_breast",
+        "Breast: median survival after hypercalcemia (months)",
+        4.5,
+        3.5,
+        5.5,
+        "reviews",
+        True,
+    ),
+    Target(
+        "carc_cause_progression", "Deaths after carcinosis: progression and marrow failure", 0.45, 0.35, 0.55, "Kwon 2011", False
+    ),
     Target("carc_cause_bleeding", "Deaths after carcinosis: bleeding (incl. DIC)", 0.29, 0.20, 0.38, "Kwon 2011", False),
     Target("carc_cause_infection", "Deaths after carcinosis: infection", 0.21, 0.13, 0.29, "Kwon 2011", False),
     Target("carc_anemia", "Anemia at carcinosis", 0.91, 0.85, 0.95, "series n=54", False),
     Target("carc_thrombocytopenia", "Thrombocytopenia at carcinosis", 0.74, 0.66, 0.82, "series n=54", False),
     Target("carc_dic", "DIC in carcinosis", 0.40, 0.32, 0.48, "series n=54", False),
-    Target("breast_carc_median_treated", "Breast carcinosis, treated: median survival from diagnosis (months)", 7.0, 6.4, 7.6, "Niu 2023; Demir 2014", True),
+    Target(
+        "breast_carc_median_treated",
+        "Breast carcinosis, treated: median survival from diagnosis (months)",
+        7.0,
+        6.4,
+        7.6,
+        "Niu 2023; Demir 2014",
+        True,
+    ),
     Target("carc_rbc_share", "Carcinosis patients given red cells", 0.80, 0.65, 0.90, "parameters brief (assumed)", False),
 )
 

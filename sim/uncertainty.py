@@ -368,7 +368,11 @@ def path_problem(path: str, spec: Distribution) -> str | None:
     except KeyError:
         options = [p for p in _all_paths() if not p.startswith(("run.", "name", "description", "mode"))]
         close = difflib.get_close_matches(path, options, n=3, cutoff=0.6)
-        hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else "give the dotted path of a parameter, e.g. carcinosis.probability"
+        hint = (
+            f"did you mean {' or '.join(repr(c) for c in close)}?"
+            if close
+            else "give the dotted path of a parameter, e.g. carcinosis.probability"
+        )
         return f"{path!r} is not a parameter of the scenario; {hint}"
     if path.split(".")[0] in ("run", "name", "description", "mode", "uncertainty", "population"):
         return f"{path} is a run setting, not a model parameter; it cannot carry an uncertainty distribution"
@@ -386,7 +390,9 @@ def path_problem(path: str, spec: Distribution) -> str | None:
             if extra:
                 close = difflib.get_close_matches(extra[0], keys, n=1, cutoff=0.6)
                 hint = f"did you mean {close[0]!r}? " if close else ""
-                return f"dirichlet alpha names {extra[0]!r}, which is not a share of {path}; {hint}its shares are {', '.join(keys)}"
+                return (
+                    f"dirichlet alpha names {extra[0]!r}, which is not a share of {path}; {hint}its shares are {', '.join(keys)}"
+                )
             if missing:
                 return f"dirichlet alpha needs a value for every share of {path}; missing {', '.join(missing)}"
         return None
@@ -429,7 +435,9 @@ def _check(mapping: dict[str, Distribution]) -> dict[str, Distribution]:
     errors: list[InitErrorDetails] = []
 
     def err(path: str, message: str, value: Any) -> None:
-        errors.append(InitErrorDetails(type=PydanticCustomError("uncertainty", "{message}", {"message": message}), loc=(path,), input=value))
+        errors.append(
+            InitErrorDetails(type=PydanticCustomError("uncertainty", "{message}", {"message": message}), loc=(path,), input=value)
+        )
 
     for path, spec in mapping.items():
         problem = path_problem(path, spec)
@@ -446,7 +454,9 @@ def _check(mapping: dict[str, Distribution]) -> dict[str, Distribution]:
 
 
 # the value type is Annotated so the mapping reads as one parameter (not a section) to sim.authoring and sim.loader
-UncertaintyMap = Annotated[dict[str, Annotated[Distribution, Field(description="A distribution with its source")]], AfterValidator(_check)]
+UncertaintyMap = Annotated[
+    dict[str, Annotated[Distribution, Field(description="A distribution with its source")]], AfterValidator(_check)
+]
 UNCERTAINTY_DOC = (
     "Uncertainty distributions of parameters for probabilistic (psa) and one-way (owsa) sensitivity analysis: "
     "dotted parameter path -> {distribution, its parameters, source} (docs/scale.md)"
@@ -496,7 +506,9 @@ class Utilities(Section):
     paralysis: float = par(0.25, 0, 1, "utility", ASSUMED, "Utility after cord compression with permanent paralysis")
     sre_loss_qalys: float = par(0.01, 0, 1, "QALYs per event", ASSUMED, "One-off QALY loss per skeletal-related event")
     hypercalcemia_loss_qalys: float = par(0.01, 0, 1, "QALYs per episode", ASSUMED, "One-off QALY loss per hypercalcemia episode")
-    discount_rate_per_year: float = par(0.0, 0, 0.2, "per year", ASSUMED, "Discount rate for QALYs by year of the horizon (as costs.discount_rate_per_year)")
+    discount_rate_per_year: float = par(
+        0.0, 0, 0.2, "per year", ASSUMED, "Discount rate for QALYs by year of the horizon (as costs.discount_rate_per_year)"
+    )
 
 
 UTILITIES_DOC = "Utility weights for QALYs (null: no QALYs); psa and owsa report discounted QALYs per patient when set"

@@ -10,7 +10,11 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("bench", help="measure speed and memory (writes benchmarks/results.json and results.md)")
     p.add_argument("--quick", action="store_true", help="small sizes: check the suite works (for CI)")
-    p.add_argument("--out", default=None, help="folder for results.json and results.md (default benchmarks/, or a temporary folder with --quick)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="folder for results.json and results.md (default benchmarks/, or a temporary folder with --quick)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress on the terminal")
     p.set_defaults(func=main)
 

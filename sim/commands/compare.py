@@ -21,8 +21,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--replications", type=int, default=3, help="replications per scenario (default 3)")
     p.add_argument("--seed", type=int, help="root seed for every scenario (default: the first scenario's run.seed)")
     p.add_argument("--patients", type=int, help="cohort size for cohort-mode scenarios")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.path=value",
-                   help="override a parameter in every scenario (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="dotted.path=value",
+        help="override a parameter in every scenario (repeatable)",
+    )
     p.add_argument("--out", help="folder for comparison.parquet and comparison.json (new or empty)")
     p.add_argument("--force", action="store_true", help="replace an existing non-empty --out folder")
     p.add_argument("--quiet", action="store_true", help="no progress or table on the terminal")

@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--seed", type=int, help="root seed (overrides run.seed)")
     p.add_argument("--replication", type=int, help="replication index (overrides run.replication)")
     p.add_argument("--horizon-months", type=float, help="follow-up in months (overrides run.horizon_months)")
-    p.add_argument("--compare", metavar="OTHER.yaml", help="tell the same patient (same luck) under this scenario beside the first")
+    p.add_argument(
+        "--compare", metavar="OTHER.yaml", help="tell the same patient (same luck) under this scenario beside the first"
+    )
     p.add_argument("--full", action="store_true", help="list every transfusion instead of collapsing regular ones")
     p.add_argument("--width", type=int, default=120, help="line width of the side-by-side view (default 120)")
     p.set_defaults(func=main)

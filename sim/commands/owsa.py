@@ -18,11 +18,25 @@ from .common import say
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("owsa", help="one-way sensitivity analysis: each uncertain parameter at its low and high value; tornado diagram",
-                       description=__doc__)
+    p = sub.add_parser(
+        "owsa",
+        help="one-way sensitivity analysis: each uncertain parameter at its low and high value; tornado diagram",
+        description=__doc__,
+    )
     p.add_argument("scenario", help="scenario YAML with an uncertainty: section")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.path=value", help="override one parameter (repeatable)")
-    p.add_argument("--outcome", default=None, help=f"outcome of the tornado diagram (default qalys_per_patient with utilities, else life_years); one of: {', '.join(OUTCOMES)}")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="dotted.path=value",
+        help="override one parameter (repeatable)",
+    )
+    p.add_argument(
+        "--outcome",
+        default=None,
+        help=f"outcome of the tornado diagram (default qalys_per_patient with utilities, else life_years); one of: {', '.join(OUTCOMES)}",
+    )
     p.add_argument("--patients", type=int, default=2000, help="patients per run (default 2000)")
     p.add_argument("--seed", type=int, default=None, help="root seed (default: the scenario's run.seed)")
     p.add_argument("--out", help="results folder (default results/<scenario name>-owsa)")
@@ -37,7 +51,9 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--patients {args.patients}: give 1 or more patients per run")
     s = load_scenario(Path(args.scenario), list(args.overrides))
     if not s.uncertainty:
-        raise UsageError(f"{args.scenario}: no uncertainty: section, so there is nothing to vary; add distributions (docs/scale.md)")
+        raise UsageError(
+            f"{args.scenario}: no uncertainty: section, so there is nothing to vary; add distributions (docs/scale.md)"
+        )
     try:
         outcome = choose_outcome(args.outcome, s)
         runs = 1 + len(owsa_settings(s))
@@ -46,13 +62,23 @@ def main(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else Path("results") / f"{s.name}-owsa"
         if not args.out:
             out.parent.mkdir(parents=True, exist_ok=True)
-        _, tor, doc = owsa_to_folder(s, out, outcome=outcome, patients=args.patients, workers=workers, scheduler=args.scheduler,
-                                     seed=args.seed, force=args.force)
+        _, tor, doc = owsa_to_folder(
+            s,
+            out,
+            outcome=outcome,
+            patients=args.patients,
+            workers=workers,
+            scheduler=args.scheduler,
+            seed=args.seed,
+            force=args.force,
+        )
     except (PsaError, BackendError) as exc:
         raise UsageError(str(exc)) from None
-    lines = [f"One-way sensitivity of {s.name!r}: {runs} runs x {args.patients} patients ({doc['backend']}, {doc['wall_seconds']:.1f} s)",
-             "Parameters are illustrative, not clinically validated.",
-             f"  {OUTCOMES[outcome]}: base case {doc['base']:.4g}; by swing (low -> high value of the parameter):"]
+    lines = [
+        f"One-way sensitivity of {s.name!r}: {runs} runs x {args.patients} patients ({doc['backend']}, {doc['wall_seconds']:.1f} s)",
+        "Parameters are illustrative, not clinically validated.",
+        f"  {OUTCOMES[outcome]}: base case {doc['base']:.4g}; by swing (low -> high value of the parameter):",
+    ]
     for r in tor.head(10).itertuples():
         lines.append(f"  {r.parameter:<44} {r.outcome_at_low:.4g} .. {r.outcome_at_high:.4g}  (swing {r.swing:.3g})")
     lines.append(f"results in {out} (tornado.png)")

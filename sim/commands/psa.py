@@ -23,18 +23,46 @@ from .common import progress_bar, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("psa", help="probabilistic sensitivity analysis: D parameter draws from the scenario's uncertainty: section",
-                       description=__doc__)
-    p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario YAML with an uncertainty: section; a second one is compared with the first (paired draws)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.path=value",
-                   help="override one parameter in every scenario (repeatable)")
+    p = sub.add_parser(
+        "psa",
+        help="probabilistic sensitivity analysis: D parameter draws from the scenario's uncertainty: section",
+        description=__doc__,
+    )
+    p.add_argument(
+        "scenarios",
+        nargs="+",
+        metavar="SCENARIO",
+        help="scenario YAML with an uncertainty: section; a second one is compared with the first (paired draws)",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="dotted.path=value",
+        help="override one parameter in every scenario (repeatable)",
+    )
     p.add_argument("--draws", type=int, default=100, help="parameter draws (default 100)")
     p.add_argument("--patients", type=int, default=1000, help="patients per draw (default 1000)")
-    p.add_argument("--seed", type=int, default=None, help="root seed of the draws and the patients (default: the scenario's run.seed)")
-    p.add_argument("--luck", choices=LUCK, default="common", help="common: every draw meets the same patients (default); per-draw: draw d uses replication d")
-    p.add_argument("--wtp-max", type=float, default=DEFAULT_WTP_MAX, help=f"highest willingness to pay per QALY on the acceptability curve (default {DEFAULT_WTP_MAX:,.0f})")
+    p.add_argument(
+        "--seed", type=int, default=None, help="root seed of the draws and the patients (default: the scenario's run.seed)"
+    )
+    p.add_argument(
+        "--luck",
+        choices=LUCK,
+        default="common",
+        help="common: every draw meets the same patients (default); per-draw: draw d uses replication d",
+    )
+    p.add_argument(
+        "--wtp-max",
+        type=float,
+        default=DEFAULT_WTP_MAX,
+        help=f"highest willingness to pay per QALY on the acceptability curve (default {DEFAULT_WTP_MAX:,.0f})",
+    )
     p.add_argument("--out", help="results folder (default results/<scenario name>-psa)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted psa in --out (same scenario(s), seed, patients and luck)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue an interrupted psa in --out (same scenario(s), seed, patients and luck)"
+    )
     p.add_argument("--force", action="store_true", help="replace an existing non-empty folder")
     p.add_argument("--quiet", action="store_true", help="no progress or summary on the terminal")
     add_backend_args(p)
@@ -54,22 +82,38 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--wtp-max {args.wtp_max}: give a positive amount per QALY")
     scenarios = [load_scenario(Path(f), list(args.overrides)) for f in args.scenarios]
     if not scenarios[0].uncertainty:
-        raise UsageError(f"{args.scenarios[0]}: no uncertainty: section, so there is nothing to draw; add distributions "
-                         "(docs/scale.md, scenarios/baseline_psa.yaml)")
+        raise UsageError(
+            f"{args.scenarios[0]}: no uncertainty: section, so there is nothing to draw; add distributions "
+            "(docs/scale.md, scenarios/baseline_psa.yaml)"
+        )
     workers = workers_from_args(args, args.draws * args.patients * len(scenarios))
     check_scheduler(args)
     out = Path(args.out) if args.out else Path("results") / f"{scenarios[0].name}-psa"
     if not args.out:
         out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        r = run_psa(scenarios[0], draws=args.draws, patients=args.patients, workers=workers, scheduler=args.scheduler, seed=args.seed,
-                    comparator=scenarios[1] if len(scenarios) > 1 else None, out=out, resume=args.resume, force=args.force,
-                    luck=args.luck, wtp_max=args.wtp_max, progress=progress_bar(args, "draws"))
+        r = run_psa(
+            scenarios[0],
+            draws=args.draws,
+            patients=args.patients,
+            workers=workers,
+            scheduler=args.scheduler,
+            seed=args.seed,
+            comparator=scenarios[1] if len(scenarios) > 1 else None,
+            out=out,
+            resume=args.resume,
+            force=args.force,
+            luck=args.luck,
+            wtp_max=args.wtp_max,
+            progress=progress_bar(args, "draws"),
+        )
     except (PsaError, BackendError) as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:
         done = len(list((out / ".checkpoint").glob("draw-*.parquet")))
-        sys.stderr.write(f"interrupted: {done} finished draws are checkpointed in {out}; continue with the same command and --resume\n")
+        sys.stderr.write(
+            f"interrupted: {done} finished draws are checkpointed in {out}; continue with the same command and --resume\n"
+        )
         return 130
     say(args, human_summary(r.summary, out))
     return 0
@@ -83,10 +127,13 @@ def _fmt(v: Any) -> str:
 
 
 def human_summary(doc: dict[str, Any], out: Path) -> str:
-    lines = [f"PSA of {' vs '.join(repr(n) for n in doc['scenarios'])}: {doc['draws']} draws x {doc['patients_per_draw']} patients, "
-             f"seed {doc['seed']} ({doc['backend']}, {doc['wall_seconds']:.1f} s"
-             + (f", {doc['resumed_draws']} draws from the checkpoint" if doc.get("resumed_draws") else "") + ")",
-             "Parameters are illustrative, not clinically validated. Mean (95% uncertainty interval) across draws:"]
+    lines = [
+        f"PSA of {' vs '.join(repr(n) for n in doc['scenarios'])}: {doc['draws']} draws x {doc['patients_per_draw']} patients, "
+        f"seed {doc['seed']} ({doc['backend']}, {doc['wall_seconds']:.1f} s"
+        + (f", {doc['resumed_draws']} draws from the checkpoint" if doc.get("resumed_draws") else "")
+        + ")",
+        "Parameters are illustrative, not clinically validated. Mean (95% uncertainty interval) across draws:",
+    ]
     for name, outs in doc["outcomes"].items():
         if len(doc["scenarios"]) > 1:
             lines.append(f"  {name}")
@@ -96,7 +143,9 @@ def human_summary(doc: dict[str, Any], out: Path) -> str:
                 lines.append(f"    {OUTCOMES[k]:<44} {_fmt(outs[k]['mean'])} ({_fmt(lo)} to {_fmt(hi)})")
     ce = doc.get("cost_effectiveness")
     if ce:
-        lines.append(f"  incremental cost {_fmt(ce['incremental_cost_mean'])}, incremental QALYs {_fmt(ce['incremental_qalys_mean'])}, "
-                     f"ICER {_fmt(ce['icer'])} per QALY")
+        lines.append(
+            f"  incremental cost {_fmt(ce['incremental_cost_mean'])}, incremental QALYs {_fmt(ce['incremental_qalys_mean'])}, "
+            f"ICER {_fmt(ce['icer'])} per QALY"
+        )
     lines.append(f"results in {out}")
     return "\n".join(lines)

@@ -31,5 +31,8 @@ def make_report(path: Path, args: argparse.Namespace, excel: bool = True) -> dic
 
 def main(args: argparse.Namespace) -> int:
     out = make_report(Path(args.results), args, excel=not args.no_excel)
-    say(args, "Report written: " + ", ".join(str(p) for p in out.values()) + "\nParameters are illustrative, not clinically validated.")
+    say(
+        args,
+        "Report written: " + ", ".join(str(p) for p in out.values()) + "\nParameters are illustrative, not clinically validated.",
+    )
     return 0

@@ -35,8 +35,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="R|auto",
         help="independent replications (default 1); 'auto' chooses R by the Hoad-Robinson-Davies replications algorithm",
     )
-    p.add_argument("--precision", type=float, default=DEFAULT_PRECISION, help=f"auto: target CI half-width relative to the mean (default {DEFAULT_PRECISION})")
-    p.add_argument("--max-replications", type=int, default=DEFAULT_CAP, help=f"auto: cap on the number of replications (default {DEFAULT_CAP})")
+    p.add_argument(
+        "--precision",
+        type=float,
+        default=DEFAULT_PRECISION,
+        help=f"auto: target CI half-width relative to the mean (default {DEFAULT_PRECISION})",
+    )
+    p.add_argument(
+        "--max-replications",
+        type=int,
+        default=DEFAULT_CAP,
+        help=f"auto: cap on the number of replications (default {DEFAULT_CAP})",
+    )
     p.add_argument("--report", action="store_true", help="also write report.html and report.xlsx into the results folder")
     add_backend_args(p)
     p.set_defaults(func=main)
@@ -75,10 +85,19 @@ def main(args: argparse.Namespace) -> int:
             if parallel and chunkable(scenario):
                 from .. import parallel as par
 
-                result, doc = par.run_to_folder(scenario, out, workers=workers, scheduler=args.scheduler, fmt=args.format, force=args.force,
-                                                progress=progress_bar(args, "patients"))
+                result, doc = par.run_to_folder(
+                    scenario,
+                    out,
+                    workers=workers,
+                    scheduler=args.scheduler,
+                    fmt=args.format,
+                    force=args.force,
+                    progress=progress_bar(args, "patients"),
+                )
             else:
-                result, doc = run_to_folder(scenario, out, fmt=args.format, force=args.force, progress=progress_bar(args, "patients"))
+                result, doc = run_to_folder(
+                    scenario, out, fmt=args.format, force=args.force, progress=progress_bar(args, "patients")
+                )
             seconds = result.wall_seconds
         else:
             label = "replications" if reps != "auto" else f"replications (auto, cap {args.max_replications})"
@@ -86,12 +105,26 @@ def main(args: argparse.Namespace) -> int:
                 from .. import parallel as par
 
                 rr, doc = par.replications_to_folder(
-                    scenario, out, reps, workers=workers, scheduler=args.scheduler, fmt=args.format, force=args.force,
-                    precision=args.precision, cap=args.max_replications, progress=progress_bar(args, label),
+                    scenario,
+                    out,
+                    reps,
+                    workers=workers,
+                    scheduler=args.scheduler,
+                    fmt=args.format,
+                    force=args.force,
+                    precision=args.precision,
+                    cap=args.max_replications,
+                    progress=progress_bar(args, label),
                 )
             else:
                 rr, doc = replications_to_folder(
-                    scenario, out, reps, fmt=args.format, force=args.force, precision=args.precision, cap=args.max_replications,
+                    scenario,
+                    out,
+                    reps,
+                    fmt=args.format,
+                    force=args.force,
+                    precision=args.precision,
+                    cap=args.max_replications,
                     progress=progress_bar(args, label),
                 )
             seconds = rr.wall_seconds
@@ -131,9 +164,13 @@ def human_summary(doc: dict[str, Any], seconds: float, out: Path) -> str:
     ]
     if reps:
         lines[1:1] = [_replications_line(reps)]
-        lines.append(f"{reps['count']} replications in {seconds:.1f} s ({reps['count'] * doc['patients'] / max(seconds, 1e-9):,.0f} patients/s); results in {out}")
+        lines.append(
+            f"{reps['count']} replications in {seconds:.1f} s ({reps['count'] * doc['patients'] / max(seconds, 1e-9):,.0f} patients/s); results in {out}"
+        )
     else:
-        lines.append(f"{doc['events']} events in {seconds:.1f} s ({doc['patients'] / max(seconds, 1e-9):,.0f} patients/s); results in {out}")
+        lines.append(
+            f"{doc['events']} events in {seconds:.1f} s ({doc['patients'] / max(seconds, 1e-9):,.0f} patients/s); results in {out}"
+        )
     return "\n".join(lines)
 
 

@@ -32,6 +32,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,10 @@ def _imap_dask(
         client.close()
 
 
+class WorkerCrashed(BrokenProcessPool):
+    """A local worker process died while running the named task."""
+
+
 def _drive(
     submit: Callable[[Any], Any],
     specs: Sequence[Any],
@@ -172,7 +177,10 @@ def _drive(
             finished = wait_some(set(pending))
             for f in finished:
                 i = pending.pop(f)
-                value = result(f)  # a task's exception is raised here
+                try:
+                    value = result(f)  # a task's exception is raised here
+                except BrokenProcessPool as exc:
+                    raise WorkerCrashed(f"the worker running task {i} (of tasks 0-{n - 1}) died: {exc}") from exc
                 if ordered:
                     done[i] = value
                 else:

@@ -445,7 +445,6 @@ def test_local_worker_crash_is_an_error_and_completed_work_is_kept() -> None:
     print("local worker crash:", type(err.value).__name__, err.value, "; tasks kept:", sorted(kept))
 
 
-@pytest.mark.xfail(strict=False, reason="sim.parallel does not yet name the task whose worker died (see docs/robustness.md)")
 def test_local_worker_crash_names_the_task() -> None:
     parallel = pytest.importorskip("sim.parallel")
     with pytest.raises(Exception, match=r"\b6\b"):

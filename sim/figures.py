@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .params import PRIMARIES
-from .plots import NOTE
+from .plots import NOTE, _figure, _note
 from .services import SERVICES
 
 PRIMARY_COLOURS = dict(zip(PRIMARIES, ("#5b7fa6", "#c77dab", "#7a9a5b", "#b08d57", "#6bb3b3", "#9a9a9a"), strict=False))
@@ -34,20 +34,6 @@ SWIMMER_MARKS: dict[str, tuple[str, str, str, float]] = {
     "chemotherapy_cycle": ("chemotherapy cycle", "x", "#16a085", 18),
     "carcinosis_diagnosis": ("carcinosis diagnosed", "s", "#a93226", 26),
 }
-
-
-def _figure(width: float = 7.0, height: float = 4.2) -> tuple[Figure, Axes]:
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    return fig, ax
-
-
-def _note(fig: Figure) -> None:
-    engine = fig.get_layout_engine()
-    if engine is not None:
-        engine.set(h_pad=0.06)  # type: ignore[call-arg]
-    fig.supxlabel(NOTE, x=0.99, ha="right", fontsize=7, color="#666666")
 
 
 def _empty(ax: Axes, text: str) -> None:

@@ -242,6 +242,7 @@ def cohort_task(spec: tuple[dict[str, Any], int, int]) -> dict[str, Any]:
     return {
         "patients": res.patients,
         "tables": tables,
+        "labs": res.labs,
         "service_log": res.service_log,
         "n_events": res.n_events,
         "n_timeouts": res.n_timeouts,
@@ -286,11 +287,8 @@ def run_to_folder(
     over ``workers`` processes (or a Dask cluster); the same files, byte for
     byte.  Scenarios whose patients interact (a finite service, population
     mode) run in this process."""
-    from . import __version__
     from . import results as serial
-    from .loader import resolved_yaml, scenario_sha256
     from .output import staged_output, write_json
-    from .summary import summary_document
 
     w = check_workers(workers)
     out = Path(out)
@@ -308,6 +306,7 @@ def run_to_folder(
         writer = serial._EventWriter(tmp / f"events.{fmt}", fmt)
         frames: list[pd.DataFrame] = []
         logs: list[pd.DataFrame] = []
+        lab_tables: list[pa.Table] = []
         n_events = n_timeouts = done = 0
         details = _Details()
         try:
@@ -316,6 +315,8 @@ def run_to_folder(
                     writer(details(table))
                 frames.append(r["patients"])
                 logs.append(r["service_log"])
+                if r["labs"] is not None:
+                    lab_tables.append(r["labs"])
                 n_events += r["n_events"]
                 n_timeouts += r["n_timeouts"]
                 done += plan[i][1]
@@ -339,22 +340,9 @@ def run_to_folder(
             report_from_months=0.0,
             report_to_months=horizon,
             meta={"workers": describe(w, scheduler), "tasks": len(plan)},
+            labs=pa.concat_tables(lab_tables).unify_dictionaries() if lab_tables else None,
         )
-        serial.write_patients(result.patients, tmp / f"patients.{fmt}", fmt)
-        serial.write_patients(result.services, tmp / f"services.{fmt}", fmt)
-        doc = summary_document(result, __version__, scenario_sha256(scenario))
-        (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(scenario), encoding="utf-8")
-        if extra is not None:
-            extra(tmp, result)
-        write_json(
-            tmp / "timing.json",
-            {
-                "wall_seconds": round(time.perf_counter() - t0, 3),
-                "simulate_seconds": round(result.wall_seconds, 3),
-                "events": result.n_events,
-                "workers": describe(w, scheduler),
-            },
-        )
+        doc = serial.write_tables(tmp, result, fmt, t0, extra, {"workers": describe(w, scheduler)})
         write_json(tmp / "summary.json", doc)  # written last: its presence marks a complete folder
     return result, doc
 
@@ -386,6 +374,7 @@ def replication_task(spec: tuple[dict[str, Any], int, bool]) -> dict[str, Any]:
                 "n_timeouts",
                 "report_from_months",
                 "report_to_months",
+                "labs",
             )
         }
         out["tables"] = tables
@@ -486,7 +475,7 @@ def replications_to_folder(
     from .loader import resolved_yaml, scenario_sha256
     from .output import staged_output, write_json
     from .replications import replicated_summary
-    from .results import _EventWriter, write_patients
+    from .results import _EventWriter, write_labs, write_patients
     from .summary import summary_document
 
     if scheduler:
@@ -509,6 +498,7 @@ def replications_to_folder(
             writer.close()
         write_patients(reps.first.patients, tmp / f"patients.{fmt}", fmt)
         write_patients(reps.first.services, tmp / f"services.{fmt}", fmt)
+        write_labs(tmp, reps.first.labs, fmt)
         pq.write_table(pa.Table.from_pandas(reps.table, preserve_index=False), tmp / "replications.parquet", compression="zstd")
         doc = replicated_summary(summary_document(reps.first, __version__, scenario_sha256(scenario)), reps)
         (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(scenario), encoding="utf-8")

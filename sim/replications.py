@@ -362,7 +362,7 @@ def replications_to_folder(
     from . import __version__
     from .loader import resolved_yaml, scenario_sha256
     from .output import staged_output, write_json
-    from .results import _EventWriter, write_patients
+    from .results import _EventWriter, write_labs, write_patients
     from .summary import summary_document
 
     with staged_output(out, force) as tmp:
@@ -373,6 +373,7 @@ def replications_to_folder(
         finally:
             writer.close()
         write_patients(reps.first.patients, tmp / f"patients.{fmt}", fmt)
+        write_labs(tmp, reps.first.labs, fmt)
         services = getattr(reps.first, "services", None)
         if isinstance(services, pd.DataFrame):  # per-service, per-year table of the first replication
             write_patients(services, tmp / f"services.{fmt}", fmt)

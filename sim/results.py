@@ -68,6 +68,45 @@ def write_patients(df: pd.DataFrame, path: Path, fmt: str) -> None:
         df.to_csv(path, index=False)
 
 
+def write_labs(tmp: Path, labs: pa.Table | None, fmt: str) -> None:
+    """labs.parquet (or .csv) when the run kept any trajectories."""
+    if labs is None:
+        return
+    if fmt == "parquet":
+        pq.write_table(labs, tmp / "labs.parquet", compression="zstd")
+    else:
+        labs.to_pandas().to_csv(tmp / "labs.csv", index=False)
+
+
+def write_tables(
+    tmp: Path,
+    result: RunResult,
+    fmt: str,
+    t0: float,
+    extra: Callable[[Path, RunResult], None] | None = None,
+    timing: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything of a results folder but summary.json (written last by the
+    caller); returns the summary document. Shared by the serial and parallel runs."""
+    write_patients(result.patients, tmp / f"patients.{fmt}", fmt)
+    write_patients(result.services, tmp / f"services.{fmt}", fmt)
+    write_labs(tmp, result.labs, fmt)
+    doc = summary_document(result, __version__, scenario_sha256(result.scenario))
+    (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(result.scenario), encoding="utf-8")
+    if extra is not None:
+        extra(tmp, result)
+    write_json(
+        tmp / "timing.json",
+        {
+            "wall_seconds": round(time.perf_counter() - t0, 3),
+            "simulate_seconds": round(result.wall_seconds, 3),
+            "events": result.n_events,
+            **(timing or {}),
+        },
+    )
+    return doc
+
+
 def run_to_folder(
     scenario: Scenario,
     out: Path,
@@ -86,25 +125,7 @@ def run_to_folder(
             result = simulate(scenario, keep_events=False, event_sink=writer, progress=progress)
         finally:
             writer.close()
-        write_patients(result.patients, tmp / f"patients.{fmt}", fmt)
-        write_patients(result.services, tmp / f"services.{fmt}", fmt)
-        if result.labs is not None:
-            if fmt == "parquet":
-                pq.write_table(result.labs, tmp / "labs.parquet", compression="zstd")
-            else:
-                result.labs.to_pandas().to_csv(tmp / "labs.csv", index=False)
-        doc = summary_document(result, __version__, scenario_sha256(scenario))
-        (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(scenario), encoding="utf-8")
-        if extra is not None:
-            extra(tmp, result)
-        write_json(
-            tmp / "timing.json",
-            {
-                "wall_seconds": round(time.perf_counter() - t0, 3),
-                "simulate_seconds": round(result.wall_seconds, 3),
-                "events": result.n_events,
-            },
-        )
+        doc = write_tables(tmp, result, fmt, t0, extra)
         write_json(tmp / "summary.json", doc)  # written last: its presence marks a complete folder
     return result, doc
 

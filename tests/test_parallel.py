@@ -21,7 +21,7 @@ from .conftest import SCENARIOS
 
 BASE = SCENARIOS / "baseline.yaml"
 PSA = SCENARIOS / "baseline_psa.yaml"
-TABLES = ("patients.parquet", "events.parquet", "services.parquet", "summary.json", "scenario.resolved.yaml")
+TABLES = ("patients.parquet", "events.parquet", "services.parquet", "summary.json", "scenario.resolved.yaml", "labs.parquet")
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .engine import RunResult, simulate
-from .loader import ScenarioError, load_scenario, with_overrides
-from .params import ILLUSTRATIVE
-from .scenario import Scenario
+from . import kernel as _kernel
+
+_kernel.load()  # the course kernel: compiled if a current build exists, else the Python sources
+
+from .engine import RunResult, simulate  # noqa: E402 (after the kernel is chosen)
+from .loader import ScenarioError, load_scenario, with_overrides  # noqa: E402
+from .params import ILLUSTRATIVE  # noqa: E402
+from .scenario import Scenario  # noqa: E402
 
 __all__ = ["__version__", "Scenario", "ScenarioError", "RunResult", "load_scenario", "with_overrides", "simulate", "ILLUSTRATIVE"]

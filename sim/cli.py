@@ -18,13 +18,27 @@ from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from . import __version__
-from .course import RunawayCourse
+from .events import RunawayCourse
 from .loader import ScenarioError
 from .output import OutputError
 
 # command modules, in the order they are listed by --help; a module that is
 # not present in this installation is skipped
-COMMANDS = ("run", "validate", "compare", "journey", "report", "psa", "owsa", "schema", "explain", "new", "diff", "bench")
+COMMANDS = (
+    "run",
+    "validate",
+    "compare",
+    "journey",
+    "report",
+    "psa",
+    "owsa",
+    "schema",
+    "explain",
+    "new",
+    "diff",
+    "bench",
+    "kernel",
+)
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143  # 128 + the signal number, as shells report it

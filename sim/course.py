@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from simpy import Interrupt
 
 from .compiled import DAYS_PER_MONTH, LN2, Compiled
-from .events import EV
+from .events import EV, RunawayCourse
 from .labs import Trajectory, calcium, time_below
 
 if TYPE_CHECKING:
@@ -880,13 +880,15 @@ class Patient:
                     yield env.timeout(t - self.now)
                 else:
                     self.sleeping = True
+                    interrupted = False
                     try:
                         yield env.timeout(t - self.now)
                     except Interrupt:
+                        interrupted = True  # care delivered elsewhere changed this course: re-plan
+                    self.sleeping = False
+                    if interrupted:
                         self.now = env.now - self.entry
                         continue
-                    finally:
-                        self.sleeping = False
                 self.now = t
             if at_horizon:
                 break
@@ -1122,10 +1124,6 @@ PATIENT_COLUMNS = (
     "days_platelets_below_50",
     "days_anc_below_1",
 )
-
-
-class RunawayCourse(RuntimeError):
-    """A course that would not end (a recurrent event rate far too high)."""
 
 
 _ND = NormalDist()

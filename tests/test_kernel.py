@@ -1,0 +1,125 @@
+"""The course kernel: the same results, byte for byte, whichever way it runs.
+
+* the cohort scheduler without SimPy against SimPy's own environment;
+* the compiled (mypyc) kernel against the Python sources;
+* both against fingerprints of the code before the speed work;
+* the guard that never lets a stale compiled build shadow edited sources.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sim import engine, kernel, load_scenario, simulate
+
+from . import golden
+from .conftest import SCENARIOS
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = json.loads((Path(__file__).parent / "data" / "golden_digests.json").read_text())
+
+
+def _fingerprints_in_subprocess(pure: bool) -> tuple[dict[str, str], str]:
+    env = {k: v for k, v in os.environ.items() if k != kernel.PURE_ENV}
+    if pure:
+        env[kernel.PURE_ENV] = "1"
+    code = (
+        "import json, sys\n"
+        "from tests import golden\n"
+        "from sim import kernel\n"
+        "print(json.dumps({'fp': golden.fingerprints(), 'kernel': kernel.status()['kernel']}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    doc = json.loads(out.stdout.strip().splitlines()[-1])
+    return doc["fp"], doc["kernel"]
+
+
+def test_results_match_the_fingerprints_from_before_the_speed_work() -> None:
+    assert golden.fingerprints() == GOLDEN
+
+
+def test_direct_scheduler_gives_the_same_tables_as_simpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    sc = load_scenario(SCENARIOS / "high_carcinosis.yaml", {"run.patients": 700, "run.seed": 3})
+    direct = simulate(sc)
+    calls: list[int] = []
+    real = engine._run_direct
+
+    def refuse(*a: object, **k: object) -> None:
+        calls.append(1)
+        raise AssertionError("the SimPy path was asked for")
+
+    monkeypatch.setattr(engine, "_run_direct", refuse)
+    monkeypatch.setattr(engine, "USE_DIRECT", False)
+    through_simpy = simulate(sc)
+    assert not calls
+    monkeypatch.setattr(engine, "_run_direct", real)
+    assert direct.n_events == through_simpy.n_events > 0
+    assert direct.n_timeouts == through_simpy.n_timeouts
+    assert direct.events.equals(through_simpy.events)  # same rows in the same order
+    assert direct.patients.equals(through_simpy.patients)
+    assert direct.labs.equals(through_simpy.labs)
+
+
+def test_compiled_kernel_matches_python_kernel_byte_for_byte() -> None:
+    state, why = kernel.decide()
+    if state != "compiled":
+        if os.environ.get("CI"):
+            pytest.fail(f"CI builds the compiled kernel (python -m sim.kernel build) but it is not in use: {why}")
+        pytest.skip(f"no current compiled kernel: {why}")
+    compiled, k1 = _fingerprints_in_subprocess(pure=False)
+    pure, k2 = _fingerprints_in_subprocess(pure=True)
+    assert (k1, k2) == ("compiled (mypyc)", "python")
+    assert compiled == pure == GOLDEN
+
+
+def _fake_package(tmp: Path, with_build: bool) -> Path:
+    for mod in kernel.MODULES:
+        (tmp / f"{mod}.py").write_text(f"# {mod}\n")
+    if with_build:
+        import importlib.machinery
+
+        suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+        for mod in kernel.MODULES:
+            (tmp / f"{mod}{suffix}").write_bytes(b"")
+    return tmp
+
+
+def _stamp(tmp: Path) -> None:
+    sources = {m: kernel._digest(tmp / f"{m}.py") for m in kernel.MODULES}
+    (tmp / kernel.STAMP.name).write_text(json.dumps({"abi": kernel._abi(), "sources": sources}))
+
+
+def test_guard_uses_python_without_a_build(tmp_path: Path) -> None:
+    assert kernel.decide(_fake_package(tmp_path, False), {})[0] == "python"
+
+
+def test_guard_uses_a_current_build(tmp_path: Path) -> None:
+    pkg = _fake_package(tmp_path, True)
+    _stamp(pkg)
+    assert kernel.decide(pkg, {}) == ("compiled", "built from the current sources")
+    assert kernel.decide(pkg, {kernel.PURE_ENV: "1"})[0] == "python"  # asked for the sources
+
+
+def test_guard_refuses_a_stale_or_foreign_build(tmp_path: Path) -> None:
+    pkg = _fake_package(tmp_path, True)
+    assert "no readable stamp" in kernel.decide(pkg, {})[1]
+    _stamp(pkg)
+    (pkg / "course.py").write_text("# edited after the build\n")
+    state, why = kernel.decide(pkg, {})
+    assert state == "python" and "sim/course.py changed" in why
+    _stamp(pkg)
+    doc = json.loads((pkg / kernel.STAMP.name).read_text())
+    doc["abi"] = "cpython-39-elsewhere"
+    (pkg / kernel.STAMP.name).write_text(json.dumps(doc))
+    assert kernel.decide(pkg, {})[0] == "python"
+
+
+def test_status_names_the_kernel_that_runs() -> None:
+    st = kernel.status()
+    assert st["kernel"] in ("compiled (mypyc)", "python") and st["reason"]

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from . import __version__
-from .events import RunawayCourse
+from .errors import RunawayCourse
 from .loader import ScenarioError
 from .output import OutputError
 

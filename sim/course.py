@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Any
 from simpy import Interrupt
 
 from .compiled import DAYS_PER_MONTH, LN2, Compiled
-from .events import EV, RunawayCourse
+from .errors import RunawayCourse
+from .events import EV
 from .labs import Trajectory, calcium, time_below
 
 if TYPE_CHECKING:

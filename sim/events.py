@@ -123,7 +123,3 @@ class Recorder:
             [pa.array(np.asarray(self.pid, dtype=np.int64)), pa.array(np.asarray(self.t, dtype=np.float64)), ev, det],
             schema=EVENT_SCHEMA,
         )
-
-
-class RunawayCourse(RuntimeError):
-    """A course that would not end (a recurrent event rate far too high)."""

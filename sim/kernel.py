@@ -22,6 +22,7 @@ build.  Without a build everything runs as plain Python.
 from __future__ import annotations
 
 import hashlib
+import importlib.abc
 import importlib.machinery
 import importlib.util
 import json
@@ -50,13 +51,13 @@ def _abi() -> str:
 
 
 def _built_files(package_dir: Path = PACKAGE_DIR) -> list[Path]:
-    out = []
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        for name in (*MODULES, "_kernel__mypyc"):
-            p = package_dir / f"{name}{suffix}"
-            if p.exists():
-                out.append(p)
-    return out
+    """Every compiled module in the package folder (of this build or an older one)."""
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    return sorted(p for p in package_dir.iterdir() if p.name.endswith(suffixes))
+
+
+def _module_of(path: Path) -> str:
+    return path.name.split(".", 1)[0]
 
 
 def decide(package_dir: Path = PACKAGE_DIR, environ: Any = None) -> tuple[str, str]:
@@ -74,33 +75,39 @@ def decide(package_dir: Path = PACKAGE_DIR, environ: Any = None) -> tuple[str, s
         return "python", "the compiled build has no readable stamp; rebuild with python run_sim.py kernel build"
     if stamp.get("abi") != _abi():
         return "python", f"the compiled build is for {stamp.get('abi')}, this is {_abi()}; rebuild"
+    sources = stamp.get("sources", {})
+    expected = {*MODULES, GROUP.rsplit(".", 1)[1] + "__mypyc"}
+    if sorted(sources) != sorted(MODULES) or {_module_of(p) for p in built} != expected:
+        return "python", "the compiled build is of other modules; rebuild with python run_sim.py kernel build"
     for mod in MODULES:
-        src = package_dir / f"{mod}.py"
-        if stamp.get("sources", {}).get(mod) != _digest(src):
+        if sources[mod] != _digest(package_dir / f"{mod}.py"):
             return "python", f"sim/{mod}.py changed since the build; rebuild with python run_sim.py kernel build"
     return "compiled", "built from the current sources"
 
 
+class _SourcesFirst(importlib.abc.MetaPathFinder):
+    """Imports ``sim.<module>`` from its ``.py`` file although a compiled
+    module of that name sits beside it (a build that must not be used)."""
+
+    def __init__(self, package: str, modules: set[str]):
+        self.package = package
+        self.modules = modules
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        pkg, _, mod = name.rpartition(".")
+        if pkg != self.package or mod not in self.modules:
+            return None
+        return importlib.util.spec_from_file_location(name, PACKAGE_DIR / f"{mod}.py")
+
+
 def load() -> None:
-    """Called once by ``sim/__init__``: load the kernel modules, from the
-    Python sources unless a current compiled build exists."""
+    """Called once by ``sim/__init__`` before the kernel is imported: use a
+    compiled build only if it is current, else the Python sources."""
     kernel, why = decide()
     _state.update(kernel=kernel, reason=why)
-    if kernel == "compiled" or not _built_files():
-        return  # the normal import finds the right files
-    # a compiled build exists but must not be used: import the sources explicitly
-    package = sys.modules[__package__ or "sim"]
-    for mod in MODULES:
-        name = f"{package.__name__}.{mod}"
-        if name in sys.modules:
-            continue
-        loader = importlib.machinery.SourceFileLoader(name, str(PACKAGE_DIR / f"{mod}.py"))
-        spec = importlib.util.spec_from_file_location(name, PACKAGE_DIR / f"{mod}.py", loader=loader)
-        assert spec is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        loader.exec_module(module)
-        setattr(package, mod, module)
+    built = {_module_of(p) for p in _built_files()} & {p.stem for p in PACKAGE_DIR.glob("*.py")}
+    if kernel == "python" and built:
+        sys.meta_path.insert(0, _SourcesFirst(__package__ or "sim", built))
 
 
 def status() -> dict[str, Any]:

@@ -85,7 +85,7 @@ def _fake_package(tmp: Path, with_build: bool) -> Path:
         import importlib.machinery
 
         suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-        for mod in kernel.MODULES:
+        for mod in (*kernel.MODULES, "_kernel__mypyc"):
             (tmp / f"{mod}{suffix}").write_bytes(b"")
     return tmp
 
@@ -118,6 +118,16 @@ def test_guard_refuses_a_stale_or_foreign_build(tmp_path: Path) -> None:
     doc["abi"] = "cpython-39-elsewhere"
     (pkg / kernel.STAMP.name).write_text(json.dumps(doc))
     assert kernel.decide(pkg, {})[0] == "python"
+
+
+def test_guard_refuses_a_build_of_other_modules(tmp_path: Path) -> None:
+    import importlib.machinery
+
+    pkg = _fake_package(tmp_path, True)
+    _stamp(pkg)
+    (pkg / f"engine{importlib.machinery.EXTENSION_SUFFIXES[0]}").write_bytes(b"")  # left from an older build
+    state, why = kernel.decide(pkg, {})
+    assert state == "python" and "other modules" in why
 
 
 def test_status_names_the_kernel_that_runs() -> None:

@@ -236,6 +236,7 @@ def simulate(
     keep_events: bool = True,
     event_sink: Callable[[pa.Table], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    keep_service_log: bool = True,
 ) -> RunResult:
     """Simulate a scenario.
 
@@ -243,10 +244,12 @@ def simulate(
     at time 0.  Population mode: Poisson arrivals over
     ``population.horizon_years`` (plus any prevalent patients at time 0).
     Events are handed chunk by chunk to ``event_sink`` (e.g. a Parquet
-    writer) and/or kept in memory (``keep_events``).
+    writer) and/or kept in memory (``keep_events``).  With
+    ``keep_service_log=False`` the request-level service log is dropped once
+    the per-year ``services`` table is built (about 40 bytes per request).
     """
     with _few_collections():
-        return _simulate(scenario, first_id, chunk_size, keep_events, event_sink, progress)
+        return _simulate(scenario, first_id, chunk_size, keep_events, event_sink, progress, keep_service_log)
 
 
 @contextmanager
@@ -272,6 +275,7 @@ def _simulate(
     keep_events: bool,
     event_sink: Callable[[pa.Table], None] | None,
     progress: Callable[[int, int], None] | None,
+    keep_service_log: bool = True,
 ) -> RunResult:
     t0 = time.perf_counter()
     m = compile_scenario(scenario)
@@ -285,6 +289,7 @@ def _simulate(
     def collect() -> None:
         rec.rows.sort(key=lambda r: r[0])
         frames.append(patients_frame(rec.rows))  # built per chunk: memory stays flat
+        log.seal()
         if rec.labs:
             rec.labs.sort(key=lambda r: (r[0], r[1], r[2]))
             lab_tables.append(rec.labs_table())
@@ -321,6 +326,7 @@ def _simulate(
                 progress(done, n)
         report_from, report_to = 0.0, scenario.run.horizon_months
     patients = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    frames.clear()
     slog = log.frame()
     death_cal = (patients["entry_months"] + patients["death_months"]).set_axis(patients["patient_id"])
     services = service_table(slog, scenario, report_from, report_to, death_cal)
@@ -332,7 +338,7 @@ def _simulate(
         patients=patients,
         events=events,
         services=services,
-        service_log=slog,
+        service_log=slog if keep_service_log else slog.iloc[:0].copy(),
         n_events=rec.n_events,
         n_timeouts=rec.n_timeouts,
         labs=pa.concat_tables(lab_tables).unify_dictionaries() if lab_tables else None,

@@ -222,7 +222,7 @@ def chunkable(scenario: Scenario) -> bool:
 def chunk_plan(patients: int, workers: int) -> list[tuple[int, int]]:
     """(first id, count) per task: whole engine chunks, a few tasks per worker."""
     chunks = math.ceil(patients / DEFAULT_CHUNK)
-    per = max(1, min(MAX_CHUNKS_PER_TASK, math.ceil(chunks / (4 * max(1, workers)))))
+    per = max(1, min(MAX_CHUNKS_PER_TASK, math.ceil(chunks / (8 * max(1, workers)))))  # ~8 tasks per worker: even finish
     size = per * DEFAULT_CHUNK
     return [(s, min(size, patients - s)) for s in range(0, patients, size)]
 

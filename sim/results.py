@@ -122,7 +122,7 @@ def run_to_folder(
         writer = _EventWriter(tmp / f"events.{fmt}", fmt)
         t0 = time.perf_counter()
         try:
-            result = simulate(scenario, keep_events=False, event_sink=writer, progress=progress)
+            result = simulate(scenario, keep_events=False, event_sink=writer, progress=progress, keep_service_log=False)
         finally:
             writer.close()
         doc = write_tables(tmp, result, fmt, t0, extra)

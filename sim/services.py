@@ -45,11 +45,21 @@ def next_weekday_start(t_months: float) -> float:
 
 
 class ServiceLog:
-    """Columnar record of every service request of a run."""
+    """Columnar record of every service request of a run.
 
-    __slots__ = ("svc", "pid", "t_req", "t_start", "t_end", "units", "prio")
+    Requests are appended to lists while they may still change (a queued
+    request gets its start later); :meth:`seal` then moves them into compact
+    arrays, so a long run holds about 40 bytes per request instead of the
+    ~150 of Python objects in lists."""
+
+    __slots__ = ("svc", "pid", "t_req", "t_start", "t_end", "units", "prio", "_sealed", "_offset")
 
     def __init__(self) -> None:
+        self._sealed: list[dict[str, np.ndarray]] = []
+        self._offset = 0  # requests already sealed
+        self._clear()
+
+    def _clear(self) -> None:
         self.svc: list[int] = []
         self.pid: list[int] = []
         self.t_req: list[float] = []
@@ -59,6 +69,7 @@ class ServiceLog:
         self.prio: list[int] = []
 
     def add(self, svc: int, pid: int, t_req: float, t_start: float, t_end: float, units: float, prio: int) -> int:
+        """Record a request; returns its index among the unsealed requests."""
         self.svc.append(svc)
         self.pid.append(pid)
         self.t_req.append(t_req)
@@ -68,18 +79,42 @@ class ServiceLog:
         self.prio.append(prio)
         return len(self.svc) - 1
 
+    def seal(self) -> None:
+        """Freeze the requests so far (none of them will change again)."""
+        if self.svc:
+            self._sealed.append(self._arrays())
+            self._offset += len(self.svc)
+            self._clear()
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "service": np.asarray(self.svc, dtype=np.int8),
+            "patient_id": np.asarray(self.pid, dtype=np.int64),
+            "request_months": np.asarray(self.t_req, dtype=float),
+            "start_months": np.asarray(self.t_start, dtype=float),
+            "end_months": np.asarray(self.t_end, dtype=float),
+            "units": np.asarray(self.units, dtype=float),
+            "priority": np.asarray(self.prio, dtype=np.int8),
+        }
+
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            {
-                "service": pd.Categorical.from_codes(np.asarray(self.svc, dtype=np.int8), categories=list(SERVICES)),
-                "patient_id": np.asarray(self.pid, dtype=np.int64),
-                "request_months": np.asarray(self.t_req, dtype=float),
-                "start_months": np.asarray(self.t_start, dtype=float),
-                "end_months": np.asarray(self.t_end, dtype=float),
-                "units": np.asarray(self.units, dtype=float),
-                "priority": np.asarray(self.prio, dtype=np.int8),
-            }
-        )
+        """Every request of the run, in the order made."""
+        self.seal()
+        parts = self._sealed
+        cols: dict[str, np.ndarray] = {}
+        for name in ("service", "patient_id", "request_months", "start_months", "end_months", "units", "priority"):
+            # column by column, each part's copy released as soon as it is joined
+            cols[name] = (
+                np.concatenate([p.pop(name) for p in parts])
+                if parts
+                else np.asarray(
+                    [], dtype=np.int8 if name in ("service", "priority") else (np.int64 if name == "patient_id" else float)
+                )
+            )
+        cols["service"] = pd.Categorical.from_codes(cols["service"], categories=list(SERVICES))
+        df = pd.DataFrame(cols)
+        self._sealed = [{n: df[n].cat.codes.to_numpy() if n == "service" else df[n].to_numpy() for n in df.columns}]
+        return df
 
 
 class Pools:

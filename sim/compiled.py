@@ -70,14 +70,14 @@ class Compiled:
     thresholds: tuple[tuple[float, ...], ...]  # per lineage, grade 1..4 boundaries (descending)
     watch: tuple[tuple[float, ...], ...]  # per lineage, every value whose crossing matters (descending)
     decline_log: tuple[float, ...]  # per lineage, log of the ratio of one grade band (how far a step falls)
+    age_cdf: tuple[float, float]  # standard normal CDF at the age bounds (computed once)
 
     def age_quantile(self, u: float) -> float:
         """Age in years for a uniform: truncated normal by inversion."""
         a = self.s.cohort.age
         if a.sd_years <= 0:
             return a.mean_years
-        lo = _ND.cdf((a.min_years - a.mean_years) / a.sd_years)
-        hi = _ND.cdf((a.max_years - a.mean_years) / a.sd_years)
+        lo, hi = self.age_cdf
         q = min(max(lo + (hi - lo) * u, 1e-12), 1 - 1e-12)
         return min(max(a.mean_years + a.sd_years * _ND.inv_cdf(q), a.min_years), a.max_years)
 
@@ -127,7 +127,15 @@ def compile_scenario(s: Scenario) -> Compiled:
             thresholds[2],
         ),
         decline_log=tuple(math.log(t[0] / t[3]) / 3.0 for t in thresholds),
+        age_cdf=_age_cdf(s),
     )
+
+
+def _age_cdf(s: Scenario) -> tuple[float, float]:
+    a = s.cohort.age
+    if a.sd_years <= 0:
+        return (0.0, 1.0)
+    return (_ND.cdf((a.min_years - a.mean_years) / a.sd_years), _ND.cdf((a.max_years - a.mean_years) / a.sd_years))
 
 
 def _cum(shares: list[float]) -> tuple[float, ...]:

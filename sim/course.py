@@ -1130,11 +1130,20 @@ PATIENT_COLUMNS = (
 _ND = NormalDist()
 
 
+_CDF_BOUNDS: dict[tuple[float, float, float, float], tuple[float, float]] = {}
+
+
 def _truncnorm(u: float, mean: float, sd: float, lo: float, hi: float) -> float:
     """Normal(mean, sd) truncated to [lo, hi], by inversion of a uniform."""
     if sd <= 0:
         return min(max(mean, lo), hi)
-    a, b = _ND.cdf((lo - mean) / sd), _ND.cdf((hi - mean) / sd)
+    key = (mean, sd, lo, hi)
+    ab = _CDF_BOUNDS.get(key)
+    if ab is None:  # the CDF at the bounds, once per distinct distribution
+        if len(_CDF_BOUNDS) >= 4096:
+            _CDF_BOUNDS.clear()
+        ab = _CDF_BOUNDS[key] = (_ND.cdf((lo - mean) / sd), _ND.cdf((hi - mean) / sd))
+    a, b = ab
     q = min(max(a + (b - a) * u, 1e-12), 1 - 1e-12)
     return min(max(mean + sd * _ND.inv_cdf(q), lo), hi)
 

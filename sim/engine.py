@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -177,54 +178,69 @@ def run_chunk(scenario: Scenario, ids: np.ndarray, recorder: Recorder, log: Serv
     )
 
 
+_INT32 = {
+    "n_sre",
+    "n_pain_episodes",
+    "n_hypercalcemia",
+    "n_radiotherapy_courses",
+    "n_radiotherapy_fractions",
+    "n_radionuclide",
+    "n_chemo_cycles",
+    "n_rbc_units",
+    "n_platelet_units",
+    "n_surgery",
+    "n_admissions",
+    "n_scintigraphy",
+    "n_biopsy",
+}
+_INT8 = {"worst_anemia_grade", "worst_thrombocytopenia_grade", "worst_leukopenia_grade"}
+_BOOL = {
+    "visceral_disease",
+    "dic",
+    "leukoerythroblastic",
+    "paralysis",
+    "chemotherapy",
+    "remission",
+    "anemia_at_onset",
+    "thrombocytopenia_at_onset",
+    "leukopenia_at_onset",
+}
+
+
+def _column(name: str, values: Any) -> Any:
+    """One column of the patients table in its final type, straight from the rows."""
+    if name == "primary":
+        return pd.Categorical.from_codes(np.asarray(values, dtype=np.int8), categories=list(PRIMARIES))
+    if name == "bone_targeted_agent":
+        return pd.Categorical.from_codes(np.asarray(values, dtype=np.int8), categories=list(AGENTS))
+    if name == "death_cause":
+        return pd.Categorical(list(values), categories=list(CAUSES))
+    if name.endswith("_months"):
+        x = np.asarray(values, dtype=np.float64)
+        x[~np.isfinite(x)] = np.nan
+        return x
+    if name in _INT32:
+        return np.asarray(values, dtype=np.int32)
+    if name in _INT8:
+        return np.asarray(values, dtype=np.int8)
+    if name in _BOOL:
+        return np.asarray(values, dtype=bool)
+    if name == "patient_id":
+        return np.asarray(values, dtype=np.int64)
+    return np.asarray(values)
+
+
 def patients_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """Build the patients table once from the per-patient rows."""
+    """Build the patients table once from the per-patient rows (each column
+    converted once, straight to its type)."""
     cols: list[Any] = list(zip(*rows)) if rows else [[] for _ in PATIENT_COLUMNS]
-    df = pd.DataFrame({name: list(col) for name, col in zip(PATIENT_COLUMNS, cols)})
-    df["primary"] = pd.Categorical.from_codes(np.asarray(df["primary"], dtype=np.int8), categories=list(PRIMARIES))
-    df["bone_targeted_agent"] = pd.Categorical.from_codes(
-        np.asarray(df["bone_targeted_agent"], dtype=np.int8), categories=list(AGENTS)
-    )
-    df["death_cause"] = pd.Categorical(df["death_cause"], categories=list(CAUSES))
-    for c in (c for c in PATIENT_COLUMNS if c.endswith("_months")):
-        df[c] = np.asarray(df[c], dtype=np.float64)
-        df.loc[~np.isfinite(df[c]), c] = np.nan
-    entry = df.pop("entry_months")
-    df.insert(5, "entry_months", entry)
+    data = {name: _column(name, col) for name, col in zip(PATIENT_COLUMNS, cols)}
+    for c in ("bed_days", "total_wait_days"):
+        data[c] = np.asarray(data[c], dtype=np.float64)
+    order = [c for c in PATIENT_COLUMNS if c != "entry_months"]
+    order.insert(5, "entry_months")
+    df = pd.DataFrame({c: data[c] for c in order})
     df["censored"] = df["death_months"].isna()
-    for c in (
-        "n_sre",
-        "n_pain_episodes",
-        "n_hypercalcemia",
-        "n_radiotherapy_courses",
-        "n_radiotherapy_fractions",
-        "n_radionuclide",
-        "n_chemo_cycles",
-        "n_rbc_units",
-        "n_platelet_units",
-        "n_surgery",
-        "n_admissions",
-        "n_scintigraphy",
-        "n_biopsy",
-    ):
-        df[c] = np.asarray(df[c], dtype=np.int32)
-    for c in ("worst_anemia_grade", "worst_thrombocytopenia_grade", "worst_leukopenia_grade"):
-        df[c] = np.asarray(df[c], dtype=np.int8)
-    for c in (
-        "visceral_disease",
-        "dic",
-        "leukoerythroblastic",
-        "paralysis",
-        "chemotherapy",
-        "remission",
-        "anemia_at_onset",
-        "thrombocytopenia_at_onset",
-        "leukopenia_at_onset",
-    ):
-        df[c] = np.asarray(df[c], dtype=bool)
-    df["patient_id"] = np.asarray(df["patient_id"], dtype=np.int64)
-    df["bed_days"] = np.asarray(df["bed_days"], dtype=np.float64)
-    df["total_wait_days"] = np.asarray(df["total_wait_days"], dtype=np.float64)
     return df
 
 
@@ -287,17 +303,20 @@ def _simulate(
     finite = any(getattr(scenario.services, n).capacity is not None for n in SERVICES)
 
     def collect() -> None:
-        rec.rows.sort(key=lambda r: r[0])
+        rec.rows.sort(key=itemgetter(0))
         frames.append(patients_frame(rec.rows))  # built per chunk: memory stays flat
         log.seal()
         if rec.labs:
-            rec.labs.sort(key=lambda r: (r[0], r[1], r[2]))
+            rec.labs.sort(key=itemgetter(0, 1, 2))
             lab_tables.append(rec.labs_table())
-        tab = rec.table()
-        if event_sink is not None:
-            event_sink(tab)
-        if keep_events:
-            tables.append(tab)
+        if event_sink is not None or keep_events:
+            tab = rec.table()
+            if event_sink is not None:
+                event_sink(tab)
+            if keep_events:
+                tables.append(tab)
+        else:
+            rec.n_events += len(rec.pid)  # counted, no table built
         rec.clear()
 
     if scenario.mode == "population":

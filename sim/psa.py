@@ -244,7 +244,8 @@ def run_task(spec: dict[str, Any]) -> list[dict[str, float]]:
 
     out = []
     for data, overrides in spec["arms"]:
-        s = _scenario(data, overrides)
+        # a draw reports outcomes only: no blood-count trajectories are kept (they do not change the course)
+        s = _scenario(data, {**overrides, "labs.keep_patients": 0})
         res = simulate(s, keep_events=False)
         out.append(outcomes_of(res.patients, res.services, s))
     return out

@@ -306,12 +306,11 @@ class Patient:
     # ------------------------------------------------------------------ 1. entry
     def _entry(self) -> None:
         m, s = self.m, self.m.s
-        u = self.u
         self.now = 0.0
-        self.primary = _pick(m.primary_cum, u(P_ENTRY))
-        self.age = m.age_quantile(u(P_ENTRY))
-        self.agent = _pick(m.agent_cum, u(P_ENTRY))
-        self.visceral = u(P_ENTRY) < s.cohort.visceral_disease_probability
+        self.primary = _pick(m.primary_cum, self.u(P_ENTRY))
+        self.age = m.age_quantile(self.u(P_ENTRY))
+        self.agent = _pick(m.agent_cum, self.u(P_ENTRY))
+        self.visceral = self.u(P_ENTRY) < s.cohort.visceral_disease_probability
         self.log(EV["entry"], ("prostate", "breast", "lung", "renal", "thyroid", "other")[self.primary])
 
         self.alive = True
@@ -332,24 +331,28 @@ class Patient:
         # blood counts and calcium at baseline (labs section), then their trajectories
         lab = m.s.labs
         hb0 = _truncnorm(
-            u(P_ENTRY), lab.hb_baseline_mean_g_dl, lab.hb_baseline_sd_g_dl, lab.hb_baseline_min_g_dl, lab.hb_baseline_max_g_dl
+            self.u(P_ENTRY),
+            lab.hb_baseline_mean_g_dl,
+            lab.hb_baseline_sd_g_dl,
+            lab.hb_baseline_min_g_dl,
+            lab.hb_baseline_max_g_dl,
         )
         plt0 = _trunclognorm(
-            u(P_ENTRY),
+            self.u(P_ENTRY),
             lab.platelets_baseline_median_e9_l,
             lab.platelets_baseline_sd_log,
             lab.platelets_baseline_min_e9_l,
             lab.platelets_baseline_max_e9_l,
         )
         anc0 = _trunclognorm(
-            u(P_ENTRY),
+            self.u(P_ENTRY),
             lab.anc_baseline_median_e9_l,
             lab.anc_baseline_sd_log,
             lab.anc_baseline_min_e9_l,
             lab.anc_baseline_max_e9_l,
         )
         self.ca0 = _truncnorm(
-            u(P_ENTRY),
+            self.u(P_ENTRY),
             lab.calcium_baseline_mean_mmol_l,
             lab.calcium_baseline_sd_mmol_l,
             lab.calcium_baseline_min_mmol_l,
@@ -360,7 +363,7 @@ class Patient:
         self.vals = [hb0, plt0, anc0]  # the counts when last looked at
         self.ca_peaks = []
         self.why = ["", "", ""]
-        self.rate_mult = math.exp(lab.infiltration_rate_sd_log * _ND.inv_cdf(u(P_ENTRY)))
+        self.rate_mult = math.exp(lab.infiltration_rate_sd_log * _ND.inv_cdf(self.u(P_ENTRY)))
         self.visit_now = True
         self.worst = [0, 0, 0]
         self.dic = self.leuko_eb = False
@@ -384,16 +387,15 @@ class Patient:
     # ------------------------------------------------------------------ 2. progression clock
     def _start_progression(self) -> None:
         m, s = self.m, self.m.s
-        u = self.u
         self.pk = m.weib_k[self.primary]
         self.plam = m.weib_lam[self.primary]
         self.pC = 0.0
         self.pt = 0.0
         self.pm = 1.0
-        self.pE = -math.log(u(P_PROG))
-        u_carc, u_hyper = u(P_PROG), u(P_PROG)
-        v = _beta_inv(u(P_PROG), s.carcinosis.onset_fraction.alpha, s.carcinosis.onset_fraction.beta)
-        w = _beta_inv(u(P_PROG), s.hypercalcemia.onset_fraction.alpha, s.hypercalcemia.onset_fraction.beta)
+        self.pE = -math.log(self.u(P_PROG))
+        u_carc, u_hyper = self.u(P_PROG), self.u(P_PROG)
+        v = _beta_inv(self.u(P_PROG), s.carcinosis.onset_fraction.alpha, s.carcinosis.onset_fraction.beta)
+        w = _beta_inv(self.u(P_PROG), s.hypercalcemia.onset_fraction.alpha, s.hypercalcemia.onset_fraction.beta)
         self.p_carc_at = v * self.pE if u_carc < m.p_carc[self.primary] else INF
         self.p_hyper_at = w * self.pE if u_hyper < m.p_hyper[self.primary][self.agent] else INF
         self.p_running = True
@@ -561,7 +563,6 @@ class Patient:
     def _carcinosis_onset(self, relapse: bool) -> None:
         m, s = self.m, self.m.s
         c = s.carcinosis
-        u = self.u
         self.carc = True
         self.remission = False
         if self.carc_onset == INF:
@@ -576,9 +577,9 @@ class Patient:
         step = c.worsening_median_fraction * LN2 / m.carc_rate_bsc[self.primary]  # months per grade step
         hr = s.care.chemotherapy.death_hazard_ratio if self.on_chemo else 1.0
         for lin, p in enumerate((at_onset.anemia, at_onset.thrombocytopenia, at_onset.leukopenia)):  # type: ignore[attr-defined]
-            present = u(P_CARC) < p
-            g = _pick(m.grade_cum, u(P_CARC)) + 1
-            v_in_band = u(P_CARC)
+            present = self.u(P_CARC) < p
+            g = _pick(m.grade_cum, self.u(P_CARC)) + 1
+            v_in_band = self.u(P_CARC)
             traj = self.traj[lin]
             rate = m.decline_log[lin] / step * self.rate_mult * hr
             if present:
@@ -592,18 +593,18 @@ class Patient:
             else:
                 traj.set_native(self.now, None, rate)  # spared so far: falls from where it is
         if not relapse:
-            if u(P_CARC) < c.dic_probability:
+            if self.u(P_CARC) < c.dic_probability:
                 self.dic = True
                 self.log(EV["dic"])
-            if u(P_CARC) < c.leukoerythroblastic_probability:
+            if self.u(P_CARC) < c.leukoerythroblastic_probability:
                 self.leuko_eb = True
                 self.log(EV["leukoerythroblastic"])
         # death after onset: one threshold per cause
-        self.cE = [-math.log(u(P_CARC)) for _ in range(5)]
+        self.cE = [-math.log(self.u(P_CARC)) for _ in range(5)]
         self.cA = [0.0] * 5
         self.ct = self.now
-        self.infE = -math.log(u(P_COMPL))
-        self.bleedE = -math.log(u(P_COMPL))
+        self.infE = -math.log(self.u(P_COMPL))
+        self.bleedE = -math.log(self.u(P_COMPL))
         if relapse:
             self.diagnosed = False
             self.suspected = False
@@ -1128,6 +1129,46 @@ PATIENT_COLUMNS = (
 
 
 _ND = NormalDist()
+
+
+class DirectClock:
+    """Stands in for the SimPy environment of a course that waits on nothing
+    but its own clock: ``timeout(d)`` is just the delay ``d``."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def timeout(self, delay: float) -> float:
+        return delay
+
+
+def run_direct(m: Compiled, care: Care, rec: Recorder, streams: Any, n: int, end: float) -> None:
+    """Run the courses of ``n`` cohort patients (all entering at time 0, no
+    finite service) without SimPy's scheduler.
+
+    Patients do not interact here, so each course only needs its own clock.
+    The courses are still interleaved in time order, through one heap keyed
+    exactly as SimPy keys its events (time computed as ``now + delay``, ties
+    in the order the waits were made), so the event log comes out in the
+    same order, byte for byte, as a run through ``simpy.Environment``.
+    """
+    clock = DirectClock()
+    heap: list[tuple[float, int, Any]] = []
+    eid = 0
+    for i in range(n):  # SimPy starts every process at time 0, in creation order
+        g = Patient(clock, m, care, rec, streams, i, 0.0, end).course()
+        for d in g:
+            heapq.heappush(heap, (d, eid, g))  # 0.0 + d
+            eid += 1
+            break
+    while heap:
+        t, _, g = heap[0]
+        for d in g:
+            heapq.heapreplace(heap, (t + d, eid, g))
+            eid += 1
+            break
+        else:
+            heapq.heappop(heap)
 
 
 _CDF_BOUNDS: dict[tuple[float, float, float, float], tuple[float, float]] = {}

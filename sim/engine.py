@@ -12,7 +12,6 @@ same places.
 from __future__ import annotations
 
 import gc
-import heapq
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +26,7 @@ import simpy
 
 from .care import Care
 from .compiled import compile_scenario
-from .course import PATIENT_COLUMNS, STREAM_SIZES, Patient
+from .course import PATIENT_COLUMNS, STREAM_SIZES, Patient, run_direct
 from .events import CAUSES, Recorder
 from .params import AGENTS, PRIMARIES
 from .rng import PatientStreams, uniforms
@@ -130,42 +129,10 @@ def _run_group(
         env.run()
 
 
-class _DirectClock:
-    """Stands in for the SimPy environment of a course that waits on nothing
-    but its own clock: ``timeout(d)`` is just the delay ``d``."""
-
-    now = 0.0
-    timeout = float
-
-
 def _run_direct(m: Any, care: Care, rec: Recorder, streams: PatientStreams, n: int, end: float) -> None:
     """Run uncapacitated cohort courses (all entering at time 0) without
-    SimPy's scheduler.
-
-    Patients do not interact here, so each course only needs its own clock.
-    The courses are still interleaved in time order, through one heap keyed
-    exactly as SimPy keys its events (time computed as ``now + delay``, ties
-    in the order the waits were made), so the event log comes out in the
-    same order, byte for byte, as a run through ``simpy.Environment``.
-    """
-    clock = _DirectClock()
-    heap: list[tuple[float, int, Any]] = []
-    push, pop, replace = heapq.heappush, heapq.heappop, heapq.heapreplace
-    eid = 0
-    for i in range(n):  # SimPy starts every process at time 0, in creation order
-        g = Patient(clock, m, care, rec, streams, i, 0.0, end).course()
-        for d in g:
-            push(heap, (d, eid, g))  # 0.0 + d
-            eid += 1
-            break
-    while heap:
-        t, _, g = heap[0]
-        for d in g:
-            replace(heap, (t + d, eid, g))
-            eid += 1
-            break
-        else:
-            pop(heap)
+    SimPy's scheduler: :func:`sim.course.run_direct`."""
+    run_direct(m, care, rec, streams, n, end)
 
 
 def run_chunk(scenario: Scenario, ids: np.ndarray, recorder: Recorder, log: ServiceLog | None = None) -> None:

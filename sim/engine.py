@@ -11,6 +11,7 @@ same places.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import time
 from collections.abc import Callable, Iterator
@@ -197,18 +198,55 @@ def _column(name: str, values: Any) -> Any:
     return np.asarray(values)
 
 
-def patients_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """Build the patients table once from the per-patient rows (each column
-    converted once, straight to its type)."""
+def release_freed_memory() -> None:
+    """Hand memory freed by joined chunks back to the operating system
+    (glibc keeps freed heap memory for reuse; the next large table would
+    otherwise add to the peak).  Does nothing where there is no glibc."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def patient_parts(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """The columns of the patients table for one chunk's rows, each converted
+    once, straight to its final type (arrays and categoricals)."""
     cols: list[Any] = list(zip(*rows)) if rows else [[] for _ in PATIENT_COLUMNS]
     data = {name: _column(name, col) for name, col in zip(PATIENT_COLUMNS, cols)}
     for c in ("bed_days", "total_wait_days"):
         data[c] = np.asarray(data[c], dtype=np.float64)
     order = [c for c in PATIENT_COLUMNS if c != "entry_months"]
     order.insert(5, "entry_months")
-    df = pd.DataFrame({c: data[c] for c in order})
-    df["censored"] = df["death_months"].isna()
-    return df
+    out = {c: data[c] for c in order}
+    out["censored"] = np.isnan(out["death_months"])
+    return out
+
+
+def parts_of(df: pd.DataFrame) -> dict[str, Any]:
+    """A patients table as independent columns (for :func:`join_patients`)."""
+    return {c: df[c].array if isinstance(df[c].dtype, pd.CategoricalDtype) else df[c].to_numpy() for c in df.columns}
+
+
+def join_patients(parts: list[dict[str, Any]]) -> pd.DataFrame:
+    """One patients table from the columns of each chunk, joined column by
+    column and each chunk's column released as it is joined, so joining
+    needs one column's copy at a time rather than the whole table twice.
+    ``parts`` is emptied."""
+    data: dict[str, Any] = {}
+    for c in list(parts[0]):
+        pieces = [p.pop(c) for p in parts]
+        if isinstance(pieces[0], pd.Categorical):
+            data[c] = pd.Categorical.from_codes(np.concatenate([x.codes for x in pieces]), categories=pieces[0].categories)
+        else:
+            data[c] = np.concatenate(pieces)
+        del pieces
+    parts.clear()
+    return pd.DataFrame(data, copy=False)
+
+
+def patients_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """Build the patients table once from the per-patient rows."""
+    return pd.DataFrame(patient_parts(rows))
 
 
 def simulate(
@@ -264,14 +302,14 @@ def _simulate(
     m = compile_scenario(scenario)
     rec = Recorder()
     log = ServiceLog()
-    frames: list[pd.DataFrame] = []
+    frames: list[dict[str, Any]] = []  # the patients table's columns, per chunk
     tables: list[pa.Table] = []
     lab_tables: list[pa.Table] = []
     finite = any(getattr(scenario.services, n).capacity is not None for n in SERVICES)
 
     def collect() -> None:
         rec.rows.sort(key=itemgetter(0))
-        frames.append(patients_frame(rec.rows))  # built per chunk: memory stays flat
+        frames.append(patient_parts(rec.rows))  # built per chunk: memory stays flat
         log.seal()
         if rec.labs:
             rec.labs.sort(key=itemgetter(0, 1, 2))
@@ -311,11 +349,13 @@ def _simulate(
             if progress is not None:
                 progress(done, n)
         report_from, report_to = 0.0, scenario.run.horizon_months
-    patients = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    frames.clear()
+    patients = join_patients(frames)
+    release_freed_memory()
     slog = log.frame()
+    release_freed_memory()
     death_cal = (patients["entry_months"] + patients["death_months"]).set_axis(patients["patient_id"])
     services = service_table(slog, scenario, report_from, report_to, death_cal)
+    release_freed_memory()
     events = None
     if keep_events:
         events = pa.concat_tables(tables).unify_dictionaries() if tables else None

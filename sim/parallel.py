@@ -41,7 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .engine import DEFAULT_CHUNK, RunResult, simulate
+from .engine import DEFAULT_CHUNK, RunResult, join_patients, parts_of, release_freed_memory, simulate
 from .scenario import Scenario
 from .services import SERVICES, service_table
 
@@ -240,7 +240,7 @@ def cohort_task(spec: tuple[dict[str, Any], int, int]) -> dict[str, Any]:
     tables: list[pa.Table] = []
     res = simulate(s, first_id=first, keep_events=False, event_sink=tables.append)
     return {
-        "patients": res.patients,
+        "patients": parts_of(res.patients),  # independent columns: the driver joins them column by column
         "tables": tables,
         "labs": res.labs,
         "service_log": res.service_log,
@@ -304,7 +304,7 @@ def run_to_folder(
     with staged_output(out, force) as tmp:
         t0 = time.perf_counter()
         writer = serial._EventWriter(tmp / f"events.{fmt}", fmt)
-        frames: list[pd.DataFrame] = []
+        frames: list[dict[str, Any]] = []
         logs: list[pd.DataFrame] = []
         lab_tables: list[pa.Table] = []
         n_events = n_timeouts = done = 0
@@ -324,15 +324,20 @@ def run_to_folder(
                     progress(done, scenario.run.patients)
         finally:
             writer.close()
-        patients = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        patients = join_patients(frames)
+        release_freed_memory()
         slog = pd.concat(logs, ignore_index=True) if len(logs) > 1 else logs[0]
+        logs.clear()
+        release_freed_memory()
         horizon = scenario.run.horizon_months
         death_cal = (patients["entry_months"] + patients["death_months"]).set_axis(patients["patient_id"])
+        services = service_table(slog, scenario, 0.0, horizon, death_cal)
+        slog = slog.iloc[:0].copy()  # the per-year table is built: the request-level log is not written
         result = RunResult(
             scenario=scenario,
             patients=patients,
             events=None,
-            services=service_table(slog, scenario, 0.0, horizon, death_cal),
+            services=services,
             service_log=slog,
             n_events=n_events,
             n_timeouts=n_timeouts,

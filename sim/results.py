@@ -23,7 +23,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from . import __version__
-from .engine import RunResult, simulate
+from .engine import RunResult, release_freed_memory, simulate
 from .events import EVENT_SCHEMA
 from .loader import resolved_yaml, scenario_sha256
 from .output import staged_output, write_json
@@ -91,6 +91,7 @@ def write_tables(
     write_patients(result.patients, tmp / f"patients.{fmt}", fmt)
     write_patients(result.services, tmp / f"services.{fmt}", fmt)
     write_labs(tmp, result.labs, fmt)
+    release_freed_memory()  # the writers' buffers, before the survival estimates of the summary
     doc = summary_document(result, __version__, scenario_sha256(result.scenario))
     (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(result.scenario), encoding="utf-8")
     if extra is not None:

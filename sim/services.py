@@ -112,7 +112,7 @@ class ServiceLog:
                 )
             )
         cols["service"] = pd.Categorical.from_codes(cols["service"], categories=list(SERVICES))
-        df = pd.DataFrame(cols)
+        df = pd.DataFrame(cols, copy=False)  # the joined arrays become the frame's columns (no second copy)
         self._sealed = [{n: df[n].cat.codes.to_numpy() if n == "service" else df[n].to_numpy() for n in df.columns}]
         return df
 
@@ -191,6 +191,18 @@ def _overlap(a: np.ndarray, b: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.clip(np.minimum(b, hi) - np.maximum(a, lo), 0.0, None)
 
 
+def _lookup(series: pd.Series, keys: np.ndarray) -> np.ndarray:
+    """``series.reindex(keys).to_numpy()`` without a hash table of the whole
+    index when the index is sorted (the patients table is)."""
+    idx = series.index.to_numpy()
+    if len(idx) and series.index.is_monotonic_increasing and series.index.is_unique:
+        pos = np.searchsorted(idx, keys)
+        pos_ok = np.minimum(pos, len(idx) - 1)
+        found = (pos < len(idx)) & (idx[pos_ok] == keys)
+        return np.where(found, series.to_numpy()[pos_ok], np.nan)
+    return series.reindex(keys).to_numpy()
+
+
 def service_table(
     log: pd.DataFrame,
     scenario: Scenario,
@@ -208,18 +220,27 @@ def service_table(
     rows = []
     n_years = max(1, int(math.ceil((end_months - start_months) / MONTHS_PER_YEAR - 1e-9)))
     costs = scenario.costs
+    # one service at a time, only the columns needed (no copy of the whole log per service)
+    col = log["service"]
+    categorical = isinstance(col.dtype, pd.CategoricalDtype)
+    svc = col.cat.codes.to_numpy() if categorical else col.to_numpy()
     for name in SERVICES:
         cfg = getattr(scenario.services, name)
-        d = log[log["service"] == name]
-        t_req = d["request_months"].to_numpy()
-        t_start = d["start_months"].to_numpy()
-        t_end = d["end_months"].to_numpy()
-        if name == "beds" and death_calendar is not None and len(d):
-            dt = death_calendar.reindex(d["patient_id"]).to_numpy()
+        if categorical:
+            cats = list(col.cat.categories)
+            sel = svc == (cats.index(name) if name in cats else -2)
+        else:
+            sel = svc == name
+        t_req = log["request_months"].to_numpy()[sel]
+        t_start = log["start_months"].to_numpy()[sel]
+        t_end = log["end_months"].to_numpy()[sel]
+        if name == "beds" and death_calendar is not None and len(t_req):
+            dt = _lookup(death_calendar, log["patient_id"].to_numpy()[sel])
             t_end = np.where(np.isfinite(dt), np.minimum(t_end, dt), t_end)
         started = np.isfinite(t_start)
         wait_end = np.where(started, t_start, np.where(np.isfinite(t_end), t_end, end_months))
-        units = d["units"].to_numpy()
+        units = log["units"].to_numpy()[sel]
+        del sel
         for y in range(n_years):
             lo = start_months + y * MONTHS_PER_YEAR
             hi = min(lo + MONTHS_PER_YEAR, end_months)

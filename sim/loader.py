@@ -281,12 +281,14 @@ def _resolve_extends(data: dict[str, Any], path: Path, depth: int, seen: tuple[P
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """``over`` wins; mappings merge key by key, everything else replaces."""
-    out = copy.deepcopy(base)
+    out = dict(base)  # shallow: every value taken from base or over is copied below, once
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = deep_merge(out[k], v)
         else:
-            out[k] = copy.deepcopy(v)
+            out[k] = copy_tree(v)
+    for k in base.keys() - over.keys():
+        out[k] = copy_tree(base[k])
     return out
 
 
@@ -302,9 +304,21 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key, value
 
 
+def copy_tree(node: Any) -> Any:
+    """A deep copy of parsed YAML/JSON data (dicts, lists, immutable scalars),
+    several times faster than ``copy.deepcopy``; anything else is deep-copied."""
+    if isinstance(node, dict):
+        return {k: copy_tree(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [copy_tree(v) for v in node]
+    if node is None or isinstance(node, (str, int, float, bool)):
+        return node
+    return copy.deepcopy(node)
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str] | dict[str, Any]) -> dict[str, Any]:
     """Set each dotted path in a raw scenario dict; unknown paths are reported."""
-    out = copy.deepcopy(data)
+    out = copy_tree(data)
     items = list(overrides.items()) if isinstance(overrides, dict) else [parse_override(o) for o in overrides]
     problems: list[Problem] = []
     for key, value in items:

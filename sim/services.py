@@ -270,8 +270,9 @@ def service_table(
                     "utilisation": busy / cfg.capacity if cfg.capacity else math.nan,
                     "mean_queue": queue,
                     "wait_mean_days": float(waits.mean()) if len(waits) else math.nan,
-                    "wait_median_days": float(np.median(waits)) if len(waits) else math.nan,
-                    "wait_p95_days": float(np.percentile(waits, 95)) if len(waits) else math.nan,
+                    # nobody waited (every unlimited service): the quantiles are 0 without sorting
+                    "wait_median_days": (float(np.median(waits)) if waits.any() else 0.0) if len(waits) else math.nan,
+                    "wait_p95_days": (float(np.percentile(waits, 95)) if waits.any() else 0.0) if len(waits) else math.nan,
                     "deaths_waiting": int((died_waiting & (t_end >= lo) & (t_end < hi)).sum()),
                     "cost": cost,
                     "cost_discounted": cost * disc,

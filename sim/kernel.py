@@ -111,7 +111,7 @@ def load() -> None:
 
 
 def status() -> dict[str, Any]:
-    """Which kernel this process runs and why (also written into run outputs)."""
+    """Which kernel this process runs and why (recorded in a results folder's timing.json and by the benchmark)."""
     course = sys.modules.get(f"{__package__ or 'sim'}.course")
     compiled = bool(
         course is not None and str(getattr(course, "__file__", "")).endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from . import __version__
 from .engine import RunResult, release_freed_memory, simulate
 from .events import EVENT_SCHEMA
+from .kernel import status as kernel_status
 from .loader import resolved_yaml, scenario_sha256
 from .output import staged_output, write_json
 from .scenario import Scenario
@@ -102,6 +103,7 @@ def write_tables(
             "wall_seconds": round(time.perf_counter() - t0, 3),
             "simulate_seconds": round(result.wall_seconds, 3),
             "events": result.n_events,
+            "kernel": kernel_status()["kernel"],
             **(timing or {}),
         },
     )

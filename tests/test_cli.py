@@ -37,6 +37,9 @@ def results(tmp_path_factory):
 def test_run_writes_the_tables(results: Path):
     names = {p.name for p in results.iterdir()}
     assert {"patients.parquet", "events.parquet", "summary.json", "scenario.resolved.yaml", "timing.json"} <= names
+    from sim import kernel
+
+    assert json.loads((results / "timing.json").read_text())["kernel"] == kernel.status()["kernel"]  # which kernel ran
     df = pd.read_parquet(results / "patients.parquet")
     assert PATIENT_COLS <= set(df.columns) and len(df) == 800
     ev = pd.read_parquet(results / "events.parquet")

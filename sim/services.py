@@ -52,11 +52,10 @@ class ServiceLog:
     arrays, so a long run holds about 40 bytes per request instead of the
     ~150 of Python objects in lists."""
 
-    __slots__ = ("svc", "pid", "t_req", "t_start", "t_end", "units", "prio", "_sealed", "_offset")
+    __slots__ = ("svc", "pid", "t_req", "t_start", "t_end", "units", "prio", "_sealed")
 
     def __init__(self) -> None:
         self._sealed: list[dict[str, np.ndarray]] = []
-        self._offset = 0  # requests already sealed
         self._clear()
 
     def _clear(self) -> None:
@@ -83,7 +82,6 @@ class ServiceLog:
         """Freeze the requests so far (none of them will change again)."""
         if self.svc:
             self._sealed.append(self._arrays())
-            self._offset += len(self.svc)
             self._clear()
 
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -100,21 +98,12 @@ class ServiceLog:
     def frame(self) -> pd.DataFrame:
         """Every request of the run, in the order made."""
         self.seal()
-        parts = self._sealed
-        cols: dict[str, np.ndarray] = {}
-        for name in ("service", "patient_id", "request_months", "start_months", "end_months", "units", "priority"):
-            # column by column, each part's copy released as soon as it is joined
-            cols[name] = (
-                np.concatenate([p.pop(name) for p in parts])
-                if parts
-                else np.asarray(
-                    [], dtype=np.int8 if name in ("service", "priority") else (np.int64 if name == "patient_id" else float)
-                )
-            )
-        cols["service"] = pd.Categorical.from_codes(cols["service"], categories=list(SERVICES))
-        df = pd.DataFrame(cols, copy=False)  # the joined arrays become the frame's columns (no second copy)
-        self._sealed = [{n: df[n].cat.codes.to_numpy() if n == "service" else df[n].to_numpy() for n in df.columns}]
-        return df
+        parts = self._sealed or [self._arrays()]
+        # column by column, each part's copy released as soon as it is joined
+        cols = {name: np.concatenate([p.pop(name) for p in parts]) for name in list(parts[0])}
+        self._sealed = [dict(cols)]  # joined once; a second call joins nothing
+        service = pd.Categorical.from_codes(cols["service"], categories=list(SERVICES))
+        return pd.DataFrame({**cols, "service": service}, copy=False)  # the joined arrays are the columns
 
 
 class Pools:

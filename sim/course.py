@@ -43,6 +43,7 @@ from .compiled import DAYS_PER_MONTH, LN2, Compiled
 from .errors import RunawayCourse
 from .events import EV
 from .labs import Trajectory, calcium, time_below
+from .philox import key_words, uniform
 
 if TYPE_CHECKING:
     from .care import Care
@@ -55,6 +56,9 @@ P_ENTRY, P_PROG, P_OTHER, P_SRE, P_PAIN, P_HYPER, P_CARC, P_DETECT, P_COMPL, P_R
 # pre-drawn per patient, about the 99th percentile of the baseline's use: drawing a
 # batch costs under 1 microsecond per patient and 16 numbers, extending one stream ~100
 STREAM_SIZES = (10, 6, 2, 48, 24, 8, 24, 4, 40, 120, 8, 20, 4)
+# the compiled kernel draws each number when it is used (sim.philox: well under a microsecond
+# each, about 50 per patient) instead of pre-drawing the blocks above through NumPy
+LAZY_DRAWS = not hasattr(uniform, "__code__")
 
 # clock slots
 S_PROG, S_OTHER, S_SRE, S_PAIN, S_CDEATH, S_WORSEN0, S_WORSEN1, S_WORSEN2, S_INFECT, S_BLEED = range(10)
@@ -117,6 +121,9 @@ class Patient:
         "u_pos",
         "u_end",
         "u_extra",
+        "k0",
+        "k1",
+        "rep",
         "primary",
         "age",
         "agent",
@@ -256,7 +263,10 @@ class Patient:
         return self._u_more(process, pos)
 
     def _u_more(self, process: int, pos: int) -> float:
-        """Past the pre-drawn block: the stream continues in a list drawn on demand."""
+        """Past the pre-drawn block: the stream continues in a list drawn on demand
+        (or, with :data:`LAZY_DRAWS`, where nothing is pre-drawn, draw ``pos`` is computed)."""
+        if LAZY_DRAWS:
+            return uniform(self.k0, self.k1, self.rep, self.pid, process, pos)
         streams = self.streams
         k = pos - streams.offsets[process]  # index of this draw within the process's stream
         extra = self.u_extra.get(process)
@@ -851,10 +861,17 @@ class Patient:
         env = self.env
         if self.entry > env.now:
             yield env.timeout(self.entry - env.now)
-        self.u_buf = self.streams.take(self.i)
-        self.u_pos = list(self.streams.offsets)
-        self.u_end = [o + k for o, k in zip(self.streams.offsets, self.streams.sizes)]
-        self.u_extra = {}
+        streams = self.streams
+        if LAZY_DRAWS:  # draw k of process p when it is used: u_pos[p] is k, nothing is pre-drawn
+            self.k0, self.k1 = key_words(streams.seed)
+            self.rep = streams.replication
+            self.u_pos = [0] * len(streams.sizes)
+            self.u_end = self.u_pos[:]
+        else:
+            self.u_buf = streams.take(self.i)
+            self.u_pos = list(streams.offsets)
+            self.u_end = [o + k for o, k in zip(streams.offsets, streams.sizes)]
+            self.u_extra = {}
         horizon = self.horizon
         self._entry()
         self._start_progression()

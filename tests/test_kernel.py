@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = json.loads((Path(__file__).parent / "data" / "golden_digests.json").read_text())
 
 
-def _fingerprints_in_subprocess(pure: bool) -> tuple[dict[str, str], str]:
+def _fingerprints_in_subprocess(pure: bool) -> tuple[dict[str, str], str, bool]:
     env = {k: v for k, v in os.environ.items() if k != kernel.PURE_ENV}
     if pure:
         env[kernel.PURE_ENV] = "1"
@@ -33,11 +33,12 @@ def _fingerprints_in_subprocess(pure: bool) -> tuple[dict[str, str], str]:
         "import json, sys\n"
         "from tests import golden\n"
         "from sim import kernel\n"
-        "print(json.dumps({'fp': golden.fingerprints(), 'kernel': kernel.status()['kernel']}))\n"
+        "from sim import course\n"
+        "print(json.dumps({'fp': golden.fingerprints(), 'kernel': kernel.status()['kernel'], 'lazy': course.LAZY_DRAWS}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     doc = json.loads(out.stdout.strip().splitlines()[-1])
-    return doc["fp"], doc["kernel"]
+    return doc["fp"], doc["kernel"], doc["lazy"]
 
 
 def test_results_match_the_fingerprints_from_before_the_speed_work() -> None:
@@ -72,9 +73,11 @@ def test_compiled_kernel_matches_python_kernel_byte_for_byte() -> None:
         if os.environ.get("CI"):
             pytest.fail(f"CI builds the compiled kernel (python -m sim.kernel build) but it is not in use: {why}")
         pytest.skip(f"no current compiled kernel: {why}")
-    compiled, k1 = _fingerprints_in_subprocess(pure=False)
-    pure, k2 = _fingerprints_in_subprocess(pure=True)
+    compiled, k1, lazy1 = _fingerprints_in_subprocess(pure=False)
+    pure, k2, lazy2 = _fingerprints_in_subprocess(pure=True)
     assert (k1, k2) == ("compiled (mypyc)", "python")
+    # the compiled kernel draws each number when used (sim.philox), the Python one pre-draws blocks
+    assert (lazy1, lazy2) == (True, False)
     assert compiled == pure == GOLDEN
 
 

@@ -1,6 +1,7 @@
 """Random streams: the published generator, uniform output, addressing."""
 
 import numpy as np
+import pytest
 
 from sim.rng import PatientStreams, philox4x32, uniforms
 
@@ -67,3 +68,35 @@ def test_patient_draws_past_the_block_match_the_address(monkeypatch):
     import pandas as pd
 
     pd.testing.assert_frame_equal(full, small)
+
+
+def _philox_modules() -> list[object]:
+    """sim.philox as imported (compiled when a current kernel build exists) and from its source."""
+    import importlib.util
+
+    import sim.philox
+    from sim.kernel import PACKAGE_DIR
+
+    spec = importlib.util.spec_from_file_location("philox_source", PACKAGE_DIR / "philox.py")
+    assert spec is not None and spec.loader is not None
+    source = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(source)
+    return [sim.philox, source]
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["as-imported", "source"])
+def test_one_at_a_time_philox_gives_the_addressed_numbers(which: int) -> None:
+    """The compiled kernel's scalar Philox (sim.philox) draws exactly what sim.rng.uniforms draws,
+    at the edges of every counter word and of the seed."""
+    px = _philox_modules()[which]
+    rng = np.random.default_rng(11)
+    addresses = [(0, 0, 0, 0), (2**64 - 1, 2**32 - 1, 2**32 - 1, 31), (12345, 0, 2**31, 13)]
+    addresses += [
+        (int(rng.integers(0, 2**63)) * 2 + 1, int(rng.integers(0, 2**32)), int(rng.integers(0, 2**32)), int(rng.integers(0, 32)))
+        for _ in range(40)
+    ]
+    for seed, rep, pid, proc in addresses:
+        want = uniforms(seed, rep, np.array([pid]), proc, 0, 40)[0]
+        k0, k1 = px.key_words(seed)  # type: ignore[attr-defined]
+        got = [px.uniform(k0, k1, rep, pid, proc, k) for k in range(80)]  # type: ignore[attr-defined]
+        assert got == want.tolist(), (seed, rep, pid, proc)

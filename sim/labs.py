@@ -19,6 +19,7 @@ form with them (never by stepping through time).
 from __future__ import annotations
 
 import math
+from typing import Final
 
 import numpy as np
 
@@ -173,6 +174,10 @@ def grade_of(value: float, thresholds: tuple[float, ...]) -> int:
     return g
 
 
+# compiled (mypyc), this module evaluates grids point by point; as Python, with NumPy arrays
+NATIVE: Final = not hasattr(grade_of, "__code__")
+
+
 def calcium(
     ca0: float, peaks: list[tuple[float, float]], t: float, threshold: float, rise_months: float, half_life_months: float
 ) -> float:
@@ -195,10 +200,43 @@ def calcium(
 
 def time_below(traj: Trajectory, threshold: float, t0: float, t1: float, step: float, max_points: int = 200) -> float:
     """Months with the value below ``threshold`` in [t0, t1], on a grid of
-    ``step`` months (coarser when that would take more than ``max_points``)."""
+    ``step`` months (coarser when that would take more than ``max_points``):
+    the grid's midpoints ``t0 + (j + 0.5) * h`` evaluated as :meth:`Trajectory.values`
+    does (in the compiled kernel one point at a time, else as arrays)."""
     if t1 <= t0:
         return 0.0
     n = min(max_points, max(1, int(math.ceil((t1 - t0) / step))))
     h = (t1 - t0) / n
-    ts = t0 + (np.arange(n) + 0.5) * h
-    return h * int(np.count_nonzero(traj.values(ts) < threshold))
+    if not NATIVE:
+        ts = t0 + (np.arange(n) + 0.5) * h
+        return h * int(np.count_nonzero(traj.values(ts) < threshold))
+    seg_t, seg_v, seg_g = traj.seg_t, traj.seg_v, traj.seg_g
+    dips, boosts, last, floor = traj.dip, traj.boosts, traj.last, traj.floor
+    last_seg = len(seg_t) - 1
+    k = 0
+    below = 0
+    # as in values(): every boost as one term when there is one, or from the first point on
+    one_term = len(boosts) == 1 or (last is not None and t0 + 0.5 * h >= last[0])
+    for j in range(n):
+        t = t0 + (j + 0.5) * h
+        while k < last_seg and seg_t[k + 1] <= t:
+            k += 1
+        g = seg_g[k]
+        v = seg_v[k] * math.exp(-g * (t - seg_t[k])) if g != 0.0 else seg_v[k]
+        for a, b, x in dips:
+            if a <= t < b:
+                v = v * x
+        if last is not None:
+            if t >= last[0]:
+                tr = last[1] * math.exp(-last[2] * (t - last[0]))
+            elif one_term:
+                tr = 0.0
+            else:
+                tr = 0.0
+                for s0, a0, r0 in boosts:
+                    if t >= s0:
+                        tr = tr + a0 * math.exp(-r0 * (t - s0))
+            v = v + tr
+        if max(v, floor) < threshold:
+            below += 1
+    return h * below

@@ -282,7 +282,11 @@ class Patient:
         rec.pid.append(self.pid)
         rec.t.append(self.entry + self.now)
         rec.ev.append(ev)
-        rec.det.append(rec.code(detail) if detail else 0)
+        if detail:
+            c = rec.detail_codes.get(detail)  # interned: a dictionary look-up, a call only for a new string
+            rec.det.append(rec.code(detail) if c is None else c)
+        else:
+            rec.det.append(0)
 
     def schedule(self, t: float, kind: int, arg: Any = None) -> None:
         """Put a one-off item on this patient's agenda."""
@@ -883,7 +887,12 @@ class Patient:
         queued_care = self.care.pools
         rec = self.rec
         while self.alive:
-            t = min(nxt)
+            slot = 0  # the earliest clock (the first of equal ones)
+            t = nxt[0]
+            for j in range(1, N_SLOTS):
+                if nxt[j] < t:
+                    t = nxt[j]
+                    slot = j
             use_agenda = bool(agenda) and agenda[0][0] <= t
             if use_agenda:
                 t = agenda[0][0]
@@ -915,7 +924,6 @@ class Patient:
                 _, _, kind, arg = heapq.heappop(agenda)
                 self._on_agenda(kind, arg)
                 continue
-            slot = nxt.index(t)
             if slot == S_PROG:
                 self._on_progression()
             elif slot == S_OTHER:

@@ -71,11 +71,11 @@ EVENT_SCHEMA = pa.schema(
 class Recorder:
     """Collects events of one chunk in columns; ``detail`` strings are interned."""
 
-    __slots__ = ("pid", "t", "ev", "det", "details", "_detail_code", "rows", "labs", "n_events", "n_timeouts")
+    __slots__ = ("pid", "t", "ev", "det", "details", "detail_codes", "rows", "labs", "n_events", "n_timeouts")
 
     def __init__(self) -> None:
         self.details: list[str] = [""]
-        self._detail_code: dict[str, int] = {"": 0}
+        self.detail_codes: dict[str, int] = {"": 0}  # detail string -> its code
         self.rows: list[tuple[Any, ...]] = []
         self.n_events = 0
         self.n_timeouts = 0  # SimPy timeouts the courses waited on (for the benchmark's bare-SimPy comparison)
@@ -106,9 +106,9 @@ class Recorder:
 
     def code(self, detail: str) -> int:
         """The code of a detail string (interned once per run)."""
-        c = self._detail_code.get(detail)
+        c = self.detail_codes.get(detail)
         if c is None:
-            c = self._detail_code[detail] = len(self.details)
+            c = self.detail_codes[detail] = len(self.details)
             self.details.append(detail)
         return c
 

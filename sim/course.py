@@ -208,6 +208,7 @@ class Patient:
         "entry",
         "horizon",
         "proc",
+        "direct",
         "sleeping",
         "died_ev",
         "done",
@@ -221,6 +222,9 @@ class Patient:
     proc: Any
     u_buf: Any
     u_extra: Any
+    u_pos: list[int]
+    u_end: list[int]
+    direct: bool
     cE: list[float]
     cA: list[float]
     crate: list[float] | None
@@ -240,6 +244,7 @@ class Patient:
         end: float = INF,
     ):
         self.env = env
+        self.direct = type(env) is DirectClock  # waits are plain delays (run_direct), not SimPy events
         self.m = m
         self.care = care
         self.rec = rec
@@ -905,7 +910,7 @@ class Patient:
             if t > self.now:
                 rec.n_timeouts += 1
                 if queued_care is None:  # nothing outside this course can change it
-                    yield env.timeout(t - self.now)
+                    yield (t - self.now) if self.direct else env.timeout(t - self.now)
                 else:
                     self.sleeping = True
                     interrupted = False

@@ -208,7 +208,7 @@ class Patient:
         "entry",
         "horizon",
         "proc",
-        "direct",
+        "wait_until",
         "sleeping",
         "died_ev",
         "done",
@@ -224,7 +224,7 @@ class Patient:
     u_extra: Any
     u_pos: list[int]
     u_end: list[int]
-    direct: bool
+    wait_until: float
     cE: list[float]
     cA: list[float]
     crate: list[float] | None
@@ -244,7 +244,6 @@ class Patient:
         end: float = INF,
     ):
         self.env = env
-        self.direct = type(env) is DirectClock  # waits are plain delays (run_direct), not SimPy events
         self.m = m
         self.care = care
         self.rec = rec
@@ -257,6 +256,7 @@ class Patient:
         self.died_ev = None
         self.proc = None
         self.done = False
+        self.wait_until = -1.0  # the end of the wait in progress (course months), -1.0 when none
 
     # ------------------------------------------------------------------ helpers
     def u(self, process: int) -> float:
@@ -866,10 +866,32 @@ class Patient:
 
     # ------------------------------------------------------------------ the course
     def course(self):  # type: ignore[no-untyped-def]
-        """The SimPy process: entry, then competing clocks until death or horizon."""
+        """The SimPy process: entry, then the course from wait to wait (:meth:`advance`)."""
         env = self.env
         if self.entry > env.now:
             yield env.timeout(self.entry - env.now)
+        self.begin()
+        queued_care = self.care.pools is not None
+        while True:
+            d = self.advance()
+            if d < 0.0:
+                return
+            if not queued_care:  # nothing outside this course can change it
+                yield env.timeout(d)
+                continue
+            self.sleeping = True
+            interrupted = False
+            try:
+                yield env.timeout(d)
+            except Interrupt:
+                interrupted = True  # care delivered elsewhere changed this course: re-plan
+            self.sleeping = False
+            if interrupted:
+                self.wait_until = -1.0
+                self.now = env.now - self.entry
+
+    def begin(self) -> None:
+        """Entry (at the patient's entry time): who the patient is, and every clock started."""
         streams = self.streams
         if LAZY_DRAWS:  # draw k of process p when it is used: u_pos[p] is k, nothing is pre-drawn
             self.k0, self.k1 = key_words(streams.seed)
@@ -881,16 +903,22 @@ class Patient:
             self.u_pos = list(streams.offsets)
             self.u_end = [o + k for o, k in zip(streams.offsets, streams.sizes)]
             self.u_extra = {}
-        horizon = self.horizon
         self._entry()
         self._start_progression()
         self._start_other_mortality()
         self._time_sre()
         self._time_pain()
+
+    def advance(self) -> float:
+        """Run the course up to its next wait; return the wait in months (the
+        course resumes at the end of it with the next call), or -1.0 once the
+        course has ended and been recorded (death or horizon)."""
+        if self.wait_until >= 0.0:  # back from a wait
+            self.now = self.wait_until
+            self.wait_until = -1.0
+        horizon = self.horizon
         nxt = self.nxt
         agenda = self.agenda
-        queued_care = self.care.pools
-        rec = self.rec
         while self.alive:
             slot = 0  # the earliest clock (the first of equal ones)
             t = nxt[0]
@@ -901,30 +929,15 @@ class Patient:
             use_agenda = bool(agenda) and agenda[0][0] <= t
             if use_agenda:
                 t = agenda[0][0]
-            at_horizon = t >= horizon
-            if at_horizon:
+            if t >= horizon:
                 # with queues, care still on its way may change the course: wait for the horizon
-                if queued_care is None or self.now >= horizon:
+                if self.care.pools is None or self.now >= horizon:
                     break
                 t = horizon
             if t > self.now:
-                rec.n_timeouts += 1
-                if queued_care is None:  # nothing outside this course can change it
-                    yield (t - self.now) if self.direct else env.timeout(t - self.now)
-                else:
-                    self.sleeping = True
-                    interrupted = False
-                    try:
-                        yield env.timeout(t - self.now)
-                    except Interrupt:
-                        interrupted = True  # care delivered elsewhere changed this course: re-plan
-                    self.sleeping = False
-                    if interrupted:
-                        self.now = env.now - self.entry
-                        continue
-                self.now = t
-            if at_horizon:
-                break
+                self.rec.n_timeouts += 1
+                self.wait_until = t
+                return t - self.now
             if use_agenda:
                 _, _, kind, arg = heapq.heappop(agenda)
                 self._on_agenda(kind, arg)
@@ -946,6 +959,7 @@ class Patient:
             else:
                 self._on_complication(bleed=True)
         self._finish(horizon)
+        return -1.0
 
     def _on_agenda(self, kind: int, arg: Any) -> None:
         care = self.care
@@ -1183,20 +1197,21 @@ def run_direct(m: Compiled, care: Care, rec: Recorder, streams: Any, n: int, end
     same order, byte for byte, as a run through ``simpy.Environment``.
     """
     clock = DirectClock()
-    heap: list[tuple[float, int, Any]] = []
+    heap: list[tuple[float, int, Patient]] = []
     eid = 0
     for i in range(n):  # SimPy starts every process at time 0, in creation order
-        g = Patient(clock, m, care, rec, streams, i, 0.0, end).course()
-        for d in g:
-            heapq.heappush(heap, (d, eid, g))  # 0.0 + d
+        p = Patient(clock, m, care, rec, streams, i, 0.0, end)
+        p.begin()
+        d = p.advance()
+        if d >= 0.0:
+            heapq.heappush(heap, (d, eid, p))  # 0.0 + d
             eid += 1
-            break
     while heap:
-        t, _, g = heap[0]
-        for d in g:
-            heapq.heapreplace(heap, (t + d, eid, g))
+        t, _, p = heap[0]
+        d = p.advance()
+        if d >= 0.0:
+            heapq.heapreplace(heap, (t + d, eid, p))
             eid += 1
-            break
         else:
             heapq.heappop(heap)
 

@@ -12,7 +12,7 @@ use does.  A patient may die while waiting; that is recorded.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from .compiled import DAYS_PER_MONTH
 from .course import (
@@ -26,6 +26,15 @@ from .course import (
     A_RT_RETREAT,
     A_SRSM,
     ANEMIA,
+    E_ADMISSION,
+    E_BIOPSY,
+    E_CHEMOTHERAPY_CYCLE,
+    E_FEBRILE_NEUTROPENIA,
+    E_RADIONUCLIDE,
+    E_RADIOTHERAPY,
+    E_SURGERY,
+    E_TRANSFUSION_PLATELETS,
+    E_TRANSFUSION_RBC,
     LEUKO,
     P_CHEMO,
     P_RN,
@@ -34,14 +43,20 @@ from .course import (
     THROMBO,
     _exp_median,
 )
-from .events import EV
 from .services import EMERGENCY, ROUTINE, SERVICES, SVC, URGENT, Pools, ServiceLog, serve
 
 if TYPE_CHECKING:
     from .compiled import Compiled
     from .course import Patient
 
-RT, NM, CHEMO, TRANSF, BEDS, THEATRE, BIOPSY = (SVC[n] for n in SERVICES)
+# service codes (sim.services.SERVICES), Final so the compiled kernel reads them as constants
+RT: Final = SVC["radiotherapy"]
+NM: Final = SVC["nuclear_medicine"]
+CHEMO: Final = SVC["chemotherapy"]
+TRANSF: Final = SVC["transfusion"]
+BEDS: Final = SVC["beds"]
+THEATRE: Final = SVC["theatre"]
+BIOPSY: Final = SVC["biopsy"]
 LINEAGE = ("anemia", "thrombocytopenia", "leukopenia")
 
 Deliver = Callable[["Patient", Any], None]
@@ -132,7 +147,7 @@ class Care:
         rt = self.s.care.radiotherapy
         p.n_rt += 1
         p.n_fractions += fractions
-        p.log(EV["radiotherapy"], f"{'single 8 Gy fraction' if single else f'{fractions} fractions'}: {reason}")
+        p.log(E_RADIOTHERAPY, f"{'single 8 Gy fraction' if single else f'{fractions} fractions'}: {reason}")
         end = p.now + weekday_span_days(fractions) / DAYS_PER_MONTH
         u = p.u(P_RT)
         if u < rt.response_probability:
@@ -167,7 +182,7 @@ class Care:
     def _strontium_samarium(self, p: Patient, _: Any) -> None:
         ss = self.s.care.radionuclide.strontium_samarium
         p.n_rn += 1
-        p.log(EV["radionuclide"], "strontium-89/samarium-153")
+        p.log(E_RADIONUCLIDE, "strontium-89/samarium-153")
         if p.u(P_RN) < ss.response_probability:
             p.schedule(p.now + 14 / DAYS_PER_MONTH, A_SRSM, "relief after radionuclide")
         if p.u(P_RN) < ss.grade34_thrombocytopenia_probability:
@@ -179,7 +194,7 @@ class Care:
     def _radium(self, p: Patient, k: int) -> None:
         ra = self.s.care.radionuclide.radium223
         p.n_rn += 1
-        p.log(EV["radionuclide"], f"radium-223 injection {k} of {ra.injections}")
+        p.log(E_RADIONUCLIDE, f"radium-223 injection {k} of {ra.injections}")
         if k == 1:
             if p.p_running:
                 p.multiply_progression(ra.death_hazard_ratio)
@@ -221,7 +236,7 @@ class Care:
 
     def _counted_biopsy(self, p: Patient, then: Callable[[], None]) -> None:
         p.n_biopsy += 1
-        p.log(EV["biopsy"], "iliac crest")
+        p.log(E_BIOPSY, "iliac crest")
         then()
 
     # ------------------------------------------------------------ chemotherapy
@@ -242,7 +257,7 @@ class Care:
                 at = int(p.u(P_CHEMO) * ch.cycles)
                 p.schedule(p.now + (at * ch.interval_days + 10.0) / DAYS_PER_MONTH, A_FEBRILE)
         p.n_chemo_cycles += 1
-        p.log(EV["chemotherapy_cycle"], f"cycle {k} of {ch.cycles}")
+        p.log(E_CHEMOTHERAPY_CYCLE, f"cycle {k} of {ch.cycles}")
         if ch.nadir_factor < 1.0 and ch.nadir_days > 0:
             end = p.now + ch.nadir_days / DAYS_PER_MONTH
             for lin in (ANEMIA, THROMBO, LEUKO):
@@ -257,7 +272,7 @@ class Care:
 
     def febrile_neutropenia(self, p: Patient) -> None:
         ch = self.s.care.chemotherapy
-        p.log(EV["febrile_neutropenia"])
+        p.log(E_FEBRILE_NEUTROPENIA)
         self.admit(p, "febrile neutropenia", self.s.complications.infection_admission_days, EMERGENCY)
         if p.u(P_CHEMO) < ch.febrile_neutropenia_fatal_probability:
             p.die("infection", "febrile neutropenia")
@@ -285,7 +300,7 @@ class Care:
         p.rbc_due = False
         p.n_rbc += tr.rbc_units_per_episode
         hb = p.traj[ANEMIA].value(p.now)
-        p.log(EV["transfusion_rbc"], f"{tr.rbc_units_per_episode} units at Hb {hb:.1f} g/dL")
+        p.log(E_TRANSFUSION_RBC, f"{tr.rbc_units_per_episode} units at Hb {hb:.1f} g/dL")
         p.traj[ANEMIA].add_boost(
             p.now, lab.rbc_increment_g_dl * tr.rbc_units_per_episode, lab.rbc_half_life_days / DAYS_PER_MONTH
         )
@@ -302,7 +317,7 @@ class Care:
             p.plt_due = False
         p.n_plt += tr.platelet_units_per_episode
         plt = p.traj[THROMBO].value(p.now)
-        p.log(EV["transfusion_platelets"], f"{tr.platelet_units_per_episode} units at {plt:.0f} x10^9/L: {why}")
+        p.log(E_TRANSFUSION_PLATELETS, f"{tr.platelet_units_per_episode} units at {plt:.0f} x10^9/L: {why}")
         p.traj[THROMBO].add_boost(
             p.now, lab.platelet_increment_e9_l * tr.platelet_units_per_episode, lab.platelet_half_life_days / DAYS_PER_MONTH
         )
@@ -314,7 +329,7 @@ class Care:
 
     def _surgery(self, p: Patient, why: str) -> None:
         p.n_surgery += 1
-        p.log(EV["surgery"], why)
+        p.log(E_SURGERY, why)
         self.admit(p, "surgery", self.s.care.surgery.admission_days, URGENT)
 
     def admit(self, p: Patient, why: str, days: float, priority: int = EMERGENCY) -> None:
@@ -326,4 +341,4 @@ class Care:
         why, days = arg
         p.n_adm += 1
         p.bed_days += days
-        p.log(EV["admission"], f"{why} ({days:g} days)")
+        p.log(E_ADMISSION, f"{why} ({days:g} days)")

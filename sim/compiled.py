@@ -7,12 +7,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Final
 
 from .params import AGENTS, PRIMARIES
 from .scenario import Scenario
 
-DAYS_PER_MONTH = 365.25 / 12
-LN2 = math.log(2.0)
+DAYS_PER_MONTH: Final = 365.25 / 12
+LN2: Final = math.log(2.0)
 _ND = NormalDist()
 
 

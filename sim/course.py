@@ -35,7 +35,7 @@ from __future__ import annotations
 import heapq
 import math
 from statistics import NormalDist
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from simpy import Interrupt
 
@@ -49,49 +49,109 @@ if TYPE_CHECKING:
     from .care import Care
     from .events import Recorder
 
-INF = math.inf
+INF: Final = math.inf
 
-# random-stream process ids and how many uniforms each pre-draws per patient
-P_ENTRY, P_PROG, P_OTHER, P_SRE, P_PAIN, P_HYPER, P_CARC, P_DETECT, P_COMPL, P_RT, P_RN, P_CHEMO, P_TRANSF = range(13)
+# Constants are Final so that the compiled kernel reads them as C constants, not from the module's dictionary.
+
+# random-stream process ids (the process word of every number's address)
+P_ENTRY: Final = 0
+P_PROG: Final = 1
+P_OTHER: Final = 2
+P_SRE: Final = 3
+P_PAIN: Final = 4
+P_HYPER: Final = 5
+P_CARC: Final = 6
+P_DETECT: Final = 7
+P_COMPL: Final = 8
+P_RT: Final = 9
+P_RN: Final = 10
+P_CHEMO: Final = 11
+P_TRANSF: Final = 12
 # pre-drawn per patient, about the 99th percentile of the baseline's use: drawing a
 # batch costs under 1 microsecond per patient and 16 numbers, extending one stream ~100
 STREAM_SIZES = (10, 6, 2, 48, 24, 8, 24, 4, 40, 120, 8, 20, 4)
 # the compiled kernel draws each number when it is used (sim.philox: well under a microsecond
 # each, about 50 per patient) instead of pre-drawing the blocks above through NumPy
-LAZY_DRAWS = not hasattr(uniform, "__code__")
+LAZY_DRAWS: Final = not hasattr(uniform, "__code__")
+
+# event codes (sim.events.EVENTS)
+E_ADMISSION: Final = EV["admission"]
+E_ANALGESIA: Final = EV["analgesia"]
+E_BIOPSY: Final = EV["biopsy"]
+E_BLEEDING: Final = EV["bleeding"]
+E_CARCINOSIS_DIAGNOSIS: Final = EV["carcinosis_diagnosis"]
+E_CARCINOSIS_ONSET: Final = EV["carcinosis_onset"]
+E_CENSORED: Final = EV["censored"]
+E_CHEMOTHERAPY_CYCLE: Final = EV["chemotherapy_cycle"]
+E_CORD_COMPRESSION: Final = EV["cord_compression"]
+E_CYTOPENIA: Final = EV["cytopenia"]
+E_DEATH: Final = EV["death"]
+E_DIC: Final = EV["dic"]
+E_ENTRY: Final = EV["entry"]
+E_FEBRILE_NEUTROPENIA: Final = EV["febrile_neutropenia"]
+E_HYPERCALCEMIA: Final = EV["hypercalcemia"]
+E_INFECTION: Final = EV["infection"]
+E_LEUKOERYTHROBLASTIC: Final = EV["leukoerythroblastic"]
+E_PAIN: Final = EV["pain"]
+E_PAIN_RESPONSE: Final = EV["pain_response"]
+E_PARALYSIS: Final = EV["paralysis"]
+E_RADIONUCLIDE: Final = EV["radionuclide"]
+E_RADIOTHERAPY: Final = EV["radiotherapy"]
+E_RELAPSE: Final = EV["relapse"]
+E_REMISSION: Final = EV["remission"]
+E_SCINTIGRAPHY: Final = EV["scintigraphy"]
+E_SRE: Final = EV["sre"]
+E_SURGERY: Final = EV["surgery"]
+E_SUSPICION: Final = EV["suspicion"]
+E_TERMINAL_MYELOSUPPRESSION: Final = EV["terminal_myelosuppression"]
+E_TRANSFUSION_PLATELETS: Final = EV["transfusion_platelets"]
+E_TRANSFUSION_RBC: Final = EV["transfusion_rbc"]
 
 # clock slots
-S_PROG, S_OTHER, S_SRE, S_PAIN, S_CDEATH, S_WORSEN0, S_WORSEN1, S_WORSEN2, S_INFECT, S_BLEED = range(10)
-N_SLOTS = 10
+S_PROG: Final = 0
+S_OTHER: Final = 1
+S_SRE: Final = 2
+S_PAIN: Final = 3
+S_CDEATH: Final = 4
+S_WORSEN0: Final = 5
+S_WORSEN1: Final = 6
+S_WORSEN2: Final = 7
+S_INFECT: Final = 8
+S_BLEED: Final = 9
+N_SLOTS: Final = 10
 
 # one-off agenda items
-(
-    A_CARE,
-    A_RT_RESPONSE,
-    A_RT_RETREAT,
-    A_RADIUM,
-    A_SRSM,
-    A_HYPER_RECUR,
-    A_SCAN,
-    A_BIOPSY,
-    A_DIAGNOSIS,
-    A_CHEMO_CYCLE,
-    A_FEBRILE,
-    A_NADIR_END,
-    A_RELAPSE,
-    A_HYPER_CRISIS,
-    A_NADIR_START,
-    A_ONSET_BY_OTHER,
-    A_VISIT,
-) = range(17)
+A_CARE: Final = 0
+A_RT_RESPONSE: Final = 1
+A_RT_RETREAT: Final = 2
+A_RADIUM: Final = 3
+A_SRSM: Final = 4
+A_HYPER_RECUR: Final = 5
+A_SCAN: Final = 6
+A_BIOPSY: Final = 7
+A_DIAGNOSIS: Final = 8
+A_CHEMO_CYCLE: Final = 9
+A_FEBRILE: Final = 10
+A_NADIR_END: Final = 11
+A_RELAPSE: Final = 12
+A_HYPER_CRISIS: Final = 13
+A_NADIR_START: Final = 14
+A_ONSET_BY_OTHER: Final = 15
+A_VISIT: Final = 16
 
-LINEAGE_NAMES = ("anemia", "thrombocytopenia", "leukopenia")
-ANEMIA, THROMBO, LEUKO = 0, 1, 2
+LINEAGE_NAMES: Final = ("anemia", "thrombocytopenia", "leukopenia")
+ANEMIA: Final = 0
+THROMBO: Final = 1
+LEUKO: Final = 2
 
 # causes of death after carcinosis (shares in the scenario, in this order)
-C_PROGRESSION, C_BLEEDING, C_INFECTION, C_DIC, C_OTHER = range(5)
-_CARC_CAUSE = ("progression", "bleeding", "infection", "bleeding", "other")
-_CARC_DETAIL = ("after carcinosis", "after carcinosis", "after carcinosis", "DIC", "after carcinosis")
+C_PROGRESSION: Final = 0
+C_BLEEDING: Final = 1
+C_INFECTION: Final = 2
+C_DIC: Final = 3
+C_OTHER: Final = 4
+_CARC_CAUSE: Final = ("progression", "bleeding", "infection", "bleeding", "other")
+_CARC_DETAIL: Final = ("after carcinosis", "after carcinosis", "after carcinosis", "DIC", "after carcinosis")
 
 
 def _pick(cum: tuple[float, ...], u: float) -> int:
@@ -330,7 +390,7 @@ class Patient:
         self.age = m.age_quantile(self.u(P_ENTRY))
         self.agent = _pick(m.agent_cum, self.u(P_ENTRY))
         self.visceral = self.u(P_ENTRY) < s.cohort.visceral_disease_probability
-        self.log(EV["entry"], ("prostate", "breast", "lung", "renal", "thyroid", "other")[self.primary])
+        self.log(E_ENTRY, ("prostate", "breast", "lung", "renal", "thyroid", "other")[self.primary])
 
         self.alive = True
         self.nxt = [INF] * N_SLOTS
@@ -493,7 +553,7 @@ class Patient:
         self.n_sre += 1
         kind = _pick(self.m.sre_type_cum, self.u(P_SRE))
         name = ("radiation to bone", "pathological fracture", "spinal cord compression", "surgery to bone")[kind]
-        self.log(EV["sre"], name)
+        self.log(E_SRE, name)
         if self.n_sre == 1:
             self.first_sre = self.now
             self.multiply_progression(s.progression.hazard_ratio_after_sre)
@@ -518,10 +578,10 @@ class Patient:
         if self.first_scc == INF:
             self.first_scc = self.now
             self.multiply_progression(s.progression.hazard_ratio_after_cord_compression)
-        self.log(EV["cord_compression"])
+        self.log(E_CORD_COMPRESSION)
         if not self.paralysis and self.u(P_SRE) < s.sre.paralysis_probability:
             self.paralysis = True
-            self.log(EV["paralysis"], "permanent")
+            self.log(E_PARALYSIS, "permanent")
         self.care.refer_radiotherapy(self, "cord compression", emergency=True)
         if self.u(P_SRE) < s.sre.cord_compression_surgery_probability:
             self.care.surgery(self, "decompression")
@@ -537,15 +597,15 @@ class Patient:
     def _on_pain(self) -> None:
         pain = self.m.s.pain
         self.n_pain += 1
-        self.log(EV["pain"], "bone pain")
+        self.log(E_PAIN, "bone pain")
         u = self.u(P_PAIN)
         if u < pain.radiotherapy_probability:
             self.care.refer_radiotherapy(self, "pain", emergency=False)
         elif u < pain.radiotherapy_probability + (1 - pain.radiotherapy_probability) * pain.radionuclide_probability:
             if not self.care.radionuclide(self):
-                self.log(EV["analgesia"], "not eligible for radionuclides")
+                self.log(E_ANALGESIA, "not eligible for radionuclides")
         else:
-            self.log(EV["analgesia"], "analgesia and physiotherapy")
+            self.log(E_ANALGESIA, "analgesia and physiotherapy")
         if self.n_pain >= pain.max_episodes:
             raise RunawayCourse(
                 f"pain: patient {self.pid} reached pain.max_episodes={pain.max_episodes}; lower pain.rate_per_month"
@@ -561,7 +621,7 @@ class Patient:
         lab = s.labs
         peak = lab.calcium_threshold_mmol_l - lab.calcium_peak_excess_mean_mmol_l * math.log(self.u(P_HYPER))
         self.ca_peaks.append((self.now, peak))
-        self.log(EV["hypercalcemia"], f"episode {self.n_hyper}: corrected calcium {peak:.2f} mmol/L")
+        self.log(E_HYPERCALCEMIA, f"episode {self.n_hyper}: corrected calcium {peak:.2f} mmol/L")
         self.care.admit(self, "hypercalcemia: hydration and bisphosphonate", h.admission_days)
         if self.n_hyper == 1:
             self.first_hyper = self.now
@@ -586,7 +646,7 @@ class Patient:
         self.remission = False
         if self.carc_onset == INF:
             self.carc_onset = self.now
-        self.log(EV["relapse" if relapse else "carcinosis_onset"], "diffuse marrow infiltration")
+        self.log(E_RELAPSE if relapse else E_CARCINOSIS_ONSET, "diffuse marrow infiltration")
         # the progression clock stops: the course is now the carcinosis course
         self._advance_progression()
         self.p_running = False
@@ -614,10 +674,10 @@ class Patient:
         if not relapse:
             if self.u(P_CARC) < c.dic_probability:
                 self.dic = True
-                self.log(EV["dic"])
+                self.log(E_DIC)
             if self.u(P_CARC) < c.leukoerythroblastic_probability:
                 self.leuko_eb = True
-                self.log(EV["leukoerythroblastic"])
+                self.log(E_LEUKOERYTHROBLASTIC)
         # death after onset: one threshold per cause
         self.cE = [-math.log(self.u(P_CARC)) for _ in range(5)]
         self.cA = [0.0] * 5
@@ -738,19 +798,19 @@ class Patient:
                 if g > self.worst[lin]:
                     self.worst[lin] = g
                 if g > old[lin]:
-                    self.log(EV["cytopenia"], f"{LINEAGE_NAMES[lin]} grade {g}{self.why[lin]}")
+                    self.log(E_CYTOPENIA, f"{LINEAGE_NAMES[lin]} grade {g}{self.why[lin]}")
         self.grade = grade
         self.ngrade = ngrade
         if self.carc and not self.remission:
             if not self.suspected and not self.diagnosed and self.visit_now and max(ngrade) >= s.detection.suspicion_min_grade:
                 self.suspected = True
-                self.log(EV["suspicion"], "blood picture")
+                self.log(E_SUSPICION, "blood picture")
                 delay = _exp_median(self.u(P_DETECT), s.detection.suspicion_median_days / DAYS_PER_MONTH)
                 self.schedule(now + delay, A_SCAN)
             terminal = not self.terminal_on and min(ngrade) >= s.carcinosis.terminal_min_grade
             if terminal:
                 self.terminal_on = True
-                self.log(EV["terminal_myelosuppression"], "marrow failure")
+                self.log(E_TERMINAL_MYELOSUPPRESSION, "marrow failure")
             # bleeding and infection hazards depend on platelets and neutrophils only
             hazards_changed = grade[THROMBO] != old[THROMBO] or grade[LEUKO] != old[LEUKO] or self.crate is None
             if hazards_changed:
@@ -798,13 +858,13 @@ class Patient:
             )
         if bleed:
             severe = self.u(P_COMPL) < comp.severe_bleeding_probability
-            self.log(EV["bleeding"], "severe" if severe else "minor")
+            self.log(E_BLEEDING, "severe" if severe else "minor")
             if severe:
                 self.care.admit(self, "bleeding", comp.bleeding_admission_days)
                 self.care.transfuse_platelets(self, "bleeding")
         else:
             severe = self.u(P_COMPL) < comp.severe_infection_probability
-            self.log(EV["infection"], "severe" if severe else "minor")
+            self.log(E_INFECTION, "severe" if severe else "minor")
             if severe:
                 self.care.admit(self, "severe infection", comp.infection_admission_days)
         self._time_complications(self.grade)
@@ -816,7 +876,7 @@ class Patient:
         d = self.m.s.detection
         negative = self.u(P_DETECT) < d.scintigraphy_negative_probability
         delay = d.biopsy_delay_days + (d.delay_after_negative_scan_days if negative else 0.0)
-        self.log(EV["scintigraphy"], "negative" if negative else "diffuse uptake")
+        self.log(E_SCINTIGRAPHY, "negative" if negative else "diffuse uptake")
         self.schedule(self.now + delay / DAYS_PER_MONTH, A_BIOPSY)
 
     def _on_biopsy(self) -> None:
@@ -829,7 +889,7 @@ class Patient:
         self.diagnosed = True
         if self.carc_diag == INF:
             self.carc_diag = self.now
-        self.log(EV["carcinosis_diagnosis"], "marrow biopsy positive")
+        self.log(E_CARCINOSIS_DIAGNOSIS, "marrow biopsy positive")
         if self.u(P_CHEMO) < self.m.s.care.chemotherapy.uptake:
             self.care.start_chemotherapy(self)
 
@@ -850,7 +910,7 @@ class Patient:
         c = self.m.s.carcinosis
         if self.carc and not self.remission and self.u(P_CHEMO) < c.remission_probability:
             self.remission = True
-            self.log(EV["remission"], "after systemic treatment")
+            self.log(E_REMISSION, "after systemic treatment")
             for traj in self.traj:  # the marrow recovers its own output
                 traj.set_native(self.now, traj.seg_v[0], 0.0)
             for slot in (S_CDEATH, S_INFECT, S_BLEED):
@@ -966,13 +1026,13 @@ class Patient:
         if kind == A_CARE:
             care.resume(self, arg)
         elif kind == A_RT_RESPONSE:
-            self.log(EV["pain_response"], arg)
+            self.log(E_PAIN_RESPONSE, arg)
         elif kind == A_RT_RETREAT:
             care.refer_radiotherapy(self, "re-treatment", emergency=False)
         elif kind == A_RADIUM:
             care.radium_injection(self, arg)
         elif kind == A_SRSM:
-            self.log(EV["pain_response"], arg)
+            self.log(E_PAIN_RESPONSE, arg)
         elif kind == A_HYPER_RECUR:
             self._hypercalcemia()
         elif kind == A_HYPER_CRISIS:
@@ -1065,10 +1125,10 @@ class Patient:
     def _finish(self, horizon: float) -> None:
         if self.alive:
             self.now = horizon
-            self.log(EV["censored"], "alive at horizon")
+            self.log(E_CENSORED, "alive at horizon")
             death, cause, follow = None, None, horizon
         else:
-            self.log(EV["death"], f"{self.death_cause}" + (f": {self.death_detail}" if self.death_detail else ""))
+            self.log(E_DEATH, f"{self.death_cause}" + (f": {self.death_detail}" if self.death_detail else ""))
             death, cause, follow = self.now, self.death_cause, self.now
         self.rec.rows.append(
             (

@@ -17,7 +17,7 @@ while waiting per service and year.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 SERVICES = ("radiotherapy", "nuclear_medicine", "chemotherapy", "transfusion", "beds", "theatre", "biopsy")
 SVC = {name: i for i, name in enumerate(SERVICES)}
 MONTHS_PER_YEAR = 12.0
-EMERGENCY, URGENT, ROUTINE = 0, 1, 2
+EMERGENCY: Final = 0  # priorities, most urgent first
+URGENT: Final = 1
+ROUTINE: Final = 2
 
 
 def next_weekday_start(t_months: float) -> float:

@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from simpy import Interrupt
 
-from .compiled import DAYS_PER_MONTH, LN2, Compiled
+from .compiled import DAYS_PER_MONTH, Compiled
+from .compiled import LN2 as _LN2
 from .errors import RunawayCourse
 from .events import EV
 from .labs import Trajectory, calcium, time_below
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from .events import Recorder
 
 INF: Final = math.inf
+LN2: Final = _LN2
 
 # Constants are Final so that the compiled kernel reads them as C constants, not from the module's dictionary.
 

@@ -23,7 +23,7 @@ from typing import Final
 
 import numpy as np
 
-INF = math.inf
+INF: Final = math.inf
 
 
 class Trajectory:

@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-MODULES = ("compiled", "events", "philox", "labs", "course", "care")  # in import order
+MODULES = ("compiled", "events", "services", "philox", "labs", "course", "care")  # in import order
 PACKAGE_DIR = Path(__file__).resolve().parent
 STAMP = PACKAGE_DIR / "_kernel_stamp.json"
 GROUP = "sim._kernel"  # mypyc's shared library: sim/_kernel__mypyc.*.so

@@ -5,9 +5,10 @@ cohort-level probabilities turned into per-patient ones)."""
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Final
+from typing import Any, Final
 
 from .params import AGENTS, PRIMARIES
 from .scenario import Scenario
@@ -15,6 +16,15 @@ from .scenario import Scenario
 DAYS_PER_MONTH: Final = 365.25 / 12
 LN2: Final = math.log(2.0)
 _ND = NormalDist()
+# the C routine behind NormalDist.inv_cdf, called without the method's Python frame (same numbers)
+_INV_CDF: Final[Any] = getattr(statistics, "_normal_dist_inv_cdf", None)
+
+
+def phi_inv(p: float) -> float:
+    """Standard normal quantile, 0 < p < 1: ``NormalDist().inv_cdf(p)``."""
+    if _INV_CDF is None:
+        return _ND.inv_cdf(p)
+    return float(_INV_CDF(p, 0.0, 1.0))
 
 
 def individual_probabilities(p: float, rr: list[float], weights: list[float]) -> list[float]:
@@ -80,7 +90,7 @@ class Compiled:
             return a.mean_years
         lo, hi = self.age_cdf
         q = min(max(lo + (hi - lo) * u, 1e-12), 1 - 1e-12)
-        return min(max(a.mean_years + a.sd_years * _ND.inv_cdf(q), a.min_years), a.max_years)
+        return min(max(a.mean_years + a.sd_years * phi_inv(q), a.min_years), a.max_years)
 
 
 def compile_scenario(s: Scenario) -> Compiled:

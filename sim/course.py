@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from simpy import Interrupt
 
-from .compiled import DAYS_PER_MONTH, Compiled
+from .compiled import DAYS_PER_MONTH, Compiled, phi_inv
 from .compiled import LN2 as _LN2
 from .errors import RunawayCourse
 from .events import EV
@@ -444,7 +444,7 @@ class Patient:
         self.vals = [hb0, plt0, anc0]  # the counts when last looked at
         self.ca_peaks = []
         self.why = ["", "", ""]
-        self.rate_mult = math.exp(lab.infiltration_rate_sd_log * _ND.inv_cdf(self.u(P_ENTRY)))
+        self.rate_mult = math.exp(lab.infiltration_rate_sd_log * phi_inv(self.u(P_ENTRY)))
         self.visit_now = True
         self.worst = [0, 0, 0]
         self.dic = self.leuko_eb = False
@@ -1253,20 +1253,42 @@ def run_direct(m: Compiled, care: Care, rec: Recorder, streams: Any, n: int, end
     finite service) without SimPy's scheduler.
 
     Patients do not interact here, so each course only needs its own clock.
-    The courses are still interleaved in time order, through one heap keyed
+    The courses are still interleaved in time order, through one queue keyed
     exactly as SimPy keys its events (time computed as ``now + delay``, ties
     in the order the waits were made), so the event log comes out in the
     same order, byte for byte, as a run through ``simpy.Environment``.
+    The keys are unique, so any priority queue pops them in the same order:
+    the compiled kernel uses :class:`WaitQueue` (unboxed comparisons), the
+    Python kernel the standard library's ``heapq`` (faster there).
     """
     clock = DirectClock()
+    if LAZY_DRAWS:  # compiled
+        q = WaitQueue()
+        eid = 0
+        for i in range(n):  # SimPy starts every process at time 0, in creation order
+            p = Patient(clock, m, care, rec, streams, i, 0.0, end)
+            p.begin()
+            d = p.advance()
+            if d >= 0.0:
+                q.push(d, eid, p)  # 0.0 + d
+                eid += 1
+        while q.n:
+            p = q.p[0]
+            d = p.advance()
+            if d >= 0.0:
+                q.replace_first(q.t[0] + d, eid, p)
+                eid += 1
+            else:
+                q.pop_first()
+        return
     heap: list[tuple[float, int, Patient]] = []
     eid = 0
-    for i in range(n):  # SimPy starts every process at time 0, in creation order
+    for i in range(n):
         p = Patient(clock, m, care, rec, streams, i, 0.0, end)
         p.begin()
         d = p.advance()
         if d >= 0.0:
-            heapq.heappush(heap, (d, eid, p))  # 0.0 + d
+            heapq.heappush(heap, (d, eid, p))
             eid += 1
     while heap:
         t, _, p = heap[0]
@@ -1276,6 +1298,69 @@ def run_direct(m: Compiled, care: Care, rec: Recorder, streams: Any, n: int, end
             eid += 1
         else:
             heapq.heappop(heap)
+
+
+class WaitQueue:
+    """A binary heap of waiting courses keyed by (time, wait number), kept in
+    three parallel lists so the compiled kernel compares plain floats and
+    ints instead of tuples.  ``t[0]``, ``p[0]``: the first to wake."""
+
+    def __init__(self) -> None:
+        self.t: list[float] = []
+        self.e: list[int] = []
+        self.p: list[Patient] = []
+        self.n = 0
+
+    def push(self, t: float, e: int, p: Patient) -> None:
+        self.t.append(t)
+        self.e.append(e)
+        self.p.append(p)
+        self.n += 1
+        self._up(self.n - 1, t, e, p)
+
+    def replace_first(self, t: float, e: int, p: Patient) -> None:
+        """The first course waits again: remove it and push (t, e, p)."""
+        self._down(t, e, p)
+
+    def pop_first(self) -> None:
+        self.n -= 1
+        t, e, p = self.t.pop(), self.e.pop(), self.p.pop()
+        if self.n:
+            self._down(t, e, p)
+
+    def _up(self, pos: int, t: float, e: int, p: Patient) -> None:
+        ts, es, ps = self.t, self.e, self.p
+        while pos > 0:
+            parent = (pos - 1) >> 1
+            pt = ts[parent]
+            if t < pt or (t == pt and e < es[parent]):
+                ts[pos], es[pos], ps[pos] = pt, es[parent], ps[parent]
+                pos = parent
+            else:
+                break
+        ts[pos], es[pos], ps[pos] = t, e, p
+
+    def _down(self, t: float, e: int, p: Patient) -> None:
+        """Put (t, e, p) at the root and sift it down."""
+        ts, es, ps = self.t, self.e, self.p
+        n = self.n
+        pos = 0
+        while True:
+            c = 2 * pos + 1
+            if c >= n:
+                break
+            r = c + 1
+            ct = ts[c]
+            if r < n:
+                rt = ts[r]
+                if rt < ct or (rt == ct and es[r] < es[c]):
+                    c, ct = r, rt
+            if ct < t or (ct == t and es[c] < e):
+                ts[pos], es[pos], ps[pos] = ct, es[c], ps[c]
+                pos = c
+            else:
+                break
+        ts[pos], es[pos], ps[pos] = t, e, p
 
 
 _CDF_BOUNDS: dict[tuple[float, float, float, float], tuple[float, float]] = {}
@@ -1293,7 +1378,7 @@ def _truncnorm(u: float, mean: float, sd: float, lo: float, hi: float) -> float:
         ab = _CDF_BOUNDS[key] = (_ND.cdf((lo - mean) / sd), _ND.cdf((hi - mean) / sd))
     a, b = ab
     q = min(max(a + (b - a) * u, 1e-12), 1 - 1e-12)
-    return min(max(mean + sd * _ND.inv_cdf(q), lo), hi)
+    return min(max(mean + sd * phi_inv(q), lo), hi)
 
 
 def _trunclognorm(u: float, median: float, sd_log: float, lo: float, hi: float) -> float:

@@ -46,7 +46,9 @@ class _EventWriter:
     def __call__(self, table: pa.Table) -> None:
         if self.fmt == "parquet":
             if self.writer is None:
-                self.writer = pq.ParquetWriter(self.path, EVENT_SCHEMA, compression="zstd")
+                # dictionary pages only for the coded columns: ids and times rarely repeat, and
+                # trying costs a quarter of the writing time (and makes the file larger)
+                self.writer = pq.ParquetWriter(self.path, EVENT_SCHEMA, compression="zstd", use_dictionary=["event", "detail"])
             self.writer.write_table(table)
         else:
             plain = table.cast(

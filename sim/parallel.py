@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -272,6 +273,10 @@ class _Details:
         return table.set_column(table.schema.get_field_index("detail"), table.schema.field("detail"), det)
 
 
+def _import_summary_libraries() -> None:
+    import lifelines  # noqa: F401  (about a second of imports the summary needs at the end)
+
+
 def run_to_folder(
     scenario: Scenario,
     out: Path,
@@ -301,6 +306,8 @@ def run_to_folder(
     data = scenario.model_dump(mode="json")
     plan = chunk_plan(scenario.run.patients, w)
     specs = [(data, first, count) for first, count in plan]
+    # the summary's survival estimator is imported while the workers run, not after them
+    threading.Thread(target=_import_summary_libraries, daemon=True).start()
     with staged_output(out, force) as tmp:
         t0 = time.perf_counter()
         writer = serial._EventWriter(tmp / f"events.{fmt}", fmt)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,11 +92,19 @@ def write_tables(
 ) -> dict[str, Any]:
     """Everything of a results folder but summary.json (written last by the
     caller); returns the summary document. Shared by the serial and parallel runs."""
-    write_patients(result.patients, tmp / f"patients.{fmt}", fmt)
-    write_patients(result.services, tmp / f"services.{fmt}", fmt)
-    write_labs(tmp, result.labs, fmt)
-    release_freed_memory()  # the writers' buffers, before the survival estimates of the summary
-    doc = summary_document(result, __version__, scenario_sha256(result.scenario))
+
+    def tables() -> None:
+        write_patients(result.patients, tmp / f"patients.{fmt}", fmt)
+        write_patients(result.services, tmp / f"services.{fmt}", fmt)
+        write_labs(tmp, result.labs, fmt)
+
+    # the tables are written (Arrow, outside the GIL) while the summary is computed (Python):
+    # two cores at the end of a run that otherwise uses one; leaving the block waits for both
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        written = pool.submit(tables)
+        doc = summary_document(result, __version__, scenario_sha256(result.scenario))
+        written.result()  # a writing error is raised here
+    release_freed_memory()
     (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(result.scenario), encoding="utf-8")
     if extra is not None:
         extra(tmp, result)

@@ -1,12 +1,14 @@
 """The course kernel: the modules that run every patient's course, and their
 optional compiled build.
 
-``sim.labs``, ``sim.course`` and ``sim.care`` are plain, typed Python.  They
-can also be compiled to C extension modules with mypyc (from the mypy
-project), which runs the same code with the same floating-point arithmetic
-about twice as fast; results are byte-identical either way (the tests
-compare both).  Build once after installing or after changing a kernel
-module::
+``sim.course``, ``sim.care`` and ``sim.labs`` (the course), ``sim.compiled``
+(the scenario's run-time constants), ``sim.events`` (the recorder),
+``sim.services`` (the service log and queues) and ``sim.philox`` (random
+numbers one at a time) are plain, typed Python.  They can also be compiled
+to C extension modules with mypyc (from the mypy project), which runs the
+same code with the same floating-point arithmetic about three and a half
+times as fast; results are byte-identical either way (the tests compare
+both).  Build once after installing or after changing a kernel module::
 
     python run_sim.py kernel build     # compile (needs a C compiler and the Python headers)
     python run_sim.py kernel status    # which kernel runs, and why

@@ -49,6 +49,7 @@ from .services import SERVICES, service_table
 CONNECT_TIMEOUT_S = 5.0
 START_METHOD = "spawn"
 MAX_CHUNKS_PER_TASK = 10  # engine chunks of DEFAULT_CHUNK patients per task
+TASKS_PER_WORKER = 16  # short tasks: the workers finish within a fraction of a task of each other
 
 
 class BackendError(Exception):
@@ -223,7 +224,7 @@ def chunkable(scenario: Scenario) -> bool:
 def chunk_plan(patients: int, workers: int) -> list[tuple[int, int]]:
     """(first id, count) per task: whole engine chunks, a few tasks per worker."""
     chunks = math.ceil(patients / DEFAULT_CHUNK)
-    per = max(1, min(MAX_CHUNKS_PER_TASK, math.ceil(chunks / (8 * max(1, workers)))))  # ~8 tasks per worker: even finish
+    per = max(1, min(MAX_CHUNKS_PER_TASK, math.ceil(chunks / (TASKS_PER_WORKER * max(1, workers)))))
     size = per * DEFAULT_CHUNK
     return [(s, min(size, patients - s)) for s in range(0, patients, size)]
 

@@ -232,16 +232,22 @@ def service_table(
         wait_end = np.where(started, t_start, np.where(np.isfinite(t_end), t_end, end_months))
         units = log["units"].to_numpy()[sel]
         del sel
+        died_waiting = ~started & np.isfinite(t_end)
+        use_start, use_end = t_start[started], t_end[started]
+        # nobody queued (every unlimited service): each year's queue is a sum of zeros, 0.0 exactly
+        queued = not np.array_equal(wait_end, t_req)
         for y in range(n_years):
             lo = start_months + y * MONTHS_PER_YEAR
             hi = min(lo + MONTHS_PER_YEAR, end_months)
             span = hi - lo
             in_req = (t_req >= lo) & (t_req < hi)
-            died_waiting = ~started & np.isfinite(t_end)
             in_start = started & (t_start >= lo) & (t_start < hi)
             waits = (t_start[in_start] - t_req[in_start]) * DAYS_PER_MONTH
-            busy = _overlap(t_start[started], t_end[started], lo, hi).sum() / span if span > 0 else math.nan
-            queue = _overlap(t_req, wait_end, lo, hi).sum() / span if span > 0 else math.nan
+            busy = _overlap(use_start, use_end, lo, hi).sum() / span if span > 0 else math.nan
+            if span <= 0:
+                queue = math.nan
+            else:
+                queue = _overlap(t_req, wait_end, lo, hi).sum() / span if queued else 0.0
             n_uses = int(in_start.sum())
             u = float(units[in_start].sum())
             cost = cfg.cost_per_use * n_uses + cfg.cost_per_unit * u

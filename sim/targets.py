@@ -114,15 +114,19 @@ def model_values(df: pd.DataFrame) -> dict[str, float]:
     ev = (~df["censored"]).to_numpy()
     out["carcinosis_proportion"] = float(df["carcinosis_onset_months"].notna().mean())
     out["hypercalcemia_proportion"] = float(df["hypercalcemia_months"].notna().mean())
-    for prim in ("prostate", "breast", "lung", "thyroid"):
+    from lifelines import KaplanMeierFitter
+
+    follow = df["followup_months"].to_numpy()
+    for prim in ("prostate", "breast", "lung", "renal", "thyroid"):
         sel = (df["primary"] == prim).to_numpy()
-        t = df["followup_months"].to_numpy()[sel]
-        out[f"os12_{prim}"] = km_at(t, ev[sel], 12.0)
+        # one fit per primary, read at every time its targets need (the same values as km_at / km_median)
+        kmf = KaplanMeierFitter().fit(follow[sel], ev[sel]) if sel.any() else None
+        if prim != "renal":
+            out[f"os12_{prim}"] = float(kmf.survival_function_at_times(12.0).iloc[0]) if kmf else float("nan")
         if prim in ("prostate", "breast"):
-            out[f"os60_{prim}"] = km_at(t, ev[sel], 60.0)
-    for prim in ("renal", "thyroid"):
-        sel = (df["primary"] == prim).to_numpy()
-        out[f"median_{prim}"] = km_median(df["followup_months"].to_numpy()[sel], ev[sel])
+            out[f"os60_{prim}"] = float(kmf.survival_function_at_times(60.0).iloc[0]) if kmf else float("nan")
+        if prim in ("renal", "thyroid"):
+            out[f"median_{prim}"] = float(kmf.median_survival_time_) if kmf else float("nan")
     out["median_after_scc"] = km_median(*after(df, "cord_compression_months"))
     out["median_after_hypercalcemia"] = km_median(*after(df[df["primary"] != "breast"], "hypercalcemia_months"))
     out["median_after_hypercalcemia_breast"] = km_median(*after(df[df["primary"] == "breast"], "hypercalcemia_months"))

@@ -149,8 +149,9 @@ def replication_values(patients: pd.DataFrame) -> dict[str, float]:
     from .summary import outcomes
     from .targets import model_values
 
-    vals = flatten(outcomes(patients))
-    vals.update({f"calibration.{k}": float(v) for k, v in model_values(patients).items()})
+    fits: dict[str, Any] = {}  # survival per primary, fitted once for both
+    vals = flatten(outcomes(patients, fits))
+    vals.update({f"calibration.{k}": float(v) for k, v in model_values(patients, fits).items()})
     return vals
 
 

@@ -47,9 +47,16 @@ class _EventWriter:
     def __call__(self, table: pa.Table) -> None:
         if self.fmt == "parquet":
             if self.writer is None:
-                # dictionary pages only for the coded columns: ids and times rarely repeat, and
-                # trying costs a quarter of the writing time (and makes the file larger)
-                self.writer = pq.ParquetWriter(self.path, EVENT_SCHEMA, compression="zstd", use_dictionary=["event", "detail"])
+                # dictionary pages only for the coded columns (ids and times rarely repeat: trying
+                # costs a quarter of the writing time and makes the file larger); min/max statistics
+                # of the string columns would cost a fifth
+                self.writer = pq.ParquetWriter(
+                    self.path,
+                    EVENT_SCHEMA,
+                    compression="zstd",
+                    use_dictionary=["event", "detail"],
+                    write_statistics=["patient_id", "time_months"],  # the columns readers filter on
+                )
             self.writer.write_table(table)
         else:
             plain = table.cast(

@@ -30,14 +30,16 @@ def _num(x: float) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
-def km_summary(time: np.ndarray, event: np.ndarray, at: tuple[float, ...] = (12.0, 60.0)) -> dict[str, Any]:
-    """Median and survival at given months, with 95% CIs (lifelines; log-log intervals)."""
+def km_summary(time: np.ndarray, event: np.ndarray, at: tuple[float, ...] = (12.0, 60.0), kmf: Any = None) -> dict[str, Any]:
+    """Median and survival at given months, with 95% CIs (lifelines; log-log
+    intervals). ``kmf``: the Kaplan-Meier fit of these data, when already made."""
     from lifelines import KaplanMeierFitter
     from lifelines.utils import median_survival_times
 
     if len(time) == 0:
         return {"n": 0, "median_months": {"estimate": None, "ci95": [None, None]}}
-    kmf = KaplanMeierFitter().fit(time, event)
+    if kmf is None:
+        kmf = KaplanMeierFitter().fit(time, event)
     med_ci = median_survival_times(kmf.confidence_interval_)
     out: dict[str, Any] = {
         "n": int(len(time)),
@@ -55,8 +57,11 @@ def km_summary(time: np.ndarray, event: np.ndarray, at: tuple[float, ...] = (12.
     return out
 
 
-def outcomes(df: pd.DataFrame) -> dict[str, Any]:
-    """The headline outcomes of one run."""
+def outcomes(df: pd.DataFrame, fits: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The headline outcomes of one run. ``fits``, when given, receives the
+    Kaplan-Meier fit of overall survival per primary (for the targets to reuse)."""
+    from lifelines import KaplanMeierFitter
+
     n = len(df)
     t = df["followup_months"].to_numpy()
     e = (~df["censored"]).to_numpy()
@@ -65,7 +70,10 @@ def outcomes(df: pd.DataFrame) -> dict[str, Any]:
     for p in PRIMARIES:
         sel = (df["primary"] == p).to_numpy()
         if sel.any():
-            by_primary[p] = km_summary(t[sel], e[sel])
+            kmf = KaplanMeierFitter().fit(t[sel], e[sel])
+            if fits is not None:
+                fits[p] = kmf
+            by_primary[p] = km_summary(t[sel], e[sel], kmf=kmf)
     carc = df["carcinosis_onset_months"].notna()
     diag = df["carcinosis_diagnosis_months"].notna()
     delay_days = (df.loc[diag, "carcinosis_diagnosis_months"] - df.loc[diag, "carcinosis_onset_months"]) * (365.25 / 12)
@@ -148,7 +156,9 @@ def summary_document(result: Any, model_version: str, sha: str) -> dict[str, Any
 
     s = result.scenario
     df = result.reported_patients
-    cal = comparison_table(df)
+    fits: dict[str, Any] = {}  # survival per primary, fitted once for the outcomes and the targets
+    out = outcomes(df, fits)
+    cal = comparison_table(df, fits)
     return json_safe(
         {
             "notice": ILLUSTRATIVE,
@@ -167,7 +177,7 @@ def summary_document(result: Any, model_version: str, sha: str) -> dict[str, Any
             "reported_from_months": result.report_from_months,
             "reported_to_months": result.report_to_months,
             "warmup_years": s.population.warmup_years if s.population is not None else 0.0,
-            "outcomes": outcomes(df),
+            "outcomes": out,
             "services": services_summary(result.services),
             "calibration": cal.to_dict(orient="records"),
         }

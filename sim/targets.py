@@ -4,6 +4,7 @@ whole model is held against, and the model's own value for each."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -108,8 +109,10 @@ def after(df: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
     return (d["followup_months"] - d[col]).to_numpy(), (~d["censored"]).to_numpy()
 
 
-def model_values(df: pd.DataFrame) -> dict[str, float]:
-    """The model's value for every target, from a patients table."""
+def model_values(df: pd.DataFrame, fits: dict[str, Any] | None = None) -> dict[str, float]:
+    """The model's value for every target, from a patients table. ``fits``:
+    Kaplan-Meier fits of overall survival per primary already made
+    (:func:`sim.summary.outcomes`), reused instead of fitted again."""
     out: dict[str, float] = {}
     ev = (~df["censored"]).to_numpy()
     out["carcinosis_proportion"] = float(df["carcinosis_onset_months"].notna().mean())
@@ -120,7 +123,9 @@ def model_values(df: pd.DataFrame) -> dict[str, float]:
     for prim in ("prostate", "breast", "lung", "renal", "thyroid"):
         sel = (df["primary"] == prim).to_numpy()
         # one fit per primary, read at every time its targets need (the same values as km_at / km_median)
-        kmf = KaplanMeierFitter().fit(follow[sel], ev[sel]) if sel.any() else None
+        kmf = (fits or {}).get(prim)
+        if kmf is None and sel.any():
+            kmf = KaplanMeierFitter().fit(follow[sel], ev[sel])
         if prim != "renal":
             out[f"os12_{prim}"] = float(kmf.survival_function_at_times(12.0).iloc[0]) if kmf else float("nan")
         if prim in ("prostate", "breast"):
@@ -147,9 +152,9 @@ def model_values(df: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def comparison_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Targets beside the model's values."""
-    vals = model_values(df)
+def comparison_table(df: pd.DataFrame, fits: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Targets beside the model's values (``fits``: see :func:`model_values`)."""
+    vals = model_values(df, fits)
     rows = []
     for t in TARGETS:
         v = vals.get(t.key, float("nan"))

@@ -49,7 +49,7 @@ from .services import SERVICES, service_table
 CONNECT_TIMEOUT_S = 5.0
 START_METHOD = "spawn"
 MAX_CHUNKS_PER_TASK = 10  # engine chunks of DEFAULT_CHUNK patients per task
-TASKS_PER_WORKER = 16  # short tasks: the workers finish within a fraction of a task of each other
+GUIDED = 4  # each task takes about 1/(GUIDED x workers) of the chunks still to do
 
 
 class BackendError(Exception):
@@ -222,11 +222,19 @@ def chunkable(scenario: Scenario) -> bool:
 
 
 def chunk_plan(patients: int, workers: int) -> list[tuple[int, int]]:
-    """(first id, count) per task: whole engine chunks, a few tasks per worker."""
+    """(first id, count) per task: whole engine chunks in tasks that shrink
+    towards the end (guided scheduling: each takes about 1/(4 x workers) of
+    what is left, at most MAX_CHUNKS_PER_TASK chunks), so the workers finish
+    within a short task of each other."""
     chunks = math.ceil(patients / DEFAULT_CHUNK)
-    per = max(1, min(MAX_CHUNKS_PER_TASK, math.ceil(chunks / (TASKS_PER_WORKER * max(1, workers)))))
-    size = per * DEFAULT_CHUNK
-    return [(s, min(size, patients - s)) for s in range(0, patients, size)]
+    plan: list[tuple[int, int]] = []
+    c = 0
+    while c < chunks:
+        per = max(1, min(MAX_CHUNKS_PER_TASK, math.ceil((chunks - c) / (GUIDED * max(1, workers)))))
+        first = c * DEFAULT_CHUNK
+        plan.append((first, min(per * DEFAULT_CHUNK, patients - first)))
+        c += per
+    return plan
 
 
 def _scenario_from(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> Scenario:

@@ -136,3 +136,55 @@ def test_guard_refuses_a_build_of_other_modules(tmp_path: Path) -> None:
 def test_status_names_the_kernel_that_runs() -> None:
     st = kernel.status()
     assert st["kernel"] in ("compiled (mypyc)", "python") and st["reason"]
+
+
+def test_wait_queue_pops_in_key_order_like_heapq() -> None:
+    """The compiled cohort scheduler's queue gives the order of (time, wait number), ties included."""
+    import heapq
+    import random
+
+    import numpy as np
+
+    from sim.care import Care
+    from sim.compiled import compile_scenario
+    from sim.course import DirectClock, Patient, WaitQueue
+    from sim.events import Recorder
+    from sim.rng import PatientStreams
+    from sim.scenario import Scenario
+
+    m = compile_scenario(Scenario())
+    streams = PatientStreams(1, 0, np.arange(50), (2,))
+    tokens = [Patient(DirectClock(), m, Care(m), Recorder(), streams, i) for i in range(50)]
+    rng = random.Random(3)
+    q = WaitQueue()
+    ref: list[tuple[float, int, Patient]] = []
+    popped: list[tuple[float, int]] = []
+    expected: list[tuple[float, int]] = []
+    e = 0
+    for _ in range(4000):
+        op = rng.random()
+        if op < 0.45 or not ref:
+            t = float(rng.randint(0, 30))  # few distinct times: many ties, broken by the wait number
+            tok = rng.choice(tokens)
+            q.push(t, e, tok)
+            heapq.heappush(ref, (t, e, tok))
+            e += 1
+        elif op < 0.8:
+            t0, e0, tok = ref[0]
+            assert (q.t[0], q.e[0], q.p[0]) == (t0, e0, tok)
+            nt = t0 + float(rng.randint(0, 5))
+            q.replace_first(nt, e, tok)
+            heapq.heapreplace(ref, (nt, e, tok))
+            e += 1
+        else:
+            t1, e1, _ = heapq.heappop(ref)
+            expected.append((t1, e1))
+            popped.append((q.t[0], q.e[0]))
+            q.pop_first()
+        assert q.n == len(ref) == len(q.t)
+    while ref:
+        t1, e1, _ = heapq.heappop(ref)
+        expected.append((t1, e1))
+        popped.append((q.t[0], q.e[0]))
+        q.pop_first()
+    assert popped == expected and len(popped) > 500

@@ -102,14 +102,7 @@ class Care:
         pools = self.pools
         if pools is None or pools.res[k] is None:
             t = p.entry + p.now
-            log = self.log  # ServiceLog.add, inline: the one call made for every unlimited use
-            log.svc.append(k)
-            log.pid.append(p.pid)
-            log.t_req.append(t)
-            log.t_start.append(t)
-            log.t_end.append(t + hold_days / DAYS_PER_MONTH)
-            log.units.append(units)
-            log.prio.append(priority)
+            self.log.add(k, p.pid, t, t, t + hold_days / DAYS_PER_MONTH, units, priority)
             deliver(p, arg)
             return
         assert self.env is not None

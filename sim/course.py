@@ -44,6 +44,7 @@ from .compiled import LN2 as _LN2
 from .errors import RunawayCourse
 from .events import EV
 from .labs import Trajectory, calcium, time_below
+from .philox import COMPILED as _COMPILED
 from .philox import key_words, uniform
 
 if TYPE_CHECKING:
@@ -74,7 +75,8 @@ P_TRANSF: Final = 12
 STREAM_SIZES = (10, 6, 2, 48, 24, 8, 24, 4, 40, 120, 8, 20, 4)
 # the compiled kernel draws each number when it is used (sim.philox: well under a microsecond
 # each, about 50 per patient) instead of pre-drawing the blocks above through NumPy
-LAZY_DRAWS: Final = not hasattr(uniform, "__code__")
+COMPILED: Final = _COMPILED
+LAZY_DRAWS: Final = COMPILED
 
 # event codes (sim.events.EVENTS)
 E_ADMISSION: Final = EV["admission"]
@@ -1262,7 +1264,7 @@ def run_direct(m: Compiled, care: Care, rec: Recorder, streams: Any, n: int, end
     Python kernel the standard library's ``heapq`` (faster there).
     """
     clock = DirectClock()
-    if LAZY_DRAWS:  # compiled
+    if COMPILED:
         q = WaitQueue()
         eid = 0
         for i in range(n):  # SimPy starts every process at time 0, in creation order

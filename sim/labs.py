@@ -23,6 +23,8 @@ from typing import Final
 
 import numpy as np
 
+from .philox import COMPILED as _COMPILED
+
 INF: Final = math.inf
 
 
@@ -175,7 +177,7 @@ def grade_of(value: float, thresholds: tuple[float, ...]) -> int:
 
 
 # compiled (mypyc), this module evaluates grids point by point; as Python, with NumPy arrays
-NATIVE: Final = not hasattr(grade_of, "__code__")
+NATIVE: Final = _COMPILED
 
 
 def calcium(

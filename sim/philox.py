@@ -70,3 +70,8 @@ def uniform(k0: i64, k1: i64, replication: i64, patient: i64, process: i64, k: i
     else:
         bits = ((c0 >> 5) << 26) | (c1 >> 6)
     return (float(bits) + 0.5) * _SCALE
+
+
+# True when the kernel runs compiled: a mypyc function has no Python code object.  The kernel
+# modules are built together and loaded all or none (sim.kernel), so this holds for all of them.
+COMPILED: Final = not hasattr(uniform, "__code__")

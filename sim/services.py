@@ -182,6 +182,37 @@ def _overlap(a: np.ndarray, b: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.clip(np.minimum(b, hi) - np.maximum(a, lo), 0.0, None)
 
 
+def _year_of(t: np.ndarray, los: list[float], his: list[float]) -> np.ndarray | None:
+    """The year ``y`` with ``los[y] <= t < his[y]`` of each time (``len(los)``:
+    in no year, NaN included); None when two windows overlap by rounding."""
+    n = len(los)
+    if any(his[y] > los[y + 1] for y in range(n - 1)):
+        return None
+    y = np.searchsorted(np.asarray(los), t, side="right") - 1
+    inside = (y >= 0) & (t < np.asarray(his)[np.maximum(y, 0)])
+    return np.where(inside, y, n).astype(np.int16 if n < 32767 else np.int64)
+
+
+def _by_year(t: np.ndarray, los: list[float], his: list[float]) -> list[np.ndarray]:
+    """Per year, the positions of ``t`` in ``[los[y], his[y])`` in their
+    original order, so sums over them add the same numbers in the same order
+    as a boolean mask per year would (one stable sort instead of the masks)."""
+    year = _year_of(t, los, his)
+    if year is None:
+        return [np.flatnonzero((t >= lo) & (t < hi)) for lo, hi in zip(los, his)]
+    order = np.argsort(year, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(year, minlength=len(los) + 1))])
+    return [order[bounds[k] : bounds[k + 1]] for k in range(len(los))]
+
+
+def _count_by_year(t: np.ndarray, los: list[float], his: list[float]) -> list[int]:
+    """Per year, how many of ``t`` fall in ``[los[y], his[y])``."""
+    year = _year_of(t, los, his)
+    if year is None:
+        return [int(((t >= lo) & (t < hi)).sum()) for lo, hi in zip(los, his)]
+    return [int(c) for c in np.bincount(year, minlength=len(los) + 1)[: len(los)]]
+
+
 def _lookup(series: pd.Series, keys: np.ndarray) -> np.ndarray:
     """``series.reindex(keys).to_numpy()`` without a hash table of the whole
     index when the index is sorted (the patients table is)."""
@@ -211,44 +242,45 @@ def service_table(
     rows = []
     n_years = max(1, int(math.ceil((end_months - start_months) / MONTHS_PER_YEAR - 1e-9)))
     costs = scenario.costs
-    # one service at a time, only the columns needed (no copy of the whole log per service)
-    col = log["service"]
-    categorical = isinstance(col.dtype, pd.CategoricalDtype)
-    svc = col.cat.codes.to_numpy() if categorical else col.to_numpy()
-    for name in SERVICES:
+    los = [start_months + y * MONTHS_PER_YEAR for y in range(n_years)]
+    his = [min(lo + MONTHS_PER_YEAR, end_months) for lo in los]
+    # one service at a time, only the columns needed: the log is put in service order once (a
+    # stable sort keeps each service's requests in the order made), each service a slice of it
+    svc = pd.Categorical(log["service"], categories=list(SERVICES)).codes  # -1: not a service
+    order = np.argsort(svc, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(svc.astype(np.int64) + 1, minlength=len(SERVICES) + 1))])
+    columns = {c: log[c].to_numpy()[order] for c in ("request_months", "start_months", "end_months", "units")}
+    pids = log["patient_id"].to_numpy()
+    for k, name in enumerate(SERVICES, start=1):
         cfg = getattr(scenario.services, name)
-        if categorical:
-            cats = list(col.cat.categories)
-            sel = svc == (cats.index(name) if name in cats else -2)
-        else:
-            sel = svc == name
-        t_req = log["request_months"].to_numpy()[sel]
-        t_start = log["start_months"].to_numpy()[sel]
-        t_end = log["end_months"].to_numpy()[sel]
+        part = slice(int(bounds[k]), int(bounds[k + 1]))
+        t_req = columns["request_months"][part]
+        t_start = columns["start_months"][part]
+        t_end = columns["end_months"][part]
         if name == "beds" and death_calendar is not None and len(t_req):
-            dt = _lookup(death_calendar, log["patient_id"].to_numpy()[sel])
+            dt = _lookup(death_calendar, pids[order[part]])
             t_end = np.where(np.isfinite(dt), np.minimum(t_end, dt), t_end)
         started = np.isfinite(t_start)
         wait_end = np.where(started, t_start, np.where(np.isfinite(t_end), t_end, end_months))
-        units = log["units"].to_numpy()[sel]
-        del sel
+        units = columns["units"][part]
         died_waiting = ~started & np.isfinite(t_end)
         use_start, use_end = t_start[started], t_end[started]
         # nobody queued (every unlimited service): each year's queue is a sum of zeros, 0.0 exactly
         queued = not np.array_equal(wait_end, t_req)
+        requests = _count_by_year(t_req, los, his)
+        uses = _by_year(t_start, los, his)  # not started (NaN): in no year
+        deaths = _count_by_year(np.where(died_waiting, t_end, np.nan), los, his)
         for y in range(n_years):
-            lo = start_months + y * MONTHS_PER_YEAR
-            hi = min(lo + MONTHS_PER_YEAR, end_months)
+            lo, hi = los[y], his[y]
             span = hi - lo
-            in_req = (t_req >= lo) & (t_req < hi)
-            in_start = started & (t_start >= lo) & (t_start < hi)
+            in_start = uses[y]
             waits = (t_start[in_start] - t_req[in_start]) * DAYS_PER_MONTH
             busy = _overlap(use_start, use_end, lo, hi).sum() / span if span > 0 else math.nan
             if span <= 0:
                 queue = math.nan
             else:
                 queue = _overlap(t_req, wait_end, lo, hi).sum() / span if queued else 0.0
-            n_uses = int(in_start.sum())
+            n_uses = len(in_start)
             u = float(units[in_start].sum())
             cost = cfg.cost_per_use * n_uses + cfg.cost_per_unit * u
             disc = (1.0 + costs.discount_rate_per_year) ** (-y)
@@ -259,7 +291,7 @@ def service_table(
                     "from_months": lo,
                     "to_months": hi,
                     "capacity": cfg.capacity,
-                    "requests": int(in_req.sum()),
+                    "requests": requests[y],
                     "uses": n_uses,
                     "units": u,
                     "unit": cfg.unit,
@@ -270,7 +302,7 @@ def service_table(
                     # nobody waited (every unlimited service): the quantiles are 0 without sorting
                     "wait_median_days": (float(np.median(waits)) if waits.any() else 0.0) if len(waits) else math.nan,
                     "wait_p95_days": (float(np.percentile(waits, 95)) if waits.any() else 0.0) if len(waits) else math.nan,
-                    "deaths_waiting": int((died_waiting & (t_end >= lo) & (t_end < hi)).sum()),
+                    "deaths_waiting": deaths[y],
                     "cost": cost,
                     "cost_discounted": cost * disc,
                 }

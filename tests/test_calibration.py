@@ -42,8 +42,8 @@ def test_breast_treated_median_on_a_dedicated_cohort():
     diagnosis with the default uptake: median survival from diagnosis
     within Niu 2023 / Demir 2014 (6.4-7.6 months); about 2,100 treated."""
     from sim.calibrate import _cohort
-    from sim.scenario import Scenario
     from sim.loader import with_overrides
+    from sim.scenario import Scenario
     from sim.targets import after, km_median
 
     df = _cohort(with_overrides(Scenario(), {"carcinosis.probability": 1.0}), "breast", 5000, 20261125)

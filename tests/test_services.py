@@ -63,7 +63,7 @@ class _Customer:
 def _mmc(lam: float, mu: float, c: int, n: int, seed: int = 1):
     """Poisson arrivals to one service in isolation with exponential holding."""
     rng = np.random.default_rng(seed)
-    s = make({f"services.beds.capacity": c, "services.beds.weekdays_only": False})
+    s = make({"services.beds.capacity": c, "services.beds.weekdays_only": False})
     env = simpy.Environment()
     pools, log = Pools(env, s), ServiceLog()
     k = SVC["beds"]
@@ -214,3 +214,26 @@ def test_bad_service_and_population_input(tmp_path, capsys, setting, needle):
     assert rc == 2
     assert needle in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("start", [0.0, 0.1, 7.3, 24.0])
+def test_years_grouped_by_one_sort_match_a_mask_per_year(start):
+    """The per-year positions used by the service table are exactly those of
+    a boolean mask per year, in the same order (so sums over them add the same
+    numbers in the same order), NaN and out-of-range times in no year."""
+    from sim.services import _by_year, _count_by_year
+
+    rng = np.random.default_rng(4)
+    t = np.concatenate([rng.uniform(start - 5, start + 70, 5000), [np.nan, start, start + 12.0, start + 60.0]])
+    rng.shuffle(t)
+    los = [start + y * 12.0 for y in range(5)]
+    his = [min(lo + 12.0, start + 60.0) for lo in los]
+    masks = [np.flatnonzero((t >= lo) & (t < hi)) for lo, hi in zip(los, his)]
+    got = _by_year(t, los, his)
+    assert all(np.array_equal(g, m) for g, m in zip(got, masks))
+    assert _count_by_year(t, los, his) == [len(m) for m in masks]
+    # windows that overlap (by rounding, or as here on purpose): a time may be in two years
+    his_overlap = [hi + 0.5 for hi in his]
+    masks = [np.flatnonzero((t >= lo) & (t < hi)) for lo, hi in zip(los, his_overlap)]
+    assert all(np.array_equal(g, m) for g, m in zip(_by_year(t, los, his_overlap), masks))
+    assert _count_by_year(t, los, his_overlap) == [len(m) for m in masks]

@@ -77,11 +77,11 @@ def outcomes(df: pd.DataFrame, fits: dict[str, Any] | None = None) -> dict[str, 
     carc = df["carcinosis_onset_months"].notna()
     diag = df["carcinosis_diagnosis_months"].notna()
     delay_days = (df.loc[diag, "carcinosis_diagnosis_months"] - df.loc[diag, "carcinosis_onset_months"]) * (365.25 / 12)
-    causes = df["death_cause"].astype(str)
+    # one count per cause (a categorical column counts its codes; no string comparisons)
+    counts = df["death_cause"].value_counts(sort=False)
     dead = int(e.sum())
     deaths = {
-        c: {"count": int((causes == c).sum()), "share_of_deaths": (int((causes == c).sum()) / dead) if dead else None}
-        for c in CAUSES
+        c: {"count": int(counts.get(c, 0)), "share_of_deaths": (int(counts.get(c, 0)) / dead) if dead else None} for c in CAUSES
     }
     care_cols = {
         "radiotherapy_courses": "n_radiotherapy_courses",

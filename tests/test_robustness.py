@@ -370,7 +370,7 @@ def test_output_cannot_replace_the_working_folder(tmp_path: Path, monkeypatch: p
 
 
 @pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
-@pytest.mark.parametrize("how", [["--patients", "20000", "--workers", "1"], ["--patients", "1500", "--replications", "6", "--workers", "2"]], ids=["cohort", "replications-2-workers"])
+@pytest.mark.parametrize("how", [["--patients", "200000", "--workers", "1"], ["--patients", "1500", "--replications", "6", "--workers", "2"]], ids=["cohort", "replications-2-workers"])
 def test_signal_stops_cleanly(tmp_path: Path, procs: list[subprocess.Popen[bytes]], sig: int, code: int, word: str, how: list[str]) -> None:
     """SIGINT / SIGTERM: exit 130 / 143, partial folder removed, how to resume
     printed, no worker process left behind."""

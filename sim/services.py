@@ -178,8 +178,15 @@ def serve(
 # ----------------------------------------------------------------------------- figures per year
 
 
-def _overlap(a: np.ndarray, b: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    return np.clip(np.minimum(b, hi) - np.maximum(a, lo), 0.0, None)
+def _overlap(a: np.ndarray, b: np.ndarray, lo: float, hi: float, out: np.ndarray | None = None) -> np.ndarray:
+    """Length of each ``[a, b)`` inside ``[lo, hi)`` (``out``: a scratch array of two rows the size of ``a``)."""
+    if out is None:
+        return np.clip(np.minimum(b, hi) - np.maximum(a, lo), 0.0, None)
+    x, y = out[0], out[1]
+    np.minimum(b, hi, out=x)
+    np.maximum(a, lo, out=y)
+    np.subtract(x, y, out=x)
+    return np.clip(x, 0.0, None, out=x)
 
 
 def _year_of(t: np.ndarray, los: list[float], his: list[float]) -> np.ndarray | None:
@@ -188,9 +195,10 @@ def _year_of(t: np.ndarray, los: list[float], his: list[float]) -> np.ndarray | 
     n = len(los)
     if any(his[y] > los[y + 1] for y in range(n - 1)):
         return None
-    y = np.searchsorted(np.asarray(los), t, side="right") - 1
-    inside = (y >= 0) & (t < np.asarray(his)[np.maximum(y, 0)])
-    return np.where(inside, y, n).astype(np.int16 if n < 32767 else np.int64)
+    # edges lo0 <= hi0 <= lo1 <= hi1 ...: a time is in year y when exactly 2y + 1 edges are <= it
+    year_of_count = np.full(2 * n + 1, n, dtype=np.int16 if n < 32767 else np.int64)
+    year_of_count[1::2] = np.arange(n)
+    return year_of_count[np.searchsorted(np.array([e for lh in zip(los, his) for e in lh]), t, side="right")]
 
 
 def _by_year(t: np.ndarray, los: list[float], his: list[float]) -> list[np.ndarray]:
@@ -244,42 +252,39 @@ def service_table(
     costs = scenario.costs
     los = [start_months + y * MONTHS_PER_YEAR for y in range(n_years)]
     his = [min(lo + MONTHS_PER_YEAR, end_months) for lo in los]
-    # one service at a time, only the columns needed: the log is put in service order once (a
-    # stable sort keeps each service's requests in the order made), each service a slice of it
+    # one service at a time, only the columns needed: the log's positions put in service order
+    # once (a stable sort keeps each service's requests in the order made), each service a slice
     svc = pd.Categorical(log["service"], categories=list(SERVICES)).codes  # -1: not a service
     order = np.argsort(svc, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(svc.astype(np.int64) + 1, minlength=len(SERVICES) + 1))])
-    columns = {c: log[c].to_numpy()[order] for c in ("request_months", "start_months", "end_months", "units")}
-    pids = log["patient_id"].to_numpy()
-    for k, name in enumerate(SERVICES, start=1):
+    starts = np.cumsum([np.count_nonzero(svc == k) for k in range(-1, len(SERVICES))])  # where each service's part begins
+    req, start, end, units_all = (log[c].to_numpy() for c in ("request_months", "start_months", "end_months", "units"))
+    for k, name in enumerate(SERVICES):
         cfg = getattr(scenario.services, name)
-        part = slice(int(bounds[k]), int(bounds[k + 1]))
-        t_req = columns["request_months"][part]
-        t_start = columns["start_months"][part]
-        t_end = columns["end_months"][part]
+        idx = order[starts[k] : starts[k + 1]]
+        t_req, t_start, t_end, units = req[idx], start[idx], end[idx], units_all[idx]
         if name == "beds" and death_calendar is not None and len(t_req):
-            dt = _lookup(death_calendar, pids[order[part]])
+            dt = _lookup(death_calendar, log["patient_id"].to_numpy()[idx])
             t_end = np.where(np.isfinite(dt), np.minimum(t_end, dt), t_end)
         started = np.isfinite(t_start)
         wait_end = np.where(started, t_start, np.where(np.isfinite(t_end), t_end, end_months))
-        units = columns["units"][part]
         died_waiting = ~started & np.isfinite(t_end)
         use_start, use_end = t_start[started], t_end[started]
         # nobody queued (every unlimited service): each year's queue is a sum of zeros, 0.0 exactly
         queued = not np.array_equal(wait_end, t_req)
         requests = _count_by_year(t_req, los, his)
         uses = _by_year(t_start, los, his)  # not started (NaN): in no year
-        deaths = _count_by_year(np.where(died_waiting, t_end, np.nan), los, his)
+        deaths = _count_by_year(t_end[died_waiting], los, his)
+        scratch = np.empty((2, max(len(use_start), len(t_req) if queued else 0)))
         for y in range(n_years):
             lo, hi = los[y], his[y]
             span = hi - lo
             in_start = uses[y]
             waits = (t_start[in_start] - t_req[in_start]) * DAYS_PER_MONTH
-            busy = _overlap(use_start, use_end, lo, hi).sum() / span if span > 0 else math.nan
+            busy = _overlap(use_start, use_end, lo, hi, scratch[:, : len(use_start)]).sum() / span if span > 0 else math.nan
             if span <= 0:
                 queue = math.nan
             else:
-                queue = _overlap(t_req, wait_end, lo, hi).sum() / span if queued else 0.0
+                queue = _overlap(t_req, wait_end, lo, hi, scratch[:, : len(t_req)]).sum() / span if queued else 0.0
             n_uses = len(in_start)
             u = float(units[in_start].sum())
             cost = cfg.cost_per_use * n_uses + cfg.cost_per_unit * u

@@ -28,7 +28,7 @@ import simpy
 from .care import Care
 from .compiled import compile_scenario
 from .course import PATIENT_COLUMNS, STREAM_SIZES, Patient, run_direct
-from .events import CAUSES, Recorder
+from .events import CAUSES, Recorder, typed_array
 from .params import AGENTS, PRIMARIES
 from .rng import PatientStreams, uniforms
 from .scenario import Scenario
@@ -188,13 +188,13 @@ def _column(name: str, values: Any) -> Any:
         x[~np.isfinite(x)] = np.nan
         return x
     if name in _INT32:
-        return np.asarray(values, dtype=np.int32)
+        return typed_array(values, np.int32)
     if name in _INT8:
-        return np.asarray(values, dtype=np.int8)
+        return typed_array(values, np.int8)
     if name in _BOOL:
-        return np.asarray(values, dtype=bool)
+        return typed_array(values, np.bool_)
     if name == "patient_id":
-        return np.asarray(values, dtype=np.int64)
+        return typed_array(values, np.int64)
     return np.asarray(values)
 
 

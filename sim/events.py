@@ -6,6 +6,7 @@ detail code) appended to plain lists; tables are built once per chunk.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -68,6 +69,12 @@ EVENT_SCHEMA = pa.schema(
 )
 
 
+def typed_array(values: Sequence[Any], dtype: Any) -> np.ndarray:
+    """A list of Python numbers (no None) as an array of ``dtype``: the same
+    values as ``np.asarray(values, dtype)``, without its type discovery pass."""
+    return np.fromiter(values, dtype=dtype, count=len(values))
+
+
 class Recorder:
     """Collects events of one chunk in columns; ``detail`` strings are interned."""
 
@@ -115,11 +122,9 @@ class Recorder:
     def table(self) -> pa.Table:
         """This chunk's events as an Arrow table (dictionary-encoded strings)."""
         self.n_events += len(self.pid)
-        ev = pa.DictionaryArray.from_arrays(pa.array(np.asarray(self.ev, dtype=np.int16)), pa.array(EVENTS))
-        det = pa.DictionaryArray.from_arrays(
-            pa.array(np.asarray(self.det, dtype=np.int32)), pa.array(self.details, type=pa.string())
-        )
+        ev = pa.DictionaryArray.from_arrays(pa.array(typed_array(self.ev, np.int16)), pa.array(EVENTS))
+        det = pa.DictionaryArray.from_arrays(pa.array(typed_array(self.det, np.int32)), pa.array(self.details, type=pa.string()))
         return pa.Table.from_arrays(
-            [pa.array(np.asarray(self.pid, dtype=np.int64)), pa.array(np.asarray(self.t, dtype=np.float64)), ev, det],
+            [pa.array(typed_array(self.pid, np.int64)), pa.array(typed_array(self.t, np.float64)), ev, det],
             schema=EVENT_SCHEMA,
         )

@@ -24,6 +24,7 @@ import pandas as pd
 import simpy
 
 from .compiled import DAYS_PER_MONTH
+from .events import typed_array
 
 if TYPE_CHECKING:
     from .scenario import Scenario
@@ -88,13 +89,13 @@ class ServiceLog:
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {
-            "service": np.asarray(self.svc, dtype=np.int8),
-            "patient_id": np.asarray(self.pid, dtype=np.int64),
-            "request_months": np.asarray(self.t_req, dtype=float),
-            "start_months": np.asarray(self.t_start, dtype=float),
-            "end_months": np.asarray(self.t_end, dtype=float),
-            "units": np.asarray(self.units, dtype=float),
-            "priority": np.asarray(self.prio, dtype=np.int8),
+            "service": typed_array(self.svc, np.int8),
+            "patient_id": typed_array(self.pid, np.int64),
+            "request_months": typed_array(self.t_req, np.float64),
+            "start_months": typed_array(self.t_start, np.float64),
+            "end_months": typed_array(self.t_end, np.float64),
+            "units": typed_array(self.units, np.float64),
+            "priority": typed_array(self.prio, np.int8),
         }
 
     def frame(self) -> pd.DataFrame:

@@ -273,6 +273,8 @@ class Patient:
         "horizon",
         "proc",
         "wait_until",
+        "q_time",
+        "q_number",
         "sleeping",
         "died_ev",
         "done",
@@ -289,6 +291,8 @@ class Patient:
     u_pos: list[int]
     u_end: list[int]
     wait_until: float
+    q_time: float  # the key of this course in the compiled scheduler's WaitQueue
+    q_number: int
     cE: list[float]
     cA: list[float]
     crate: list[float] | None
@@ -1275,10 +1279,10 @@ def run_direct(m: Compiled, care: Care, rec: Recorder, streams: Any, n: int, end
                 q.push(d, eid, p)  # 0.0 + d
                 eid += 1
         while q.n:
-            p = q.p[0]
+            p = q.h[0]
             d = p.advance()
             if d >= 0.0:
-                q.replace_first(q.t[0] + d, eid, p)
+                q.replace_first(p.q_time + d, eid, p)
                 eid += 1
             else:
                 q.pop_first()
@@ -1303,66 +1307,73 @@ def run_direct(m: Compiled, care: Care, rec: Recorder, streams: Any, n: int, end
 
 
 class WaitQueue:
-    """A binary heap of waiting courses keyed by (time, wait number), kept in
-    three parallel lists so the compiled kernel compares plain floats and
-    ints instead of tuples.  ``t[0]``, ``p[0]``: the first to wake."""
+    """A binary heap of waiting courses keyed by (time, wait number).  Each
+    course waits at most once at a time, so its key is kept on the course
+    (``q_time``, ``q_number``): the compiled kernel compares plain floats and
+    ints read from the courses and moves one pointer per level, with nothing
+    boxed or allocated.  ``h[0]``: the first to wake."""
 
     def __init__(self) -> None:
-        self.t: list[float] = []
-        self.e: list[int] = []
-        self.p: list[Patient] = []
+        self.h: list[Patient] = []
         self.n = 0
 
     def push(self, t: float, e: int, p: Patient) -> None:
-        self.t.append(t)
-        self.e.append(e)
-        self.p.append(p)
+        p.q_time = t
+        p.q_number = e
+        self.h.append(p)
         self.n += 1
-        self._up(self.n - 1, t, e, p)
+        self._up(self.n - 1, p)
 
     def replace_first(self, t: float, e: int, p: Patient) -> None:
-        """The first course waits again: remove it and push (t, e, p)."""
-        self._down(t, e, p)
+        """The first course (``p``) waits again, until ``t``, as wait number ``e``."""
+        p.q_time = t
+        p.q_number = e
+        self._down(p)
 
     def pop_first(self) -> None:
         self.n -= 1
-        t, e, p = self.t.pop(), self.e.pop(), self.p.pop()
+        p = self.h.pop()
         if self.n:
-            self._down(t, e, p)
+            self._down(p)
 
-    def _up(self, pos: int, t: float, e: int, p: Patient) -> None:
-        ts, es, ps = self.t, self.e, self.p
+    def _up(self, pos: int, p: Patient) -> None:
+        h = self.h
+        t, e = p.q_time, p.q_number
         while pos > 0:
             parent = (pos - 1) >> 1
-            pt = ts[parent]
-            if t < pt or (t == pt and e < es[parent]):
-                ts[pos], es[pos], ps[pos] = pt, es[parent], ps[parent]
+            q = h[parent]
+            qt = q.q_time
+            if t < qt or (t == qt and e < q.q_number):
+                h[pos] = q
                 pos = parent
             else:
                 break
-        ts[pos], es[pos], ps[pos] = t, e, p
+        h[pos] = p
 
-    def _down(self, t: float, e: int, p: Patient) -> None:
-        """Put (t, e, p) at the root and sift it down."""
-        ts, es, ps = self.t, self.e, self.p
+    def _down(self, p: Patient) -> None:
+        """Put ``p`` at the root and sift it down."""
+        h = self.h
         n = self.n
+        t, e = p.q_time, p.q_number
         pos = 0
         while True:
             c = 2 * pos + 1
             if c >= n:
                 break
+            cp = h[c]
+            ct = cp.q_time
             r = c + 1
-            ct = ts[c]
             if r < n:
-                rt = ts[r]
-                if rt < ct or (rt == ct and es[r] < es[c]):
-                    c, ct = r, rt
-            if ct < t or (ct == t and es[c] < e):
-                ts[pos], es[pos], ps[pos] = ct, es[c], ps[c]
+                rp = h[r]
+                rt = rp.q_time
+                if rt < ct or (rt == ct and rp.q_number < cp.q_number):
+                    c, cp, ct = r, rp, rt
+            if ct < t or (ct == t and cp.q_number < e):
+                h[pos] = cp
                 pos = c
             else:
                 break
-        ts[pos], es[pos], ps[pos] = t, e, p
+        h[pos] = p
 
 
 _CDF_BOUNDS: dict[tuple[float, float, float, float], tuple[float, float]] = {}

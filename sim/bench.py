@@ -13,6 +13,11 @@ peak resident memory (``ru_maxrss``) is its own:
 4. the regional population scenario over 10 years with finite capacities;
 5. the dashboard's 10,000-patient run, as the app calls it.
 
+Cohort and PSA cases are repeated (:func:`repeats_for`) in rounds that
+alternate 1 and 2 workers, and each is reported by its fastest run with
+every run beside it (:func:`best_of`): the speed of a shared machine drifts
+by 10-20% over minutes, and the fastest run is the one least disturbed.
+
 Timings are never asserted in tests; ``--quick`` runs small sizes only to
 show the suite works.
 """
@@ -200,7 +205,42 @@ def _in_subprocess(name: str, **kw: Any) -> dict[str, Any]:
     return json.loads(line[5:])
 
 
-def run_suite(quick: bool = False, progress: Any = None) -> dict[str, Any]:
+def repeats_for(name: str, kw: dict[str, Any], quick: bool, repeat: int | None) -> int:
+    """How many times a case runs: the population and dashboard cases once;
+    cohorts and PSA ``repeat`` times when given, else once in quick mode, 3
+    times for cohorts up to 100,000 patients and twice for the rest."""
+    if name not in ("cohort", "psa"):
+        return 1
+    if repeat is not None:
+        return max(1, repeat)
+    if quick:
+        return 1
+    return 3 if name == "cohort" and kw["patients"] <= 100_000 else 2
+
+
+def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One case's repetitions as one row: the fastest run (the least disturbed
+    by whatever else the machine did), every run's wall time beside it, and the
+    event-rate ratio from the fastest model run and the fastest bare loop."""
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return runs[-1]
+    out = dict(min(ok, key=lambda r: r["wall_s"]))
+    out["runs"] = len(ok)
+    out["wall_s_runs"] = [r["wall_s"] for r in ok]
+    if all("bare_simpy_s" in r for r in ok):
+        model = min(r["simulate_s"] for r in ok)
+        bare = min(r["bare_simpy_s"] for r in ok)
+        out["event_rate_ratio_runs"] = [r["event_rate_ratio"] for r in ok]
+        out["bare_simpy_s"], out["model_timeouts_per_s"] = bare, out["timeouts"] / model
+        out["bare_timeouts_per_s"] = out["timeouts"] / bare
+        out["event_rate_ratio"] = bare / model
+    return out
+
+
+def run_suite(quick: bool = False, progress: Any = None, repeat: int | None = None) -> dict[str, Any]:
+    """Every case in its own process; repeated cases run in rounds (1 and 2
+    workers alternating), so a slow spell of the machine falls on both."""
     sizes = (2_000, 5_000) if quick else (10_000, 100_000, 1_000_000)
     workers = (1, 2) if _parallel_available() else (1,)
     plan: list[tuple[str, dict[str, Any]]] = [("cohort", {"patients": n, "workers": w}) for n in sizes for w in workers]
@@ -208,17 +248,22 @@ def run_suite(quick: bool = False, progress: Any = None) -> dict[str, Any]:
     if importlib.util.find_spec("sim.psa") is not None:
         plan += [("psa", {"draws": 10 if quick else 1000, "patients": 100 if quick else 1000, "workers": w}) for w in workers]
     plan.append(("dashboard", {"patients": 2_000 if quick else 10_000}))
-    results: dict[str, Any] = {"cohort": [], "psa": [], "population": None, "dashboard": None}
-    for i, (name, kw) in enumerate(plan):
+    reps = [repeats_for(name, kw, quick, repeat) for name, kw in plan]
+    order = [(k, i) for k in range(max(reps)) for i in range(len(plan)) if k < reps[i]]
+    runs: list[list[dict[str, Any]]] = [[] for _ in plan]
+    for step, (k, i) in enumerate(order):
+        name, kw = plan[i]
         if progress is not None:
-            progress(i, len(plan), f"{name} {kw}")
-        r = _in_subprocess(name, **kw)
-        if name in ("cohort", "psa"):
-            results[name].append(r)
-        else:
-            results[name] = r
+            progress(step, len(order), f"{name} {kw}" + (f" (run {k + 1} of {reps[i]})" if reps[i] > 1 else ""))
+        runs[i].append(_in_subprocess(name, **kw))
     if progress is not None:
-        progress(len(plan), len(plan), "done")
+        progress(len(order), len(order), "done")
+    results: dict[str, Any] = {"cohort": [], "psa": [], "population": None, "dashboard": None}
+    for (name, _), rs in zip(plan, runs):
+        if name in ("cohort", "psa"):
+            results[name].append(best_of(rs))
+        else:
+            results[name] = rs[0]
     doc = {
         "quick": quick,
         "machine": {
@@ -273,6 +318,10 @@ def markdown(doc: dict[str, Any]) -> str:
         + f"Course kernel: {doc.get('notes', {}).get('kernel', 'python')}. "
         + ("Quick mode (small sizes; figures are not comparable with the targets)." if doc["quick"] else ""),
         "",
+        "Cohort and PSA cases are repeated in rounds (1 and 2 workers alternating, each run in a fresh process); "
+        "each row is the fastest run, the least disturbed by the rest of the machine, with every run beside it. "
+        "The event-rate ratio divides the fastest bare-SimPy loop by the fastest model run of that size.",
+        "",
         "| figure | target | measured |",
         "|---|---|---|",
     ]
@@ -284,16 +333,16 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         "## Baseline cohort",
         "",
-        "| patients | workers | wall s | patients/s | events/s | timeouts | model/bare SimPy rate | peak RSS MiB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| patients | workers | wall s (best) | all runs, s | patients/s | events/s | timeouts | model/bare SimPy rate | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in doc["cohort"]:
         if "error" in r:
-            lines.append(f"| {r.get('patients')} | {r.get('workers')} | error: {r['error']} | | | | | |")
+            lines.append(f"| {r.get('patients')} | {r.get('workers')} | error: {r['error']} | | | | | | |")
             continue
         ratio = f"{r['event_rate_ratio']:.2f}" if "event_rate_ratio" in r else ""
         lines.append(
-            f"| {r['patients']:,} | {r['workers']} | {r['wall_s']:.1f} | {r['patients_per_s']:,.0f} | "
+            f"| {r['patients']:,} | {r['workers']} | {r['wall_s']:.1f} | {_runs(r)} | {r['patients_per_s']:,.0f} | "
             f"{r['events_per_s']:,.0f} | {r['timeouts']:,} | {ratio} | {r['peak_rss_mb']:,.0f} |"
         )
     p = doc.get("population")
@@ -305,7 +354,7 @@ def markdown(doc: dict[str, Any]) -> str:
     for r in doc.get("psa", []):
         if "error" not in r:
             lines.append(
-                f"PSA {r['draws']} draws x {r['patients']} patients, {r['workers']} worker(s): {r['wall_s']:.1f} s ({r['draw_patients_per_s']:,.0f} draw-patients/s)."
+                f"PSA {r['draws']} draws x {r['patients']} patients, {r['workers']} worker(s): {r['wall_s']:.1f} s ({r['draw_patients_per_s']:,.0f} draw-patients/s; runs: {_runs(r)} s)."
             )
     d = doc.get("dashboard")
     if d and "error" not in d:
@@ -314,6 +363,10 @@ def markdown(doc: dict[str, Any]) -> str:
             f" (the first run in a fresh process, with its one-off imports: {d.get('first_run_s', d['wall_s']):.2f} s)."
         )
     return "\n".join(lines) + "\n"
+
+
+def _runs(r: dict[str, Any]) -> str:
+    return ", ".join(f"{w:.1f}" for w in r.get("wall_s_runs", [r["wall_s"]]))
 
 
 def write(doc: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:

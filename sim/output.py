@@ -50,6 +50,11 @@ def check_target(out: Path, force: bool) -> None:
         raise OutputError(f"--out {out}: parent folder {parent} does not exist; create it first")
     if not os.access(parent, os.W_OK):
         raise OutputError(f"--out {out}: cannot write in {parent}; choose a writable place")
+    refuse_protected(out)
+
+
+def refuse_protected(out: Path) -> None:
+    """Refuse the current folder, its parents and the home folder as an output folder."""
     if out.resolve() in _protected():
         raise OutputError(f"--out {out} is the current folder, one of its parents or the home folder; give a folder of its own")
 

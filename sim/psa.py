@@ -409,12 +409,13 @@ class _Checkpoint:
 
 
 def _prepare_folder(out: Path, identity: dict[str, Any], resume: bool, force: bool) -> _Checkpoint:
-    from .output import OutputError
+    from .output import OutputError, refuse_protected
 
     ck = _Checkpoint(out)
     manifest = ck.dir / MANIFEST
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} is a file; give a folder path")
+    refuse_protected(out)
     non_empty = out.is_dir() and any(out.iterdir())
     if non_empty and resume:
         if not manifest.is_file():
@@ -439,6 +440,11 @@ def _prepare_folder(out: Path, identity: dict[str, Any], resume: bool, force: bo
             f"--out {out} exists and is not empty; add --resume to continue a PSA there, --force to replace it, or choose a new folder"
         )
     if non_empty and force:
+        if not manifest.is_file():  # only a PSA folder is replaced: --force never removes other files
+            raise OutputError(
+                f"--force: {out} does not hold a PSA ({CHECKPOINT}/{MANIFEST} is missing); nothing was removed. "
+                "Choose a new --out folder"
+            )
         shutil.rmtree(out)
     parent = out.resolve().parent
     if not parent.is_dir():

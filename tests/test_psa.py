@@ -322,3 +322,31 @@ def test_owsa_mix_shares_keep_their_sum() -> None:
     s = load_scenario(PSA)
     t = run_owsa(s.model_copy(update={"uncertainty": {"cohort.primary_mix": s.uncertainty["cohort.primary_mix"]}}), patients=50)
     assert set(t["parameter"]) - {"(base case)"} == {f"cohort.primary_mix.{k}" for k in s.cohort.primary_mix.model_dump()}
+
+
+def test_force_replaces_only_a_psa_folder_and_never_the_working_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--force starts a PSA folder again, but a folder that holds no PSA (a
+    run's results, a project) is refused with nothing removed, and so are the
+    current folder and its parents."""
+    other = tmp_path / "results"
+    other.mkdir()
+    (other / "patients.parquet").write_bytes(b"x")
+    assert main(["psa", str(PSA), "--draws", "2", "--patients", "50", "--out", str(other), "--force", "--quiet"]) == 2
+    assert "does not hold a PSA" in capsys.readouterr().err and (other / "patients.parquet").read_bytes() == b"x"
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "keep.txt").write_text("x")
+    (work / ".checkpoint").mkdir()
+    (work / ".checkpoint" / "manifest.json").write_text("{}")  # even one that looks like a PSA folder
+    monkeypatch.chdir(work)
+    for target in (".", str(work), str(tmp_path)):
+        assert main(["psa", str(PSA), "--draws", "2", "--patients", "50", "--out", target, "--force", "--quiet"]) == 2
+        assert "current folder" in capsys.readouterr().err
+    assert (work / "keep.txt").read_text() == "x"
+    psa = tmp_path / "p"
+    assert main(["psa", str(PSA), "--draws", "2", "--patients", "50", "--out", str(psa), "--quiet", "--workers", "1"]) == 0
+    (psa / "stale.txt").write_text("old")
+    assert main(["psa", str(PSA), "--draws", "2", "--patients", "60", "--out", str(psa), "--force", "--quiet", "--workers", "1"]) == 0
+    assert not (psa / "stale.txt").exists() and (psa / "summary.json").is_file()

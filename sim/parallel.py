@@ -417,65 +417,28 @@ def run_replications(
     (wall times aside).  ``auto`` runs batches of replications and applies the
     stopping rule replication by replication, so it stops where the serial
     algorithm stops (replications computed beyond that are discarded)."""
-    from .replications import AUTO_OUTCOMES, INITIAL, Replications, _max_relative_half_width, look_ahead
+    from .replications import INITIAL, Tally
 
-    t0 = time.perf_counter()
-    auto = replications == "auto"
-    if not auto and (not isinstance(replications, int) or replications < 1):
-        raise ValueError("replications must be a positive integer or 'auto'")
-    target = cap if auto else int(replications)
+    tally = Tally(replications, precision, cap, None, progress)
     w = check_workers(workers)
     data = scenario.model_dump(mode="json")
     base = scenario.run.replication
-    watch = list(AUTO_OUTCOMES)
-    rows: list[dict[str, float]] = []
     first: RunResult | None = None
-    n_sol: int | None = None
-    rel_history: list[float] = []
-    n = 0
     stop = False
-    batch = target if not auto else max(w * 2, INITIAL)
-    while n < target and not stop:
-        idx = list(range(n, min(target, n + batch)))
-        specs = [(data, base + k, k == 0) for k in idx]
+    batch = tally.target if not tally.auto else max(w * 2, INITIAL)
+    while tally.n < tally.target and not stop:
+        n = tally.n
+        specs = [(data, base + k, k == 0) for k in range(n, min(tally.target, n + batch))]
         for _, r in imap(replication_task, specs, workers=w, scheduler=scheduler, ordered=True):
             if "result" in r:
                 first = RunResult(scenario=scenario, events=None, **r["result"])
                 if first_sink is not None:
                     for t in r["tables"]:
                         first_sink(t)  # one task: its dictionary is already the serial one
-            rows.append(r["row"])
-            n += 1
-            if progress is not None:
-                progress(n, target)
-            if auto and n >= INITIAL:
-                rel = _max_relative_half_width(pd.DataFrame(rows), watch)
-                rel_history.append(rel)
-                if rel <= precision:
-                    if n_sol is None:
-                        n_sol = n
-                    if n >= n_sol + look_ahead(n_sol):
-                        stop = True
-                        break
-                else:
-                    n_sol = None
-    if progress is not None and n < target:
-        progress(target, target)
-    table = pd.DataFrame(rows)
-    table["replication"] = table["replication"].astype(np.int64)
-    table["patients"] = table["patients"].astype(np.int64)
-    assert first is not None
-    converged = (n_sol is not None and n >= n_sol + look_ahead(n_sol)) if auto else None
-    return Replications(
-        table=table,
-        first=first,
-        requested=replications,
-        n_solution=n_sol if converged else None,
-        precision=precision if auto else None,
-        cap=cap if auto else None,
-        wall_seconds=time.perf_counter() - t0,
-        notes={"converged": converged, "outcomes": watch, "max_relative_half_width": rel_history},
-    )
+            if tally.add(r["row"]):
+                stop = True
+                break
+    return tally.result(first)
 
 
 def replications_to_folder(

@@ -188,6 +188,79 @@ def _max_relative_half_width(table: pd.DataFrame, cols: list[str]) -> float:
     return worst
 
 
+class Tally:
+    """The rows of a set of replications as they come, with the stopping rule
+    of ``auto`` (Hoad, Robinson & Davies 2010: stop once the largest relative
+    CI half-width has stayed within ``precision`` for the look-ahead).  The
+    serial and the parallel runners feed it one replication at a time, in
+    order, so both stop at the same replication."""
+
+    def __init__(
+        self,
+        replications: int | str,
+        precision: float = DEFAULT_PRECISION,
+        cap: int = DEFAULT_CAP,
+        outcomes: list[str] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.t0 = time.perf_counter()
+        self.auto = replications == "auto"
+        if not self.auto and (not isinstance(replications, int) or replications < 1):
+            raise ValueError("replications must be a positive integer or 'auto'")
+        if self.auto and cap < INITIAL:
+            raise ValueError(f"the cap must be at least {INITIAL} replications")
+        self.requested, self.precision, self.cap = replications, precision, cap
+        self.target = cap if self.auto else int(replications)
+        self.watch = list(outcomes or AUTO_OUTCOMES)
+        self.progress = progress
+        self.rows: list[dict[str, float]] = []
+        self.n_sol: int | None = None
+        self.rel_history: list[float] = []
+
+    @property
+    def n(self) -> int:
+        return len(self.rows)
+
+    def add(self, row: dict[str, float]) -> bool:
+        """Record the next replication's row; True when the run stops here."""
+        self.rows.append(row)
+        n = len(self.rows)
+        if self.progress is not None:
+            self.progress(n, self.target)
+        if self.auto and n >= INITIAL:
+            rel = _max_relative_half_width(pd.DataFrame(self.rows), self.watch)
+            self.rel_history.append(rel)
+            if rel > self.precision:
+                self.n_sol = None
+                return False
+            if self.n_sol is None:
+                self.n_sol = n
+            return n >= self.n_sol + look_ahead(self.n_sol)
+        return False
+
+    def result(self, first: RunResult | None) -> Replications:
+        """The table and what the rule decided (``first``: the first replication's run)."""
+        n = len(self.rows)
+        if self.progress is not None and n < self.target:
+            self.progress(self.target, self.target)  # auto stopped before its cap: complete the bar
+        table = pd.DataFrame(self.rows)
+        table["replication"] = table["replication"].astype(np.int64)
+        table["patients"] = table["patients"].astype(np.int64)
+        assert first is not None
+        n_sol = self.n_sol
+        converged = (n_sol is not None and n >= n_sol + look_ahead(n_sol)) if self.auto else None
+        return Replications(
+            table=table,
+            first=first,
+            requested=self.requested,
+            n_solution=n_sol if converged else None,
+            precision=self.precision if self.auto else None,
+            cap=self.cap if self.auto else None,
+            wall_seconds=time.perf_counter() - self.t0,
+            notes={"converged": converged, "outcomes": self.watch, "max_relative_half_width": self.rel_history},
+        )
+
+
 def run_replications(
     scenario: Scenario,
     replications: int | str,
@@ -203,21 +276,11 @@ def run_replications(
     The first replication's events go to ``first_sink`` (e.g. the results
     folder's events file); later ones keep only their outcomes.
     """
-    t0 = time.perf_counter()
-    auto = replications == "auto"
-    if not auto and (not isinstance(replications, int) or replications < 1):
-        raise ValueError("replications must be a positive integer or 'auto'")
-    if auto and cap < INITIAL:
-        raise ValueError(f"the cap must be at least {INITIAL} replications")
-    target = cap if auto else int(replications)
-    watch = list(outcomes or AUTO_OUTCOMES)
+    tally = Tally(replications, precision, cap, outcomes, progress)
     base = scenario.run.replication
-    rows: list[dict[str, float]] = []
     first: RunResult | None = None
-    n_sol: int | None = None
-    rel_history: list[float] = []
-    n = 0
-    while n < target:
+    while tally.n < tally.target:
+        n = tally.n
         s = scenario if n == 0 else with_overrides(scenario, {"run.replication": base + n})
         res = simulate(s, keep_events=False, event_sink=first_sink if n == 0 else None)
         if n == 0:
@@ -225,37 +288,9 @@ def run_replications(
         row = {"replication": float(base + n), "patients": float(len(res.patients)), "wall_seconds": res.wall_seconds}
         row.update(replication_values(reported(res)))
         row.update(service_values(res))
-        rows.append(row)
-        n += 1
-        if progress is not None:
-            progress(n, target)
-        if auto and n >= INITIAL:
-            rel = _max_relative_half_width(pd.DataFrame(rows), watch)
-            rel_history.append(rel)
-            if rel <= precision:
-                if n_sol is None:
-                    n_sol = n
-                if n >= n_sol + look_ahead(n_sol):
-                    break
-            else:
-                n_sol = None
-    if progress is not None and n < target:
-        progress(target, target)  # auto stopped before its cap: complete the bar
-    table = pd.DataFrame(rows)
-    table["replication"] = table["replication"].astype(np.int64)
-    table["patients"] = table["patients"].astype(np.int64)
-    assert first is not None
-    converged = (n_sol is not None and n >= n_sol + look_ahead(n_sol)) if auto else None
-    return Replications(
-        table=table,
-        first=first,
-        requested=replications,
-        n_solution=n_sol if converged else None,
-        precision=precision if auto else None,
-        cap=cap if auto else None,
-        wall_seconds=time.perf_counter() - t0,
-        notes={"converged": converged, "outcomes": watch, "max_relative_half_width": rel_history},
-    )
+        if tally.add(row):
+            break
+    return tally.result(first)
 
 
 # ----------------------------------------------------------------------------- the summary

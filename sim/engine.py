@@ -146,22 +146,9 @@ def run_chunk(scenario: Scenario, ids: np.ndarray, recorder: Recorder, log: Serv
     )
 
 
-_INT32 = {
-    "n_sre",
-    "n_pain_episodes",
-    "n_hypercalcemia",
-    "n_radiotherapy_courses",
-    "n_radiotherapy_fractions",
-    "n_radionuclide",
-    "n_chemo_cycles",
-    "n_rbc_units",
-    "n_platelet_units",
-    "n_surgery",
-    "n_admissions",
-    "n_scintigraphy",
-    "n_biopsy",
-}
-_INT8 = {"worst_anemia_grade", "worst_thrombocytopenia_grade", "worst_leukopenia_grade"}
+# the patients table's column types follow the names: counts ("n_...") int32, worst grades int8
+_INT32 = {c for c in PATIENT_COLUMNS if c.startswith("n_")}
+_INT8 = {c for c in PATIENT_COLUMNS if c.startswith("worst_") and c.endswith("_grade")}
 _BOOL = {
     "visceral_disease",
     "dic",

@@ -179,10 +179,9 @@ def serve(
 # ----------------------------------------------------------------------------- figures per year
 
 
-def _overlap(a: np.ndarray, b: np.ndarray, lo: float, hi: float, out: np.ndarray | None = None) -> np.ndarray:
-    """Length of each ``[a, b)`` inside ``[lo, hi)`` (``out``: a scratch array of two rows the size of ``a``)."""
-    if out is None:
-        return np.clip(np.minimum(b, hi) - np.maximum(a, lo), 0.0, None)
+def _overlap(a: np.ndarray, b: np.ndarray, lo: float, hi: float, out: np.ndarray) -> np.ndarray:
+    """Length of each ``[a, b)`` inside ``[lo, hi)``, computed in ``out`` (a
+    scratch array of two rows the size of ``a``; the first row is returned)."""
     x, y = out[0], out[1]
     np.minimum(b, hi, out=x)
     np.maximum(a, lo, out=y)

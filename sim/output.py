@@ -189,12 +189,14 @@ def staged_output(out: Path, force: bool) -> Iterator[Path]:
         write_json(tmp / OWNER_FILE, _owner())
         yield tmp
         (tmp / OWNER_FILE).unlink()
+        sync_tree(tmp)  # on disk before it takes the name: a crash never leaves a named folder with lost data
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     target = out
     if target.exists() or target.is_symlink():
         if target.is_dir() and not target.is_symlink() and _exchange(tmp, target):
+            _sync(parent)  # the exchange itself
             # tmp now holds the old results under the partial name: if this
             # process dies before removing them, the next run does
             write_json_quiet(tmp / OWNER_FILE, _owner())
@@ -206,6 +208,29 @@ def staged_output(out: Path, force: bool) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, target)
+    _sync(parent)  # the rename itself
+
+
+def sync_tree(folder: Path) -> None:
+    """Flush every file below ``folder``, then the folders themselves, to disk."""
+    for root, _dirs, files in os.walk(folder):
+        for f in files:
+            fd = os.open(os.path.join(root, f), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _sync(Path(root))
+
+
+def _sync(folder: Path) -> None:
+    """Flush a folder's entries (where the system allows opening a folder)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def write_json(path: Path, doc: Any) -> None:

@@ -356,6 +356,41 @@ def test_staged_output_removes_its_folder_on_error(tmp_path: Path) -> None:
     assert not out.exists() and not partials(tmp_path)
 
 
+def test_staged_output_is_on_disk_before_it_takes_its_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file and folder of a results folder is flushed (fsync) before the
+    rename that gives it its name, so a crash cannot leave a named, 'complete'
+    folder whose files were lost; the rename is flushed too."""
+    import sim.output as output
+
+    synced: list[str] = []
+    renamed: list[int] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        synced.append(os.path.realpath(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    def replace(a: Any, b: Any) -> None:
+        renamed.append(len(synced))
+        real_replace(a, b)
+
+    monkeypatch.setattr(output.os, "fsync", fsync)
+    monkeypatch.setattr(output.os, "replace", replace)
+    monkeypatch.setattr(output, "_exchange", lambda a, b: False)  # the portable path, with os.replace
+    out = tmp_path / "o"
+    for force in (False, True):  # a new folder, then replacing it
+        synced.clear()
+        renamed.clear()
+        with staged_output(out, force) as tmp:
+            (tmp / "sub").mkdir()
+            (tmp / "a.txt").write_text("a")
+            (tmp / "sub" / "b.txt").write_text("b")
+            names = {str(tmp.resolve() / "a.txt"), str(tmp.resolve() / "sub" / "b.txt"), str(tmp.resolve() / "sub"), str(tmp.resolve())}
+        assert names <= set(synced[: renamed[-1]]), (names, synced)
+        assert synced[-1] == str(tmp_path.resolve())  # the parent, after the rename
+        assert (out / "sub" / "b.txt").read_text() == "b"
+
+
 def test_output_cannot_replace_the_working_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sim.output import OutputError, check_target
 

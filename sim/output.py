@@ -215,22 +215,22 @@ def sync_tree(folder: Path) -> None:
     """Flush every file below ``folder``, then the folders themselves, to disk."""
     for root, _dirs, files in os.walk(folder):
         for f in files:
-            fd = os.open(os.path.join(root, f), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fsync(Path(root) / f)
         _sync(Path(root))
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _sync(folder: Path) -> None:
     """Flush a folder's entries (where the system allows opening a folder)."""
     with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(folder)
 
 
 def write_json(path: Path, doc: Any) -> None:

@@ -72,11 +72,10 @@ class Care:
 
     def __init__(self, m: Compiled, pools: Pools | None = None, log: ServiceLog | None = None):
         self.m = m
-        self.s = m.s
         self.pools = pools
         self.env = pools.env if pools is not None else None
         self.log = log if log is not None else ServiceLog()
-        self.hold = tuple(getattr(self.s.services, n).duration_days for n in SERVICES)
+        self.hold = tuple(getattr(m.s.services, n).duration_days for n in SERVICES)
 
     # ------------------------------------------------------------ the one place a service is requested
     def request(
@@ -127,7 +126,7 @@ class Care:
 
     # ------------------------------------------------------------ radiotherapy
     def refer_radiotherapy(self, p: Patient, reason: str, emergency: bool) -> None:
-        rt = self.s.care.radiotherapy
+        rt = self.m.radiotherapy
         single = p.u(P_RT) < rt.single_fraction_share
         fractions = 1 if single else rt.multi_fraction_fractions
         delay = rt.emergency_delay_days if emergency else rt.routine_delay_days
@@ -137,7 +136,7 @@ class Care:
 
     def _radiotherapy(self, p: Patient, arg: tuple[str, bool, int]) -> None:
         reason, single, fractions = arg
-        rt = self.s.care.radiotherapy
+        rt = self.m.radiotherapy
         p.n_rt += 1
         p.n_fractions += fractions
         p.log(E_RADIOTHERAPY, f"{'single 8 Gy fraction' if single else f'{fractions} fractions'}: {reason}")
@@ -160,20 +159,20 @@ class Care:
     # ------------------------------------------------------------ radionuclides
     def radionuclide(self, p: Patient) -> bool:
         """Offer radionuclide therapy for pain; False if not eligible."""
-        rn = self.s.care.radionuclide
+        m = self.m
         eff_plt = p.grade[THROMBO]
         u = p.u(P_RN)
-        if p.primary == 0 and not p.visceral and not p.had_radium and u < rn.radium223.uptake:
+        if p.primary == 0 and not p.visceral and not p.had_radium and u < m.radium223.uptake:
             p.had_radium = True
             p.schedule(p.now, A_RADIUM, 1)
             return True
-        if eff_plt > rn.strontium_samarium.max_thrombocytopenia_grade:
+        if eff_plt > m.strontium_samarium.max_thrombocytopenia_grade:
             return False
         self.request(p, NM, 1, self.hold[NM], ROUTINE, self._strontium_samarium)
         return True
 
     def _strontium_samarium(self, p: Patient, _: Any) -> None:
-        ss = self.s.care.radionuclide.strontium_samarium
+        ss = self.m.strontium_samarium
         p.n_rn += 1
         p.log(E_RADIONUCLIDE, "strontium-89/samarium-153")
         if p.u(P_RN) < ss.response_probability:
@@ -185,7 +184,7 @@ class Care:
         self.request(p, NM, 1, self.hold[NM], ROUTINE, self._radium, k)
 
     def _radium(self, p: Patient, k: int) -> None:
-        ra = self.s.care.radionuclide.radium223
+        ra = self.m.radium223
         p.n_rn += 1
         p.log(E_RADIONUCLIDE, f"radium-223 injection {k} of {ra.injections}")
         if k == 1:
@@ -207,7 +206,7 @@ class Care:
         now_native = traj.value(p.now, native_only=True)
         if target >= now_native:
             return
-        end = p.now + self.s.care.radionuclide.nadir_recovery_days / DAYS_PER_MONTH
+        end = p.now + self.m.nadir_recovery_days / DAYS_PER_MONTH
         traj.add_dip(p.now, end, target / now_native)
         p.why[lin] = f" ({why})"
         p.schedule(end, A_NADIR_END, lin)
@@ -241,7 +240,7 @@ class Care:
             self.request(p, CHEMO, 1, self.hold[CHEMO], URGENT, self._cycle, k)
 
     def _cycle(self, p: Patient, k: int) -> None:
-        ch = self.s.care.chemotherapy
+        ch = self.m.chemotherapy
         if not p.carc or p.remission:
             return
         if k == 1:
@@ -264,9 +263,9 @@ class Care:
             p.end_treatment()
 
     def febrile_neutropenia(self, p: Patient) -> None:
-        ch = self.s.care.chemotherapy
+        ch = self.m.chemotherapy
         p.log(E_FEBRILE_NEUTROPENIA)
-        self.admit(p, "febrile neutropenia", self.s.complications.infection_admission_days, EMERGENCY)
+        self.admit(p, "febrile neutropenia", self.m.complications.infection_admission_days, EMERGENCY)
         if p.u(P_CHEMO) < ch.febrile_neutropenia_fatal_probability:
             p.die("infection", "febrile neutropenia")
 
@@ -274,7 +273,7 @@ class Care:
     def transfusion_triggers(self, p: Patient) -> None:
         """Red cells when haemoglobin is below the threshold, prophylactic
         platelets when the platelet count is (each once until given)."""
-        tr = self.s.care.transfusion
+        tr = self.m.transfusion
         if not p.rbc_due and p.vals[ANEMIA] < tr.rbc_threshold_g_dl:
             if p.rbc_ok is None:
                 p.rbc_ok = p.u(P_TRANSF) < tr.rbc_uptake
@@ -289,7 +288,7 @@ class Care:
                 self.request(p, TRANSF, tr.platelet_units_per_episode, self.hold[TRANSF], URGENT, self._platelets, "prophylactic")
 
     def _rbc(self, p: Patient, _: Any) -> None:
-        tr, lab = self.s.care.transfusion, self.s.labs
+        tr, lab = self.m.transfusion, self.m.labs
         p.rbc_due = False
         p.n_rbc += tr.rbc_units_per_episode
         hb = p.traj[ANEMIA].value(p.now)
@@ -301,11 +300,11 @@ class Care:
 
     def transfuse_platelets(self, p: Patient, why: str) -> None:
         """Platelets for a bleed (an emergency)."""
-        tr = self.s.care.transfusion
+        tr = self.m.transfusion
         self.request(p, TRANSF, tr.platelet_units_per_episode, self.hold[TRANSF], EMERGENCY, self._platelets, why)
 
     def _platelets(self, p: Patient, why: str) -> None:
-        tr, lab = self.s.care.transfusion, self.s.labs
+        tr, lab = self.m.transfusion, self.m.labs
         if why == "prophylactic":
             p.plt_due = False
         p.n_plt += tr.platelet_units_per_episode
@@ -323,7 +322,7 @@ class Care:
     def _surgery(self, p: Patient, why: str) -> None:
         p.n_surgery += 1
         p.log(E_SURGERY, why)
-        self.admit(p, "surgery", self.s.care.surgery.admission_days, URGENT)
+        self.admit(p, "surgery", self.m.surgery.admission_days, URGENT)
 
     def admit(self, p: Patient, why: str, days: float, priority: int = EMERGENCY) -> None:
         """A hospital stay; emergencies (bleeding, sepsis, hypercalcemia, cord

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from statistics import NormalDist
 from typing import Any, Final
 
@@ -57,6 +57,224 @@ def individual_probabilities(p: float, rr: list[float], weights: list[float]) ->
     return [1.0 - (1.0 - q) ** r for r in rr]
 
 
+# ----------------------------------------------------------------------------- scenario values as native attributes
+# The course reads these on every patient and event.  Read through a pydantic model
+# each value goes through Python's slow attribute path (the model class has a
+# ``__getattr__`` hook); these classes hold the same values, under the same names
+# as in the scenario, as plain attributes of compiled classes (read as C fields
+# in the compiled kernel).  Only the values the course and care use are mirrored.
+
+
+@dataclass(frozen=True)
+class Age:
+    """``cohort.age`` (years)."""
+
+    mean_years: float
+    sd_years: float
+    min_years: float
+    max_years: float
+
+
+@dataclass(frozen=True)
+class OtherMortality:
+    """``other_mortality``."""
+
+    enabled: bool
+    annual_rate_at_70: float
+    doubling_years: float
+
+
+@dataclass(frozen=True)
+class Sre:
+    """``sre`` (rates per month)."""
+
+    later_rate_per_month: float
+    paralysis_probability: float
+    fracture_surgery_probability: float
+    cord_compression_surgery_probability: float
+    max_events: int
+
+
+@dataclass(frozen=True)
+class Pain:
+    """``pain``."""
+
+    rate_per_month: float
+    radiotherapy_probability: float
+    radionuclide_probability: float
+    max_episodes: int
+
+
+@dataclass(frozen=True)
+class Hypercalcemia:
+    """``hypercalcemia`` (``onset_alpha``/``onset_beta``: ``onset_fraction.alpha``/``.beta``)."""
+
+    fatal_probability: float
+    recurrence_probability: float
+    recurrence_median_months: float
+    admission_days: float
+    max_episodes: int
+    onset_alpha: float
+    onset_beta: float
+
+
+@dataclass(frozen=True)
+class Carcinosis:
+    """``carcinosis`` (``at_onset``: ``cytopenia_at_onset`` for anemia,
+    thrombocytopenia, leukopenia; ``onset_alpha``/``onset_beta``: ``onset_fraction``)."""
+
+    worsening_median_fraction: float
+    terminal_min_grade: int
+    dic_probability: float
+    leukoerythroblastic_probability: float
+    grade_hazard_ratio: tuple[float, ...]
+    terminal_median_days: float
+    remission_probability: float
+    relapse_median_months: float
+    onset_alpha: float
+    onset_beta: float
+    at_onset: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """``detection`` (days)."""
+
+    suspicion_min_grade: int
+    suspicion_median_days: float
+    scintigraphy_negative_probability: float
+    delay_after_negative_scan_days: float
+    biopsy_delay_days: float
+    biopsy_result_days: float
+
+
+@dataclass(frozen=True)
+class Complications:
+    """``complications``."""
+
+    severe_infection_probability: float
+    severe_bleeding_probability: float
+    infection_admission_days: float
+    bleeding_admission_days: float
+    max_episodes: int
+
+
+@dataclass(frozen=True)
+class Radiotherapy:
+    """``care.radiotherapy``."""
+
+    single_fraction_share: float
+    multi_fraction_fractions: int
+    routine_delay_days: float
+    emergency_delay_days: float
+    response_probability: float
+    complete_response_probability: float
+    response_share_by_end: float
+    response_share_by_day_8: float
+    retreatment_probability_single: float
+    retreatment_probability_multi: float
+    retreatment_median_months: float
+
+
+@dataclass(frozen=True)
+class Radium223:
+    """``care.radionuclide.radium223``."""
+
+    uptake: float
+    injections: int
+    interval_days: float
+    death_hazard_ratio: float
+    grade34_thrombocytopenia_probability: float
+    grade34_neutropenia_probability: float
+
+
+@dataclass(frozen=True)
+class StrontiumSamarium:
+    """``care.radionuclide.strontium_samarium``."""
+
+    response_probability: float
+    max_thrombocytopenia_grade: int
+    grade34_thrombocytopenia_probability: float
+
+
+@dataclass(frozen=True)
+class Chemotherapy:
+    """``care.chemotherapy``."""
+
+    uptake: float
+    death_hazard_ratio: float
+    cycles: int
+    interval_days: float
+    febrile_neutropenia_probability: float
+    febrile_neutropenia_fatal_probability: float
+    nadir_factor: float
+    nadir_days: float
+
+
+@dataclass(frozen=True)
+class Transfusion:
+    """``care.transfusion``."""
+
+    rbc_threshold_g_dl: float
+    rbc_uptake: float
+    rbc_units_per_episode: int
+    platelet_threshold_e9_l: float
+    platelet_uptake: float
+    platelet_units_per_episode: int
+
+
+@dataclass(frozen=True)
+class Surgery:
+    """``care.surgery`` (days)."""
+
+    admission_days: float
+    cord_compression_admission_days: float
+
+
+@dataclass(frozen=True)
+class Labs:
+    """``labs``."""
+
+    hb_baseline_mean_g_dl: float
+    hb_baseline_sd_g_dl: float
+    hb_baseline_min_g_dl: float
+    hb_baseline_max_g_dl: float
+    platelets_baseline_median_e9_l: float
+    platelets_baseline_sd_log: float
+    platelets_baseline_min_e9_l: float
+    platelets_baseline_max_e9_l: float
+    anc_baseline_median_e9_l: float
+    anc_baseline_sd_log: float
+    anc_baseline_min_e9_l: float
+    anc_baseline_max_e9_l: float
+    calcium_baseline_mean_mmol_l: float
+    calcium_baseline_sd_mmol_l: float
+    calcium_baseline_min_mmol_l: float
+    calcium_baseline_max_mmol_l: float
+    calcium_threshold_mmol_l: float
+    calcium_peak_excess_mean_mmol_l: float
+    calcium_rise_days: float
+    calcium_half_life_days: float
+    infiltration_rate_sd_log: float
+    rbc_increment_g_dl: float
+    rbc_half_life_days: float
+    platelet_increment_e9_l: float
+    platelet_half_life_days: float
+    monitoring_interval_days: float
+    keep_patients: int
+
+
+def _mirror(cls: Any, model: Any, **extra: Any) -> Any:
+    """An instance of mirror class ``cls`` with each field read from the pydantic
+    ``model`` by name (``extra``: fields that are not the model's own).  Ints
+    stay ints and floats become floats, as the compiled attributes require."""
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        v = extra[f.name] if f.name in extra else getattr(model, f.name)
+        values[f.name] = float(v) if f.type in ("float", float) and not isinstance(v, bool) else v
+    return cls(**values)
+
+
 @dataclass(frozen=True)
 class Compiled:
     """Run-time constants of one scenario (months throughout)."""
@@ -82,10 +300,30 @@ class Compiled:
     watch: tuple[tuple[float, ...], ...]  # per lineage, every value whose crossing matters (descending)
     decline_log: tuple[float, ...]  # per lineage, log of the ratio of one grade band (how far a step falls)
     age_cdf: tuple[float, float]  # standard normal CDF at the age bounds (computed once)
+    # the scenario's sections, as native attributes (the same names as in the scenario)
+    age: Age
+    visceral_disease_probability: float
+    hazard_ratio_after_sre: float
+    hazard_ratio_after_cord_compression: float
+    other_mortality: OtherMortality
+    sre: Sre
+    pain: Pain
+    hypercalcemia: Hypercalcemia
+    carcinosis: Carcinosis
+    detection: Detection
+    complications: Complications
+    radiotherapy: Radiotherapy
+    radium223: Radium223
+    strontium_samarium: StrontiumSamarium
+    nadir_recovery_days: float  # care.radionuclide
+    chemotherapy: Chemotherapy
+    transfusion: Transfusion
+    surgery: Surgery
+    labs: Labs
 
     def age_quantile(self, u: float) -> float:
         """Age in years for a uniform: truncated normal by inversion."""
-        a = self.s.cohort.age
+        a = self.age
         if a.sd_years <= 0:
             return a.mean_years
         lo, hi = self.age_cdf
@@ -112,6 +350,7 @@ def compile_scenario(s: Scenario) -> Compiled:
     sh = s.carcinosis.death_cause_shares
     comp = s.complications
     lab = s.labs
+    ao = s.carcinosis.cytopenia_at_onset
     thresholds = (tuple(lab.anemia_thresholds_g_dl), tuple(lab.platelet_thresholds_e9_l), tuple(lab.anc_thresholds_e9_l))
     return Compiled(
         s=s,
@@ -139,6 +378,37 @@ def compile_scenario(s: Scenario) -> Compiled:
         ),
         decline_log=tuple(math.log(t[0] / t[3]) / 3.0 for t in thresholds),
         age_cdf=_age_cdf(s),
+        age=_mirror(Age, s.cohort.age),
+        visceral_disease_probability=float(s.cohort.visceral_disease_probability),
+        hazard_ratio_after_sre=float(s.progression.hazard_ratio_after_sre),
+        hazard_ratio_after_cord_compression=float(s.progression.hazard_ratio_after_cord_compression),
+        other_mortality=_mirror(OtherMortality, s.other_mortality),
+        sre=_mirror(Sre, s.sre),
+        pain=_mirror(Pain, s.pain),
+        hypercalcemia=_mirror(
+            Hypercalcemia,
+            s.hypercalcemia,
+            onset_alpha=s.hypercalcemia.onset_fraction.alpha,
+            onset_beta=s.hypercalcemia.onset_fraction.beta,
+        ),
+        carcinosis=_mirror(
+            Carcinosis,
+            s.carcinosis,
+            grade_hazard_ratio=tuple(float(x) for x in s.carcinosis.grade_hazard_ratio),
+            onset_alpha=s.carcinosis.onset_fraction.alpha,
+            onset_beta=s.carcinosis.onset_fraction.beta,
+            at_onset=(float(ao.anemia), float(ao.thrombocytopenia), float(ao.leukopenia)),  # type: ignore[attr-defined]
+        ),
+        detection=_mirror(Detection, s.detection),
+        complications=_mirror(Complications, comp),
+        radiotherapy=_mirror(Radiotherapy, s.care.radiotherapy),
+        radium223=_mirror(Radium223, s.care.radionuclide.radium223),
+        strontium_samarium=_mirror(StrontiumSamarium, s.care.radionuclide.strontium_samarium),
+        nadir_recovery_days=float(s.care.radionuclide.nadir_recovery_days),
+        chemotherapy=_mirror(Chemotherapy, s.care.chemotherapy),
+        transfusion=_mirror(Transfusion, s.care.transfusion),
+        surgery=_mirror(Surgery, s.care.surgery),
+        labs=_mirror(Labs, lab),
     )
 
 

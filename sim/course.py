@@ -392,12 +392,12 @@ class Patient:
 
     # ------------------------------------------------------------------ 1. entry
     def _entry(self) -> None:
-        m, s = self.m, self.m.s
+        m = self.m
         self.now = 0.0
         self.primary = _pick(m.primary_cum, self.u(P_ENTRY))
         self.age = m.age_quantile(self.u(P_ENTRY))
         self.agent = _pick(m.agent_cum, self.u(P_ENTRY))
-        self.visceral = self.u(P_ENTRY) < s.cohort.visceral_disease_probability
+        self.visceral = self.u(P_ENTRY) < m.visceral_disease_probability
         self.log(E_ENTRY, ("prostate", "breast", "lung", "renal", "thyroid", "other")[self.primary])
 
         self.alive = True
@@ -416,7 +416,7 @@ class Patient:
         self.ngrade = [0, 0, 0]
         self.at_onset = 0
         # blood counts and calcium at baseline (labs section), then their trajectories
-        lab = m.s.labs
+        lab = m.labs
         hb0 = _truncnorm(
             self.u(P_ENTRY),
             lab.hb_baseline_mean_g_dl,
@@ -473,7 +473,7 @@ class Patient:
 
     # ------------------------------------------------------------------ 2. progression clock
     def _start_progression(self) -> None:
-        m, s = self.m, self.m.s
+        m = self.m
         self.pk = m.weib_k[self.primary]
         self.plam = m.weib_lam[self.primary]
         self.pC = 0.0
@@ -481,8 +481,8 @@ class Patient:
         self.pm = 1.0
         self.pE = -math.log(self.u(P_PROG))
         u_carc, u_hyper = self.u(P_PROG), self.u(P_PROG)
-        v = _beta_inv(self.u(P_PROG), s.carcinosis.onset_fraction.alpha, s.carcinosis.onset_fraction.beta)
-        w = _beta_inv(self.u(P_PROG), s.hypercalcemia.onset_fraction.alpha, s.hypercalcemia.onset_fraction.beta)
+        v = _beta_inv(self.u(P_PROG), m.carcinosis.onset_alpha, m.carcinosis.onset_beta)
+        w = _beta_inv(self.u(P_PROG), m.hypercalcemia.onset_alpha, m.hypercalcemia.onset_beta)
         self.p_carc_at = v * self.pE if u_carc < m.p_carc[self.primary] else INF
         self.p_hyper_at = w * self.pE if u_hyper < m.p_hyper[self.primary][self.agent] else INF
         self.p_running = True
@@ -530,7 +530,7 @@ class Patient:
 
     # ------------------------------------------------------------------ other causes
     def _start_other_mortality(self) -> None:
-        om = self.m.s.other_mortality
+        om = self.m.other_mortality
         e = -math.log(self.u(P_OTHER))
         if not om.enabled or om.annual_rate_at_70 <= 0:
             return
@@ -548,7 +548,7 @@ class Patient:
     # ------------------------------------------------------------------ 3. SREs
     def _sre_rate(self) -> float:
         m = self.m
-        base = m.sre_first[self.primary] if self.n_sre == 0 else m.s.sre.later_rate_per_month
+        base = m.sre_first[self.primary] if self.n_sre == 0 else m.sre.later_rate_per_month
         return base * m.agent_hr[self.agent]
 
     def _time_sre(self) -> None:
@@ -557,19 +557,20 @@ class Patient:
         self.nxt[S_SRE] = self.now + (-math.log(u) / rate if rate > 0 else INF)
 
     def _on_sre(self) -> None:
-        s = self.m.s
+        m = self.m
+        sre = m.sre
         self.n_sre += 1
         kind = _pick(self.m.sre_type_cum, self.u(P_SRE))
         name = ("radiation to bone", "pathological fracture", "spinal cord compression", "surgery to bone")[kind]
         self.log(E_SRE, name)
         if self.n_sre == 1:
             self.first_sre = self.now
-            self.multiply_progression(s.progression.hazard_ratio_after_sre)
+            self.multiply_progression(m.hazard_ratio_after_sre)
         care = self.care
         if kind == 0:
             care.refer_radiotherapy(self, "SRE", emergency=False)
         elif kind == 1:
-            if self.u(P_SRE) < s.sre.fracture_surgery_probability:
+            if self.u(P_SRE) < sre.fracture_surgery_probability:
                 care.surgery(self, "fracture fixation")
             else:
                 care.refer_radiotherapy(self, "fracture", emergency=False)
@@ -577,33 +578,33 @@ class Patient:
             self._cord_compression()
         else:
             care.surgery(self, "surgery to bone")
-        if self.n_sre >= s.sre.max_events:
-            raise RunawayCourse(f"sre: patient {self.pid} reached sre.max_events={s.sre.max_events}; lower the SRE rates")
+        if self.n_sre >= sre.max_events:
+            raise RunawayCourse(f"sre: patient {self.pid} reached sre.max_events={sre.max_events}; lower the SRE rates")
         self._time_sre()
 
     def _cord_compression(self) -> None:
-        s = self.m.s
+        m = self.m
         if self.first_scc == INF:
             self.first_scc = self.now
-            self.multiply_progression(s.progression.hazard_ratio_after_cord_compression)
+            self.multiply_progression(m.hazard_ratio_after_cord_compression)
         self.log(E_CORD_COMPRESSION)
-        if not self.paralysis and self.u(P_SRE) < s.sre.paralysis_probability:
+        if not self.paralysis and self.u(P_SRE) < m.sre.paralysis_probability:
             self.paralysis = True
             self.log(E_PARALYSIS, "permanent")
         self.care.refer_radiotherapy(self, "cord compression", emergency=True)
-        if self.u(P_SRE) < s.sre.cord_compression_surgery_probability:
+        if self.u(P_SRE) < m.sre.cord_compression_surgery_probability:
             self.care.surgery(self, "decompression")
         else:
-            self.care.admit(self, "cord compression", s.care.surgery.cord_compression_admission_days)
+            self.care.admit(self, "cord compression", m.surgery.cord_compression_admission_days)
 
     # ------------------------------------------------------------------ 4. pain
     def _time_pain(self) -> None:
-        rate = self.m.s.pain.rate_per_month
+        rate = self.m.pain.rate_per_month
         u = self.u(P_PAIN)
         self.nxt[S_PAIN] = self.now + (-math.log(u) / rate if rate > 0 else INF)
 
     def _on_pain(self) -> None:
-        pain = self.m.s.pain
+        pain = self.m.pain
         self.n_pain += 1
         self.log(E_PAIN, "bone pain")
         u = self.u(P_PAIN)
@@ -622,11 +623,10 @@ class Patient:
 
     # ------------------------------------------------------------------ 5. hypercalcemia
     def _hypercalcemia(self) -> None:
-        s = self.m.s
-        h = s.hypercalcemia
+        h = self.m.hypercalcemia
         self.n_hyper += 1
         # corrected calcium has risen through the threshold now; it peaks a day later
-        lab = s.labs
+        lab = self.m.labs
         peak = lab.calcium_threshold_mmol_l - lab.calcium_peak_excess_mean_mmol_l * math.log(self.u(P_HYPER))
         self.ca_peaks.append((self.now, peak))
         self.log(E_HYPERCALCEMIA, f"episode {self.n_hyper}: corrected calcium {peak:.2f} mmol/L")
@@ -648,8 +648,8 @@ class Patient:
 
     # ------------------------------------------------------------------ 6. carcinosis
     def _carcinosis_onset(self, relapse: bool) -> None:
-        m, s = self.m, self.m.s
-        c = s.carcinosis
+        m = self.m
+        c = m.carcinosis
         self.carc = True
         self.remission = False
         if self.carc_onset == INF:
@@ -660,10 +660,10 @@ class Patient:
         self.p_running = False
         self.nxt[S_PROG] = INF
         hyper_pending = self.p_hyper_at < INF
-        at_onset = c.cytopenia_at_onset
+        at_onset = c.at_onset
         step = c.worsening_median_fraction * LN2 / m.carc_rate_bsc[self.primary]  # months per grade step
-        hr = s.care.chemotherapy.death_hazard_ratio if self.on_chemo else 1.0
-        for lin, p in enumerate((at_onset.anemia, at_onset.thrombocytopenia, at_onset.leukopenia)):  # type: ignore[attr-defined]
+        hr = m.chemotherapy.death_hazard_ratio if self.on_chemo else 1.0
+        for lin, p in enumerate(at_onset):
             present = self.u(P_CARC) < p
             g = _pick(m.grade_cum, self.u(P_CARC)) + 1
             v_in_band = self.u(P_CARC)
@@ -705,22 +705,23 @@ class Patient:
             self.schedule(self.now + frac * (self.nxt[S_CDEATH] - self.now), A_HYPER_RECUR)
 
     def _carc_rates(self) -> list[float]:
-        m, s = self.m, self.m.s
+        m = self.m
+        c = m.carcinosis
         r = m.carc_rate_bsc[self.primary]
         if self.on_chemo:
-            r *= s.care.chemotherapy.death_hazard_ratio
+            r *= m.chemotherapy.death_hazard_ratio
         sh = m.cause_share
-        ghr = s.carcinosis.grade_hazard_ratio
+        ghr = c.grade_hazard_ratio
         g_plt = self.grade[THROMBO]
         g_wbc = self.grade[LEUKO]
-        dic_p = s.carcinosis.dic_probability
+        dic_p = c.dic_probability
         dic = r * sh[C_DIC] / dic_p if (self.dic and dic_p > 0) else 0.0
         prog = r * sh[C_PROGRESSION]
         if self.terminal_on:
             # marrow failure: the progression hazard becomes the terminal one (slowed by treatment)
-            term = LN2 / (s.carcinosis.terminal_median_days / DAYS_PER_MONTH)
+            term = LN2 / (c.terminal_median_days / DAYS_PER_MONTH)
             if self.on_chemo:
-                term *= s.care.chemotherapy.death_hazard_ratio
+                term *= m.chemotherapy.death_hazard_ratio
             prog = max(prog, term)
         return [prog, r * sh[C_BLEEDING] * ghr[g_plt], r * sh[C_INFECTION] * ghr[g_wbc], dic, r * sh[C_OTHER]]
 
@@ -786,7 +787,7 @@ class Patient:
         and of the marrow's own output), worst values, suspicion, terminal
         phase, complication and death hazards, transfusion triggers.
         ``lins``: the lineages whose trajectory changed (their next crossing is re-timed)."""
-        s, m = self.m.s, self.m
+        m = self.m
         now = self.now
         old = self.grade
         grade = [0, 0, 0]
@@ -810,12 +811,12 @@ class Patient:
         self.grade = grade
         self.ngrade = ngrade
         if self.carc and not self.remission:
-            if not self.suspected and not self.diagnosed and self.visit_now and max(ngrade) >= s.detection.suspicion_min_grade:
+            if not self.suspected and not self.diagnosed and self.visit_now and max(ngrade) >= m.detection.suspicion_min_grade:
                 self.suspected = True
                 self.log(E_SUSPICION, "blood picture")
-                delay = _exp_median(self.u(P_DETECT), s.detection.suspicion_median_days / DAYS_PER_MONTH)
+                delay = _exp_median(self.u(P_DETECT), m.detection.suspicion_median_days / DAYS_PER_MONTH)
                 self.schedule(now + delay, A_SCAN)
-            terminal = not self.terminal_on and min(ngrade) >= s.carcinosis.terminal_min_grade
+            terminal = not self.terminal_on and min(ngrade) >= m.carcinosis.terminal_min_grade
             if terminal:
                 self.terminal_on = True
                 self.log(E_TERMINAL_MYELOSUPPRESSION, "marrow failure")
@@ -832,7 +833,7 @@ class Patient:
     def _next_visit(self) -> None:
         """Blood tests at monitoring visits (every interval from entry); with
         an interval of 0 the blood picture is seen as it changes."""
-        interval = self.m.s.labs.monitoring_interval_days / DAYS_PER_MONTH
+        interval = self.m.labs.monitoring_interval_days / DAYS_PER_MONTH
         if interval <= 0:
             self.visit_now = True
             return
@@ -857,7 +858,7 @@ class Patient:
         self.nxt[S_BLEED] = self.now + -math.log(self.u(P_COMPL)) / rb if rb > 0 else INF
 
     def _on_complication(self, bleed: bool) -> None:
-        comp = self.m.s.complications
+        comp = self.m.complications
         self.n_compl += 1
         if self.n_compl >= comp.max_episodes:
             raise RunawayCourse(
@@ -881,7 +882,7 @@ class Patient:
         self.care.scintigraphy(self, self._scan_result)
 
     def _scan_result(self) -> None:
-        d = self.m.s.detection
+        d = self.m.detection
         negative = self.u(P_DETECT) < d.scintigraphy_negative_probability
         delay = d.biopsy_delay_days + (d.delay_after_negative_scan_days if negative else 0.0)
         self.log(E_SCINTIGRAPHY, "negative" if negative else "diffuse uptake")
@@ -891,14 +892,14 @@ class Patient:
         self.care.marrow_biopsy(self, self._biopsy_result)
 
     def _biopsy_result(self) -> None:
-        self.schedule(self.now + self.m.s.detection.biopsy_result_days / DAYS_PER_MONTH, A_DIAGNOSIS)
+        self.schedule(self.now + self.m.detection.biopsy_result_days / DAYS_PER_MONTH, A_DIAGNOSIS)
 
     def _on_diagnosis(self) -> None:
         self.diagnosed = True
         if self.carc_diag == INF:
             self.carc_diag = self.now
         self.log(E_CARCINOSIS_DIAGNOSIS, "marrow biopsy positive")
-        if self.u(P_CHEMO) < self.m.s.care.chemotherapy.uptake:
+        if self.u(P_CHEMO) < self.m.chemotherapy.uptake:
             self.care.start_chemotherapy(self)
 
     def start_treatment_effect(self) -> None:
@@ -907,7 +908,7 @@ class Patient:
             return
         self.on_chemo = True
         self.chemo = True
-        hr = self.m.s.care.chemotherapy.death_hazard_ratio
+        hr = self.m.chemotherapy.death_hazard_ratio
         for traj in self.traj:  # the counts fall more slowly by the same ratio
             traj.set_native(self.now, None, traj.seg_g[-1] * hr)
         self._time_carc_death()
@@ -915,7 +916,7 @@ class Patient:
 
     def end_treatment(self) -> None:
         """After the last cycle: rare remission, else the treatment effect persists."""
-        c = self.m.s.carcinosis
+        c = self.m.carcinosis
         if self.carc and not self.remission and self.u(P_CHEMO) < c.remission_probability:
             self.remission = True
             self.log(E_REMISSION, "after systemic treatment")
@@ -1088,7 +1089,7 @@ class Patient:
     def _lab_outcomes(self) -> tuple[float, ...]:
         """Worst values, time below the grade 3 boundaries, and (for patients
         whose trajectories are kept) the values week by week."""
-        m, lab = self.m, self.m.s.labs
+        m, lab = self.m, self.m.labs
         end = self.now
         for lin in range(3):
             v = self.traj[lin].value(end)

@@ -192,3 +192,58 @@ def test_wait_queue_pops_in_key_order_like_heapq() -> None:
         popped.append((first.q_time, first.q_number, first.i))
         q.pop_first()
     assert popped == expected and len(popped) > 500
+
+
+def test_scenario_mirrors_hold_the_scenario_values_under_its_names() -> None:
+    """The course reads scenario values from native mirrors (sim.compiled): every
+    mirrored field is the scenario's value of the same name, with its type."""
+    import dataclasses
+
+    from sim.compiled import compile_scenario
+
+    s = load_scenario(
+        SCENARIOS / "baseline.yaml",
+        ["care.radiotherapy.multi_fraction_fractions=10", "labs.keep_patients=7", "hypercalcemia.admission_days=4"],
+    )
+    m = compile_scenario(s)
+    sections = {
+        "age": s.cohort.age,
+        "other_mortality": s.other_mortality,
+        "sre": s.sre,
+        "pain": s.pain,
+        "hypercalcemia": s.hypercalcemia,
+        "carcinosis": s.carcinosis,
+        "detection": s.detection,
+        "complications": s.complications,
+        "radiotherapy": s.care.radiotherapy,
+        "radium223": s.care.radionuclide.radium223,
+        "strontium_samarium": s.care.radionuclide.strontium_samarium,
+        "chemotherapy": s.care.chemotherapy,
+        "transfusion": s.care.transfusion,
+        "surgery": s.care.surgery,
+        "labs": s.labs,
+    }
+    extra = {"onset_alpha", "onset_beta", "at_onset"}
+    checked = 0
+    for name, model in sections.items():
+        mirror = getattr(m, name)
+        for f in dataclasses.fields(mirror):
+            if f.name in extra:
+                continue
+            got, want = getattr(mirror, f.name), getattr(model, f.name)
+            assert got == want, f"{name}.{f.name}"
+            assert isinstance(got, bool) == isinstance(want, bool) and isinstance(got, int) == isinstance(want, int), (
+                f"{name}.{f.name}"
+            )
+            checked += 1
+    assert checked > 80
+    assert m.radiotherapy.multi_fraction_fractions == 10 and m.labs.keep_patients == 7
+    assert m.hypercalcemia.admission_days == 4.0 and isinstance(m.hypercalcemia.admission_days, float)
+    assert (m.carcinosis.onset_alpha, m.carcinosis.onset_beta) == (
+        s.carcinosis.onset_fraction.alpha,
+        s.carcinosis.onset_fraction.beta,
+    )
+    ao = s.carcinosis.cytopenia_at_onset
+    assert m.carcinosis.at_onset == (ao.anemia, ao.thrombocytopenia, ao.leukopenia)
+    assert m.visceral_disease_probability == s.cohort.visceral_disease_probability
+    assert m.nadir_recovery_days == s.care.radionuclide.nadir_recovery_days

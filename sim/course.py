@@ -122,7 +122,6 @@ S_WORSEN1: Final = 6
 S_WORSEN2: Final = 7
 S_INFECT: Final = 8
 S_BLEED: Final = 9
-N_SLOTS: Final = 10
 
 # one-off agenda items
 A_CARE: Final = 0
@@ -194,7 +193,17 @@ class Patient:
         "visceral",
         "alive",
         "now",
-        "nxt",
+        # the clocks: when each competing process next acts (course months; INF when it does not)
+        "t_prog",
+        "t_other",
+        "t_sre",
+        "t_pain",
+        "t_cdeath",
+        "t_worsen0",
+        "t_worsen1",
+        "t_worsen2",
+        "t_infect",
+        "t_bleed",
         "agenda",
         "seq",
         "death_cause",
@@ -401,7 +410,8 @@ class Patient:
         self.log(E_ENTRY, ("prostate", "breast", "lung", "renal", "thyroid", "other")[self.primary])
 
         self.alive = True
-        self.nxt = [INF] * N_SLOTS
+        self.t_prog = self.t_other = self.t_sre = self.t_pain = self.t_cdeath = INF
+        self.t_worsen0 = self.t_worsen1 = self.t_worsen2 = self.t_infect = self.t_bleed = INF
         m = self.m
         self.agenda = []
         self.seq = 0
@@ -501,11 +511,11 @@ class Patient:
         """When the progression clock reaches its next threshold."""
         target = min(self.p_carc_at, self.p_hyper_at, self.pE if self.p_death_on else INF)
         if not self.p_running or target == INF:
-            self.nxt[S_PROG] = INF
+            self.t_prog = INF
             return
         k, lam = self.pk, self.plam
         h = (self.pt / lam) ** k + max(target - self.pC, 0.0) / self.pm
-        self.nxt[S_PROG] = lam * h ** (1.0 / k)
+        self.t_prog = lam * h ** (1.0 / k)
 
     def multiply_progression(self, factor: float) -> None:
         """Multiply the progression hazard from now on (re-times the clock)."""
@@ -536,7 +546,7 @@ class Patient:
             return
         b = LN2 / om.doubling_years
         a0 = om.annual_rate_at_70 * 2.0 ** ((self.age - 70.0) / om.doubling_years)
-        t_other = self.nxt[S_OTHER] = math.log1p(e * b / a0) / b * 12.0
+        t_other = self.t_other = math.log1p(e * b / a0) / b * 12.0
         # a patient due to develop carcinosis or hypercalcemia does so within
         # the course even when it ends by another cause: at the same fraction
         # of the way to that death
@@ -554,7 +564,7 @@ class Patient:
     def _time_sre(self) -> None:
         rate = self._sre_rate()
         u = self.u(P_SRE)
-        self.nxt[S_SRE] = self.now + (-math.log(u) / rate if rate > 0 else INF)
+        self.t_sre = self.now + (-math.log(u) / rate if rate > 0 else INF)
 
     def _on_sre(self) -> None:
         m = self.m
@@ -601,7 +611,7 @@ class Patient:
     def _time_pain(self) -> None:
         rate = self.m.pain.rate_per_month
         u = self.u(P_PAIN)
-        self.nxt[S_PAIN] = self.now + (-math.log(u) / rate if rate > 0 else INF)
+        self.t_pain = self.now + (-math.log(u) / rate if rate > 0 else INF)
 
     def _on_pain(self) -> None:
         pain = self.m.pain
@@ -658,7 +668,7 @@ class Patient:
         # the progression clock stops: the course is now the carcinosis course
         self._advance_progression()
         self.p_running = False
-        self.nxt[S_PROG] = INF
+        self.t_prog = INF
         hyper_pending = self.p_hyper_at < INF
         at_onset = c.at_onset
         step = c.worsening_median_fraction * LN2 / m.carc_rate_bsc[self.primary]  # months per grade step
@@ -702,7 +712,7 @@ class Patient:
             # share of the way from onset to the expected end of the carcinosis course
             frac = (self.p_hyper_at - self.pC) / max(self.pE - self.pC, 1e-12)
             self.p_hyper_at = INF
-            self.schedule(self.now + frac * (self.nxt[S_CDEATH] - self.now), A_HYPER_RECUR)
+            self.schedule(self.now + frac * (self.t_cdeath - self.now), A_HYPER_RECUR)
 
     def _carc_rates(self) -> list[float]:
         m = self.m
@@ -728,7 +738,7 @@ class Patient:
     def _time_carc_death(self) -> None:
         """Accumulate each cause's hazard to now and re-time the earliest death."""
         if not self.carc or self.remission:
-            self.nxt[S_CDEATH] = INF
+            self.t_cdeath = INF
             return
         dt = self.now - self.ct
         if self.crate is not None and dt > 0:
@@ -742,7 +752,7 @@ class Patient:
                 t = self.now + (self.cE[c] - self.cA[c]) / rates[c]
                 if t < best:
                     best = t
-        self.nxt[S_CDEATH] = best
+        self.t_cdeath = best
 
     def _on_carc_death(self) -> None:
         self._time_carc_death_accumulate_only()
@@ -780,7 +790,13 @@ class Patient:
                     break
             if not traj.boosts:
                 break  # total and native are the same
-        self.nxt[S_WORSEN0 + lin] = best if best > now else now + 1e-9
+        t = best if best > now else now + 1e-9
+        if lin == ANEMIA:
+            self.t_worsen0 = t
+        elif lin == THROMBO:
+            self.t_worsen1 = t
+        else:
+            self.t_worsen2 = t
 
     def _counts_changed(self, lins: tuple[int, ...] = (0, 1, 2)) -> None:
         """Everything that depends on the blood counts: grades (of the values
@@ -854,8 +870,8 @@ class Patient:
         m = self.m
         ri = m.infection_rate[eff[LEUKO]]
         rb = m.bleeding_rate[eff[THROMBO]]
-        self.nxt[S_INFECT] = self.now + -math.log(self.u(P_COMPL)) / ri if ri > 0 else INF
-        self.nxt[S_BLEED] = self.now + -math.log(self.u(P_COMPL)) / rb if rb > 0 else INF
+        self.t_infect = self.now + -math.log(self.u(P_COMPL)) / ri if ri > 0 else INF
+        self.t_bleed = self.now + -math.log(self.u(P_COMPL)) / rb if rb > 0 else INF
 
     def _on_complication(self, bleed: bool) -> None:
         comp = self.m.complications
@@ -922,8 +938,7 @@ class Patient:
             self.log(E_REMISSION, "after systemic treatment")
             for traj in self.traj:  # the marrow recovers its own output
                 traj.set_native(self.now, traj.seg_v[0], 0.0)
-            for slot in (S_CDEATH, S_INFECT, S_BLEED):
-                self.nxt[slot] = INF
+            self.t_cdeath = self.t_infect = self.t_bleed = INF
             self.terminal_on = False
             self.crate = None
             self.on_chemo = False
@@ -986,15 +1001,37 @@ class Patient:
             self.now = self.wait_until
             self.wait_until = -1.0
         horizon = self.horizon
-        nxt = self.nxt
         agenda = self.agenda
         while self.alive:
-            slot = 0  # the earliest clock (the first of equal ones)
-            t = nxt[0]
-            for j in range(1, N_SLOTS):
-                if nxt[j] < t:
-                    t = nxt[j]
-                    slot = j
+            slot = S_PROG  # the earliest clock (the first of equal ones, in slot order)
+            t = self.t_prog
+            if self.t_other < t:
+                t = self.t_other
+                slot = S_OTHER
+            if self.t_sre < t:
+                t = self.t_sre
+                slot = S_SRE
+            if self.t_pain < t:
+                t = self.t_pain
+                slot = S_PAIN
+            if self.t_cdeath < t:
+                t = self.t_cdeath
+                slot = S_CDEATH
+            if self.t_worsen0 < t:
+                t = self.t_worsen0
+                slot = S_WORSEN0
+            if self.t_worsen1 < t:
+                t = self.t_worsen1
+                slot = S_WORSEN1
+            if self.t_worsen2 < t:
+                t = self.t_worsen2
+                slot = S_WORSEN2
+            if self.t_infect < t:
+                t = self.t_infect
+                slot = S_INFECT
+            if self.t_bleed < t:
+                t = self.t_bleed
+                slot = S_BLEED
             use_agenda = bool(agenda) and agenda[0][0] <= t
             if use_agenda:
                 t = agenda[0][0]
@@ -1186,7 +1223,7 @@ class Patient:
         )
         self.done = True
         # drop references so a finished patient costs nothing
-        self.u_buf = self.u_extra = self.agenda = self.nxt = None  # type: ignore[assignment]
+        self.u_buf = self.u_extra = self.agenda = None  # type: ignore[assignment]
 
 
 PATIENT_COLUMNS = (

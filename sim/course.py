@@ -282,8 +282,6 @@ class Patient:
         "horizon",
         "proc",
         "wait_until",
-        "q_time",
-        "q_number",
         "sleeping",
         "died_ev",
         "done",
@@ -300,8 +298,6 @@ class Patient:
     u_pos: list[int]
     u_end: list[int]
     wait_until: float
-    q_time: float  # the key of this course in the compiled scheduler's WaitQueue
-    q_number: int
     cE: list[float]
     cA: list[float]
     crate: list[float] | None
@@ -1294,124 +1290,39 @@ class DirectClock:
 
 def run_direct(m: Compiled, care: Care, rec: Recorder, streams: Any, n: int, end: float) -> None:
     """Run the courses of ``n`` cohort patients (all entering at time 0, no
-    finite service) without SimPy's scheduler.
+    finite service) without SimPy's scheduler, one course after another.
 
-    Patients do not interact here, so each course only needs its own clock.
-    The courses are still interleaved in time order, through one queue keyed
-    exactly as SimPy keys its events (time computed as ``now + delay``, ties
-    in the order the waits were made), so the event log comes out in the
-    same order, byte for byte, as a run through ``simpy.Environment``.
-    The keys are unique, so any priority queue pops them in the same order:
-    the compiled kernel uses :class:`WaitQueue` (unboxed comparisons), the
-    Python kernel the standard library's ``heapq`` (faster there).
+    Patients do not interact here, so each course only needs its own clock,
+    and running a course from entry to its end keeps its state close at hand.
+    Each step of a course (from one wait to the next) is recorded with the
+    time a shared scheduler would wake it, computed as SimPy computes it
+    (``now + delay``), and the step before it; :meth:`Recorder.interleave`
+    then puts the events and service requests in the order one SimPy
+    environment running every course would have produced, byte for byte
+    (events at equal times included: ties go by the order the waits were made).
     """
     clock = DirectClock()
-    if COMPILED:
-        q = WaitQueue()
-        eid = 0
-        for i in range(n):  # SimPy starts every process at time 0, in creation order
-            p = Patient(clock, m, care, rec, streams, i, 0.0, end)
-            p.begin()
-            d = p.advance()
-            if d >= 0.0:
-                q.push(d, eid, p)  # 0.0 + d
-                eid += 1
-        while q.n:
-            p = q.h[0]
-            d = p.advance()
-            if d >= 0.0:
-                q.replace_first(p.q_time + d, eid, p)
-                eid += 1
-            else:
-                q.pop_first()
-        return
-    heap: list[tuple[float, int, Patient]] = []
-    eid = 0
+    st_key, st_courses, st_events, st_requests = rec.st_key, rec.st_courses, rec.st_events, rec.st_requests
+    ev, svc = rec.ev, care.log.svc
     for i in range(n):
         p = Patient(clock, m, care, rec, streams, i, 0.0, end)
+        n_ev, n_req = len(ev), len(svc)
+        st_key.append(0.0)  # the course's first step: at entry, in course order
         p.begin()
         d = p.advance()
-        if d >= 0.0:
-            heapq.heappush(heap, (d, eid, p))
-            eid += 1
-    while heap:
-        t, _, p = heap[0]
-        d = p.advance()
-        if d >= 0.0:
-            heapq.heapreplace(heap, (t + d, eid, p))
-            eid += 1
-        else:
-            heapq.heappop(heap)
-
-
-class WaitQueue:
-    """A binary heap of waiting courses keyed by (time, wait number).  Each
-    course waits at most once at a time, so its key is kept on the course
-    (``q_time``, ``q_number``): the compiled kernel compares plain floats and
-    ints read from the courses and moves one pointer per level, with nothing
-    boxed or allocated.  ``h[0]``: the first to wake."""
-
-    def __init__(self) -> None:
-        self.h: list[Patient] = []
-        self.n = 0
-
-    def push(self, t: float, e: int, p: Patient) -> None:
-        p.q_time = t
-        p.q_number = e
-        self.h.append(p)
-        self.n += 1
-        self._up(self.n - 1, p)
-
-    def replace_first(self, t: float, e: int, p: Patient) -> None:
-        """The first course (``p``) waits again, until ``t``, as wait number ``e``."""
-        p.q_time = t
-        p.q_number = e
-        self._down(p)
-
-    def pop_first(self) -> None:
-        self.n -= 1
-        p = self.h.pop()
-        if self.n:
-            self._down(p)
-
-    def _up(self, pos: int, p: Patient) -> None:
-        h = self.h
-        t, e = p.q_time, p.q_number
-        while pos > 0:
-            parent = (pos - 1) >> 1
-            q = h[parent]
-            qt = q.q_time
-            if t < qt or (t == qt and e < q.q_number):
-                h[pos] = q
-                pos = parent
-            else:
-                break
-        h[pos] = p
-
-    def _down(self, p: Patient) -> None:
-        """Put ``p`` at the root and sift it down."""
-        h = self.h
-        n = self.n
-        t, e = p.q_time, p.q_number
-        pos = 0
+        steps = 1
+        key = 0.0
         while True:
-            c = 2 * pos + 1
-            if c >= n:
+            st_events.append(len(ev) - n_ev)
+            st_requests.append(len(svc) - n_req)
+            if d < 0.0:
                 break
-            cp = h[c]
-            ct = cp.q_time
-            r = c + 1
-            if r < n:
-                rp = h[r]
-                rt = rp.q_time
-                if rt < ct or (rt == ct and rp.q_number < cp.q_number):
-                    c, cp, ct = r, rp, rt
-            if ct < t or (ct == t and cp.q_number < e):
-                h[pos] = cp
-                pos = c
-            else:
-                break
-        h[pos] = p
+            n_ev, n_req = len(ev), len(svc)
+            key = key + d  # the wake time as the scheduler computes it
+            st_key.append(key)
+            steps += 1
+            d = p.advance()
+        st_courses.append(steps)
 
 
 _CDF_BOUNDS: dict[tuple[float, float, float, float], tuple[float, float]] = {}

@@ -132,8 +132,10 @@ def _run_group(
 
 def _run_direct(m: Any, care: Care, rec: Recorder, streams: PatientStreams, n: int, end: float) -> None:
     """Run uncapacitated cohort courses (all entering at time 0) without
-    SimPy's scheduler: :func:`sim.course.run_direct`."""
+    SimPy's scheduler (:func:`sim.course.run_direct`), then put their events
+    and service requests in the order SimPy's would have given."""
     run_direct(m, care, rec, streams, n, end)
+    care.log.reorder(rec.interleave(len(rec.pid), len(care.log.svc)))
 
 
 def run_chunk(scenario: Scenario, ids: np.ndarray, recorder: Recorder, log: ServiceLog | None = None) -> None:

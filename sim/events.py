@@ -78,7 +78,25 @@ def typed_array(values: Sequence[Any], dtype: Any) -> np.ndarray:
 class Recorder:
     """Collects events of one chunk in columns; ``detail`` strings are interned."""
 
-    __slots__ = ("pid", "t", "ev", "det", "details", "detail_codes", "rows", "labs", "n_events", "n_timeouts")
+    __slots__ = (
+        "pid",
+        "t",
+        "ev",
+        "det",
+        "details",
+        "detail_codes",
+        "rows",
+        "labs",
+        "n_events",
+        "n_timeouts",
+        "n_details0",
+        "st_key",
+        "st_courses",
+        "st_events",
+        "st_requests",
+        "order",
+        "code_map",
+    )
 
     def __init__(self) -> None:
         self.details: list[str] = [""]
@@ -96,6 +114,34 @@ class Recorder:
         self.det: list[int] = []
         self.rows = []
         self.labs = []  # patient, time, analyte code, value
+        self.n_details0 = len(self.details)  # detail strings interned before this chunk
+        # courses run one after another (sim.course.run_direct) record their steps; see interleave()
+        # (counts are small ints, which Python does not allocate: cheap to record and to convert)
+        self.st_key: list[float] = []  # per step, when it runs: the scheduler's key (months)
+        self.st_courses: list[int] = []  # per course, its number of steps (a course's steps are consecutive)
+        self.st_events: list[int] = []  # per step, how many events it recorded
+        self.st_requests: list[int] = []  # per step, how many service requests it made
+        self.order: Any = None  # event positions in scheduler order (None: as recorded)
+        self.code_map: Any = None  # detail codes renumbered for that order (see _codes_by_first_use)
+
+    def interleave(self, n_events: int, n_requests: int) -> Any:
+        """Put the steps recorded since the last call in the order a shared
+        scheduler would have run them (:func:`step_order`): events are then
+        read in that order by :meth:`table`.  Returns the same order of the
+        service requests (for :meth:`sim.services.ServiceLog.reorder`).
+        ``n_events``/``n_requests``: the events and requests recorded so far."""
+        if not self.st_key:
+            return None
+        key = typed_array(self.st_key, np.float64)
+        per_course = typed_array(self.st_courses, np.int64)
+        prev = np.arange(-1, len(key) - 1, dtype=np.int64)  # a course's steps follow one another
+        prev[np.cumsum(per_course) - per_course] = -1  # its first step
+        steps = step_order(key, prev)
+        ev = _items_in_order(typed_array(self.st_events, np.int64), n_events, steps)
+        req = _items_in_order(typed_array(self.st_requests, np.int64), n_requests, steps)
+        self.order = ev if self.order is None else np.concatenate([self.order, ev[len(self.order) :]])
+        self.st_key, self.st_courses, self.st_events, self.st_requests = [], [], [], []
+        return req
 
     def labs_table(self) -> pa.Table:
         """This chunk's kept lab values as an Arrow table."""
@@ -122,9 +168,108 @@ class Recorder:
     def table(self) -> pa.Table:
         """This chunk's events as an Arrow table (dictionary-encoded strings)."""
         self.n_events += len(self.pid)
-        ev = pa.DictionaryArray.from_arrays(pa.array(typed_array(self.ev, np.int16)), pa.array(EVENTS))
-        det = pa.DictionaryArray.from_arrays(pa.array(typed_array(self.det, np.int32)), pa.array(self.details, type=pa.string()))
-        return pa.Table.from_arrays(
-            [pa.array(typed_array(self.pid, np.int64)), pa.array(typed_array(self.t, np.float64)), ev, det],
-            schema=EVENT_SCHEMA,
-        )
+        pid, t = typed_array(self.pid, np.int64), typed_array(self.t, np.float64)
+        evc, detc = typed_array(self.ev, np.int16), typed_array(self.det, np.int32)
+        if self.order is not None:
+            order = self.order
+            pid, t, evc, detc = pid[order], t[order], evc[order], detc[order]
+            if self.code_map is None:
+                self.code_map = self._codes_by_first_use(detc)
+            detc = self.code_map[detc]
+        ev = pa.DictionaryArray.from_arrays(pa.array(evc), pa.array(EVENTS))
+        det = pa.DictionaryArray.from_arrays(pa.array(detc), pa.array(self.details, type=pa.string()))
+        return pa.Table.from_arrays([pa.array(pid), pa.array(t), ev, det], schema=EVENT_SCHEMA)
+
+    def _codes_by_first_use(self, det: Any) -> Any:
+        """Renumber the detail strings first met in this chunk by their first
+        use in the (reordered) event log, as interning them in that order
+        would have: the same codes and dictionary as a shared scheduler gives.
+        Returns the map from the recorded codes to the new ones."""
+        n0 = self.n_details0
+        mapping = np.arange(len(self.details), dtype=np.int32)
+        if len(self.details) == n0:
+            return mapping
+        new = det[det >= n0]
+        codes, first = np.unique(new, return_index=True)
+        by_use = codes[np.argsort(first, kind="stable")]
+        mapping[by_use] = np.arange(n0, n0 + len(by_use), dtype=np.int32)
+        old = self.details[n0:]
+        for j, c in enumerate(by_use.tolist()):
+            text = old[c - n0]
+            self.details[n0 + j] = text
+            self.detail_codes[text] = n0 + j
+        return mapping
+
+
+def step_order(key: Any, prev: Any) -> Any:
+    """The order in which one scheduler shared by all courses (SimPy's, or a
+    heap keyed like it) runs the steps of courses that were run one after
+    another.  ``key``: each step's scheduled time as the scheduler computes it
+    (months); ``prev``: the same course's step before it, or -1 for a course's
+    first step (at entry).
+
+    The scheduler runs every first step at entry, in course order, then the
+    others by (time, wait number), where a step's wait number is the order
+    in which the waits were made: the rank of the step before it.  So steps
+    at different times are ordered by time alone; steps at the same time, by
+    the rank of the step before each (already known: it is earlier).  A step
+    whose wait ended at the very time it was made (a wait shorter than the
+    time's rounding) is ranked after the step it follows, as it would be."""
+    n = len(key)
+    first = np.flatnonzero(prev < 0)
+    rest = np.flatnonzero(prev >= 0)
+    rest = rest[np.argsort(key[rest])]  # runs of equal times are ordered below
+    order = np.concatenate([first, rest])
+    k = key[rest]
+    equal = k[1:] == k[:-1]
+    if not equal.any():
+        return order
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    # each run of equal times, in time order (the steps before them are ranked by then)
+    edges = np.diff(np.concatenate([[0], equal.astype(np.int8), [0]]))
+    nf = len(first)
+    for a, b in zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()):
+        lo, hi = nf + a, nf + b + 1  # positions in order of one run of equal times
+        group = order[lo:hi]
+        before = rank[prev[group]]
+        if int(before.max()) < lo:  # every step before them is earlier: order by their rank
+            group = group[np.argsort(before, kind="stable")]
+        else:
+            group = _tied_after_zero_waits(group, prev, rank, lo)
+        order[lo:hi] = group
+        rank[group] = np.arange(lo, hi)
+    return order
+
+
+def _tied_after_zero_waits(group: Any, prev: Any, rank: Any, lo: int) -> Any:
+    """Order one run of equal times in which some steps follow a step of the
+    same run (a wait of zero length): those whose step before is outside the
+    run first, by its rank, then, pass by pass, those whose step before has
+    just been placed (their waits were made later, so their wait numbers are
+    larger)."""
+    members = group.tolist()
+    placed: list[int] = []
+    waiting = set(members)
+    while waiting:
+        ready = sorted((int(rank[prev[g]]), g) for g in waiting if int(prev[g]) not in waiting)
+        for _, g in ready:
+            rank[g] = lo + len(placed)
+            placed.append(g)
+            waiting.discard(g)
+    return np.asarray(placed, dtype=np.int64)
+
+
+def _items_in_order(counts: Any, end: int, steps: Any) -> Any:
+    """Positions of the items (events or requests) of each step, the steps taken
+    in the order ``steps``; step s recorded ``counts[s]`` items, one step after
+    another, the last ending at position ``end``.  Items recorded before the
+    first step keep their place."""
+    head = end - int(counts.sum())
+    starts = head + np.cumsum(counts) - counts
+    lens = counts[steps]
+    total = int(lens.sum())
+    offsets = np.cumsum(lens) - lens
+    within = np.arange(total, dtype=np.int64) - np.repeat(offsets, lens)
+    moved = np.repeat(starts[steps], lens) + within
+    return np.concatenate([np.arange(head, dtype=np.int64), moved])

@@ -55,7 +55,7 @@ class ServiceLog:
     arrays, so a long run holds about 40 bytes per request instead of the
     ~150 of Python objects in lists."""
 
-    __slots__ = ("svc", "pid", "t_req", "t_start", "t_end", "units", "prio", "_sealed")
+    __slots__ = ("svc", "pid", "t_req", "t_start", "t_end", "units", "prio", "order", "_sealed")
 
     def __init__(self) -> None:
         self._sealed: list[dict[str, np.ndarray]] = []
@@ -69,6 +69,12 @@ class ServiceLog:
         self.t_end: list[float] = []
         self.units: list[float] = []
         self.prio: list[int] = []
+        self.order: Any = None  # the unsealed requests' positions in scheduler order (None: as made)
+
+    def reorder(self, order: Any) -> None:
+        """Read the unsealed requests in ``order`` (from :meth:`sim.events.Recorder.interleave`)."""
+        if order is not None:
+            self.order = order if self.order is None else np.concatenate([self.order, order[len(self.order) :]])
 
     def add(self, svc: int, pid: int, t_req: float, t_start: float, t_end: float, units: float, prio: int) -> int:
         """Record a request; returns its index among the unsealed requests."""
@@ -88,7 +94,7 @@ class ServiceLog:
             self._clear()
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return {
+        cols = {
             "service": typed_array(self.svc, np.int8),
             "patient_id": typed_array(self.pid, np.int64),
             "request_months": typed_array(self.t_req, np.float64),
@@ -97,6 +103,9 @@ class ServiceLog:
             "units": typed_array(self.units, np.float64),
             "priority": typed_array(self.prio, np.int8),
         }
+        if self.order is not None:
+            cols = {name: col[self.order] for name, col in cols.items()}
+        return cols
 
     def frame(self) -> pd.DataFrame:
         """Every request of the run, in the order made."""

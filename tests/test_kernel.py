@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sim import engine, kernel, load_scenario, simulate
@@ -138,60 +139,73 @@ def test_status_names_the_kernel_that_runs() -> None:
     assert st["kernel"] in ("compiled (mypyc)", "python") and st["reason"]
 
 
-def test_wait_queue_pops_in_key_order_like_heapq() -> None:
-    """The compiled cohort scheduler's queue gives the order of (time, wait
-    number), ties included; each course waits at most once at a time (its key
-    is kept on the course), as in a run."""
+def test_step_order_is_the_order_of_one_shared_heap() -> None:
+    """Courses run one after another are put in the order one scheduler keyed
+    by (time, wait number) runs them, as SimPy does: random courses with few
+    distinct times (many ties across courses, broken by the wait number) and
+    some waits of length 0 (a step at the same time as the one before it)."""
     import heapq
     import random
 
     import numpy as np
 
-    from sim.care import Care
-    from sim.compiled import compile_scenario
-    from sim.course import DirectClock, Patient, WaitQueue
-    from sim.events import Recorder
-    from sim.rng import PatientStreams
-    from sim.scenario import Scenario
+    from sim.events import step_order
 
-    m = compile_scenario(Scenario())
-    streams = PatientStreams(1, 0, np.arange(400), (2,))
-    free = [Patient(DirectClock(), m, Care(m), Recorder(), streams, i) for i in range(400)]
-    rng = random.Random(3)
-    q = WaitQueue()
-    ref: list[tuple[float, int, int]] = []  # (time, wait number, patient number)
-    popped: list[tuple[float, int, int]] = []
-    expected: list[tuple[float, int, int]] = []
-    e = 0
-    for _ in range(4000):
-        op = rng.random()
-        if (op < 0.45 or not ref) and free:
-            t = float(rng.randint(0, 30))  # few distinct times: many ties, broken by the wait number
-            tok = free.pop(rng.randrange(len(free)))
-            q.push(t, e, tok)
-            heapq.heappush(ref, (t, e, tok.i))
-            e += 1
-        elif op < 0.8 and ref:
-            t0, e0, i0 = ref[0]
-            first = q.h[0]
-            assert (first.q_time, first.q_number, first.i) == (t0, e0, i0)
-            nt = t0 + float(rng.randint(0, 5))
-            q.replace_first(nt, e, first)
-            heapq.heapreplace(ref, (nt, e, i0))
-            e += 1
-        elif ref:
-            expected.append(heapq.heappop(ref))
-            first = q.h[0]
-            popped.append((first.q_time, first.q_number, first.i))
-            q.pop_first()
-            free.append(first)
-        assert q.n == len(ref) == len(q.h)
-    while ref:
-        expected.append(heapq.heappop(ref))
-        first = q.h[0]
-        popped.append((first.q_time, first.q_number, first.i))
-        q.pop_first()
-    assert popped == expected and len(popped) > 500
+    rng = random.Random(5)
+    for trial in range(30):
+        n = rng.randint(1, 60)
+        delays = [[float(rng.choice((0, 1, 1, 2, 3, 5))) for _ in range(rng.randint(0, 12))] for _ in range(n)]
+        # the shared scheduler: first steps in course order, then (time, wait number)
+        heap: list[tuple[float, int, int, int]] = []
+        shared: list[tuple[int, int]] = []  # (course, step number within the course)
+        eid = 0
+        for i in range(n):
+            shared.append((i, 0))
+            if delays[i]:
+                heapq.heappush(heap, (0.0 + delays[i][0], eid, i, 1))
+                eid += 1
+        while heap:
+            t, _, i, k = heapq.heappop(heap)
+            shared.append((i, k))
+            if k < len(delays[i]):
+                heapq.heappush(heap, (t + delays[i][k], eid, i, k + 1))
+                eid += 1
+        # the same courses run one after another, as sim.course.run_direct records them
+        key: list[float] = []
+        prev: list[int] = []
+        ident: list[tuple[int, int]] = []
+        for i in range(n):
+            first = len(key)
+            key.append(0.0)
+            prev.append(-1)
+            ident.append((i, 0))
+            t = 0.0
+            for k, d in enumerate(delays[i], start=1):
+                t = t + d
+                prev.append(len(key) - 1 if k > 1 else first)
+                key.append(t)
+                ident.append((i, k))
+        order = step_order(np.asarray(key), np.asarray(prev, dtype=np.int64))
+        assert [ident[j] for j in order] == shared, f"trial {trial}"
+
+
+def test_interleaved_events_and_requests_match_a_shared_simpy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Courses run one after another give the events, detail codes and service
+    requests of one SimPy environment running all of them, in the same order:
+    monthly visits put carcinosis courses at equal times (ties across courses)."""
+    overrides = {"run.patients": 400, "run.seed": 8, "labs.monitoring_interval_days": 30.4375}
+    sc = load_scenario(SCENARIOS / "high_carcinosis.yaml", overrides)
+    direct = simulate(sc)
+    monkeypatch.setattr(engine, "USE_DIRECT", False)
+    shared = simulate(sc)
+    assert direct.events.equals(shared.events)
+    for col in ("event", "detail"):  # the same dictionaries, in the same order, and the same codes
+        a, b = direct.events.column(col).combine_chunks(), shared.events.column(col).combine_chunks()
+        assert a.dictionary.equals(b.dictionary) and a.indices.equals(b.indices)
+    assert direct.service_log.equals(shared.service_log)
+    assert direct.services.equals(shared.services)
+    t = direct.events.column("time_months").to_numpy()
+    assert len(t) - len(np.unique(t)) > 100  # many events at equal times
 
 
 def test_scenario_mirrors_hold_the_scenario_values_under_its_names() -> None:

@@ -232,7 +232,9 @@ class Patient:
         "carc_onset",
         "carc_diag",
         "grade",
+        "grade_old",
         "ngrade",
+        "nvals",
         "traj",
         "worst",
         "worst_val",
@@ -419,7 +421,9 @@ class Patient:
         self.carc = False
         self.carc_onset = self.carc_diag = INF
         self.grade = [0, 0, 0]
-        self.ngrade = [0, 0, 0]
+        self.grade_old = [0, 0, 0]
+        self.ngrade = [0, 0, 0]  # the grades of the marrow's own output (without transfusions)
+        self.nvals = [0.0, 0.0, 0.0]
         self.at_onset = 0
         # blood counts and calcium at baseline (labs section), then their trajectories
         lab = m.labs
@@ -802,10 +806,10 @@ class Patient:
         m = self.m
         now = self.now
         old = self.grade
-        grade = [0, 0, 0]
-        ngrade = [0, 0, 0]
+        grade = self.grade_old  # the list of the grades before those (rewritten: nothing is allocated per call)
+        ngrade = self.ngrade
         vals = self.vals
-        nvals = [0.0, 0.0, 0.0]
+        nvals = self.nvals
         for lin in range(3):
             traj = self.traj[lin]
             v = vals[lin] = traj.value(now)
@@ -821,14 +825,17 @@ class Patient:
                 if g > old[lin]:
                     self.log(E_CYTOPENIA, f"{LINEAGE_NAMES[lin]} grade {g}{self.why[lin]}")
         self.grade = grade
-        self.ngrade = ngrade
+        self.grade_old = old
+        ng0, ng1, ng2 = ngrade[0], ngrade[1], ngrade[2]
         if self.carc and not self.remission:
-            if not self.suspected and not self.diagnosed and self.visit_now and max(ngrade) >= m.detection.suspicion_min_grade:
+            ng_max = ng0 if ng0 >= ng1 and ng0 >= ng2 else (ng1 if ng1 >= ng2 else ng2)
+            if not self.suspected and not self.diagnosed and self.visit_now and ng_max >= m.detection.suspicion_min_grade:
                 self.suspected = True
                 self.log(E_SUSPICION, "blood picture")
                 delay = _exp_median(self.u(P_DETECT), m.detection.suspicion_median_days / DAYS_PER_MONTH)
                 self.schedule(now + delay, A_SCAN)
-            terminal = not self.terminal_on and min(ngrade) >= m.carcinosis.terminal_min_grade
+            ng_min = ng0 if ng0 <= ng1 and ng0 <= ng2 else (ng1 if ng1 <= ng2 else ng2)
+            terminal = not self.terminal_on and ng_min >= m.carcinosis.terminal_min_grade
             if terminal:
                 self.terminal_on = True
                 self.log(E_TERMINAL_MYELOSUPPRESSION, "marrow failure")

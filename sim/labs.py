@@ -204,7 +204,12 @@ def time_below(traj: Trajectory, threshold: float, t0: float, t1: float, step: f
     """Months with the value below ``threshold`` in [t0, t1], on a grid of
     ``step`` months (coarser when that would take more than ``max_points``):
     the grid's midpoints ``t0 + (j + 0.5) * h`` evaluated as :meth:`Trajectory.values`
-    does (in the compiled kernel one point at a time, else as arrays)."""
+    does (in the compiled kernel one point at a time, else as arrays).
+
+    Compiled, the points are not all evaluated: between two changes (a new
+    segment, a nadir starting or ending, a transfusion) the value does not
+    rise, so the points below form the end of each stretch, found by binary
+    search on the same per-point arithmetic (:func:`_grid_below_searched`)."""
     if t1 <= t0:
         return 0.0
     n = min(max_points, max(1, int(math.ceil((t1 - t0) / step))))
@@ -212,33 +217,110 @@ def time_below(traj: Trajectory, threshold: float, t0: float, t1: float, step: f
     if not NATIVE:
         ts = t0 + (np.arange(n) + 0.5) * h
         return h * int(np.count_nonzero(traj.values(ts) < threshold))
-    seg_t, seg_v, seg_g = traj.seg_t, traj.seg_v, traj.seg_g
-    dips, boosts, last, floor = traj.dip, traj.boosts, traj.last, traj.floor
-    last_seg = len(seg_t) - 1
+    return h * _grid_below_searched(traj, threshold, t0, h, n)
+
+
+def _one_term(traj: Trajectory, t0: float, h: float) -> bool:
+    """As in :meth:`Trajectory.values`: every transfusion as one term when there
+    is one, or when the grid starts after the last."""
+    last = traj.last
+    return len(traj.boosts) == 1 or (last is not None and t0 + 0.5 * h >= last[0])
+
+
+def _below_at(traj: Trajectory, t: float, threshold: float, one_term: bool) -> bool:
+    """Whether the value at ``t`` is below ``threshold``: the arithmetic of
+    :meth:`Trajectory.values` at one point."""
+    seg_t = traj.seg_t
     k = 0
+    last_seg = len(seg_t) - 1
+    while k < last_seg and seg_t[k + 1] <= t:
+        k += 1
+    g = traj.seg_g[k]
+    v = traj.seg_v[k] * math.exp(-g * (t - seg_t[k])) if g != 0.0 else traj.seg_v[k]
+    for a, b, x in traj.dip:
+        if a <= t < b:
+            v = v * x
+    last = traj.last
+    if last is not None:
+        if t >= last[0]:
+            tr = last[1] * math.exp(-last[2] * (t - last[0]))
+        elif one_term:
+            tr = 0.0
+        else:
+            tr = 0.0
+            for s0, a0, r0 in traj.boosts:
+                if t >= s0:
+                    tr = tr + a0 * math.exp(-r0 * (t - s0))
+        v = v + tr
+    return max(v, traj.floor) < threshold
+
+
+def _grid_below_points(traj: Trajectory, threshold: float, t0: float, h: float, n: int) -> int:
+    """How many of the grid's points ``t0 + (j + 0.5) * h``, j < n, are below: each evaluated."""
+    one_term = _one_term(traj, t0, h)
     below = 0
-    # as in values(): every boost as one term when there is one, or from the first point on
-    one_term = len(boosts) == 1 or (last is not None and t0 + 0.5 * h >= last[0])
     for j in range(n):
-        t = t0 + (j + 0.5) * h
-        while k < last_seg and seg_t[k + 1] <= t:
-            k += 1
-        g = seg_g[k]
-        v = seg_v[k] * math.exp(-g * (t - seg_t[k])) if g != 0.0 else seg_v[k]
-        for a, b, x in dips:
-            if a <= t < b:
-                v = v * x
-        if last is not None:
-            if t >= last[0]:
-                tr = last[1] * math.exp(-last[2] * (t - last[0]))
-            elif one_term:
-                tr = 0.0
-            else:
-                tr = 0.0
-                for s0, a0, r0 in boosts:
-                    if t >= s0:
-                        tr = tr + a0 * math.exp(-r0 * (t - s0))
-            v = v + tr
-        if max(v, floor) < threshold:
+        if _below_at(traj, t0 + (j + 0.5) * h, threshold, one_term):
             below += 1
-    return h * below
+    return below
+
+
+def _first_at_or_after(c: float, t0: float, h: float, lo: int, hi: int) -> int:
+    """The first j in [lo, hi) whose grid point ``t0 + (j + 0.5) * h`` is at or after ``c`` (hi if none)."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if t0 + (mid + 0.5) * h >= c:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _grid_below_searched(traj: Trajectory, threshold: float, t0: float, h: float, n: int) -> int:
+    """:func:`_grid_below_points` with fewer evaluations, the same count.
+
+    Every branch of the per-point arithmetic is a comparison of the point's
+    time with a change time (a segment start, a nadir's start or end, a
+    transfusion), so between consecutive change times the same formula
+    holds; there the value is a sum and product of non-increasing terms
+    (a decline ``exp(-g t)`` with g >= 0, positive nadir factors, decaying
+    transfusions), and floating-point rounding of each step is monotone, so
+    "below" holds from some point of the stretch to its end.  A binary search
+    per stretch finds that point.  Where a term could rise, or falls by less
+    than about a millionth between points (too little for the order of the
+    rounded values to be certain), every point is evaluated instead."""
+    for g in traj.seg_g:
+        if g < 0.0 or (g != 0.0 and g * h < 1e-6):
+            return _grid_below_points(traj, threshold, t0, h, n)
+    for v0 in traj.seg_v:
+        if v0 < 0.0:
+            return _grid_below_points(traj, threshold, t0, h, n)
+    changes = traj.seg_t[1:]
+    for a, b, x in traj.dip:
+        if x <= 0.0:
+            return _grid_below_points(traj, threshold, t0, h, n)
+        changes = changes + [a, b]
+    last = traj.last
+    if last is not None:
+        for s0, a0, r0 in traj.boosts:
+            if a0 < 0.0 or r0 < 0.0 or (a0 != 0.0 and r0 * h < 1e-6):
+                return _grid_below_points(traj, threshold, t0, h, n)
+            changes.append(s0)
+        changes.append(last[0])
+    one_term = _one_term(traj, t0, h)
+    edges = sorted({_first_at_or_after(c, t0, h, 0, n) for c in changes} | {0, n})
+    below = 0
+    for i in range(len(edges) - 1):
+        lo, hi = edges[i], edges[i + 1]
+        if not _below_at(traj, t0 + (hi - 1 + 0.5) * h, threshold, one_term):
+            continue  # not even the stretch's last point
+        first = lo
+        end = hi - 1  # below at end; find the first below in [first, end]
+        while first < end:
+            mid = (first + end) >> 1
+            if _below_at(traj, t0 + (mid + 0.5) * h, threshold, one_term):
+                end = mid
+            else:
+                first = mid + 1
+        below += hi - first
+    return below

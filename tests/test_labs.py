@@ -146,3 +146,34 @@ def test_time_below_counts_the_grid_as_the_array_evaluation_does():
         assert got == h * int(np.count_nonzero(tr.values(ts) < thr))
         checked += 0 < got < (t1 - t0)  # partly below: the count is really tested
     assert checked > 50
+
+
+def test_grid_search_counts_the_points_each_evaluation_counts():
+    """The compiled kernel's time below a threshold searches each stretch between
+    changes instead of evaluating every grid point; on random trajectories
+    (declines, nadirs, one or several transfusions), grids whose points fall
+    exactly on change times, and thresholds at the trajectory's own values,
+    the counts are those of evaluating every point."""
+    from sim.labs import _grid_below_points, _grid_below_searched
+
+    rng = np.random.default_rng(11)
+    partial = 0
+    for trial in range(600):
+        tr = _random_trajectory(rng)
+        changes = [*tr.seg_t[1:], *(d[0] for d in tr.dip), *(d[1] for d in tr.dip), *(b[0] for b in tr.boosts)]
+        n = int(rng.integers(1, 201))
+        if changes and rng.random() < 0.4:  # a grid point exactly at a change time
+            c = float(rng.choice(changes))
+            h = float(rng.uniform(0.01, 0.2))
+            j = int(rng.integers(0, n))
+            t0 = c - (j + 0.5) * h
+        else:
+            t0, h = float(rng.uniform(0, 3)), float(rng.uniform(0.01, 0.2))
+        ts = t0 + (np.arange(n) + 0.5) * h
+        values = tr.values(ts)
+        thr = float(rng.choice(values)) if rng.random() < 0.3 else float(rng.uniform(1, 14))
+        want = _grid_below_points(tr, thr, t0, h, n)
+        assert _grid_below_searched(tr, thr, t0, h, n) == want, f"trial {trial}"
+        assert want == int(np.count_nonzero(values < thr))
+        partial += 0 < want < n
+    assert partial > 150

@@ -247,6 +247,7 @@ def simulate(
     event_sink: Callable[[pa.Table], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
     keep_service_log: bool = True,
+    services_table: bool = True,
 ) -> RunResult:
     """Simulate a scenario.
 
@@ -257,9 +258,11 @@ def simulate(
     writer) and/or kept in memory (``keep_events``).  With
     ``keep_service_log=False`` the request-level service log is dropped once
     the per-year ``services`` table is built (about 40 bytes per request).
+    With ``services_table=False`` that table is not built (``services`` is
+    empty): for a part of a cohort whose requests are tabulated with the rest.
     """
     with _few_collections():
-        return _simulate(scenario, first_id, chunk_size, keep_events, event_sink, progress, keep_service_log)
+        return _simulate(scenario, first_id, chunk_size, keep_events, event_sink, progress, keep_service_log, services_table)
 
 
 @contextmanager
@@ -285,6 +288,7 @@ def _simulate(
     event_sink: Callable[[pa.Table], None] | None,
     progress: Callable[[int, int], None] | None,
     keep_service_log: bool = True,
+    services_table: bool = True,
 ) -> RunResult:
     t0 = time.perf_counter()
     m = compile_scenario(scenario)
@@ -341,9 +345,12 @@ def _simulate(
     release_freed_memory()
     slog = log.frame()
     release_freed_memory()
-    death_cal = (patients["entry_months"] + patients["death_months"]).set_axis(patients["patient_id"])
-    services = service_table(slog, scenario, report_from, report_to, death_cal)
-    release_freed_memory()
+    if services_table:
+        death_cal = (patients["entry_months"] + patients["death_months"]).set_axis(patients["patient_id"])
+        services = service_table(slog, scenario, report_from, report_to, death_cal)
+        release_freed_memory()
+    else:
+        services = pd.DataFrame()
     events = None
     if keep_events:
         events = pa.concat_tables(tables).unify_dictionaries() if tables else None

@@ -248,7 +248,8 @@ def cohort_task(spec: tuple[dict[str, Any], int, int]) -> dict[str, Any]:
     data, first, count = spec
     s = _scenario_from(data, {"run.patients": count})
     tables: list[pa.Table] = []
-    res = simulate(s, first_id=first, keep_events=False, event_sink=tables.append)
+    # the per-year service table is built by the driver from every task's requests
+    res = simulate(s, first_id=first, keep_events=False, event_sink=tables.append, services_table=False)
     return {
         "patients": parts_of(res.patients),  # independent columns: the driver joins them column by column
         "tables": tables,

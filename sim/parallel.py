@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .engine import DEFAULT_CHUNK, RunResult, join_patients, parts_of, release_freed_memory, simulate
+from .replications import DEFAULT_CAP, DEFAULT_PRECISION
 from .scenario import Scenario
 from .services import SERVICES, service_table
 
@@ -409,8 +410,8 @@ def run_replications(
     *,
     workers: int | None = None,
     scheduler: str | None = None,
-    precision: float = 0.05,
-    cap: int = 50,
+    precision: float = DEFAULT_PRECISION,
+    cap: int = DEFAULT_CAP,
     first_sink: Callable[[pa.Table], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Any:

@@ -338,6 +338,8 @@ class Patient:
         """Next uniform of one of this patient's streams."""
         pos = self.u_pos[process]
         self.u_pos[process] = pos + 1
+        if LAZY_DRAWS:  # the compiled kernel: draw number ``pos`` of this stream, computed now
+            return uniform(self.k0, self.k1, self.rep, self.pid, process, pos)
         if pos < self.u_end[process]:
             return self.u_buf[pos]
         return self._u_more(process, pos)

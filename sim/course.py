@@ -345,10 +345,7 @@ class Patient:
         return self._u_more(process, pos)
 
     def _u_more(self, process: int, pos: int) -> float:
-        """Past the pre-drawn block: the stream continues in a list drawn on demand
-        (or, with :data:`LAZY_DRAWS`, where nothing is pre-drawn, draw ``pos`` is computed)."""
-        if LAZY_DRAWS:
-            return uniform(self.k0, self.k1, self.rep, self.pid, process, pos)
+        """Past the pre-drawn block (Python kernel): the stream continues in a list drawn on demand."""
         streams = self.streams
         k = pos - streams.offsets[process]  # index of this draw within the process's stream
         extra = self.u_extra.get(process)
@@ -986,7 +983,6 @@ class Patient:
             self.k0, self.k1 = key_words(streams.seed)
             self.rep = streams.replication
             self.u_pos = [0] * len(streams.sizes)
-            self.u_end = self.u_pos[:]
         else:
             self.u_buf = streams.take(self.i)
             self.u_pos = list(streams.offsets)

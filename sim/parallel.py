@@ -32,7 +32,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .engine import DEFAULT_CHUNK, RunResult, join_patients, parts_of, release_freed_memory, simulate
+from .engine import DEFAULT_CHUNK, RunResult, few_collections, join_patients, parts_of, release_freed_memory, simulate
 from .replications import DEFAULT_CAP, DEFAULT_PRECISION
 from .scenario import Scenario
 from .services import SERVICES, service_table
@@ -319,7 +319,7 @@ def run_to_folder(
     specs = [(data, first, count) for first, count in plan]
     # the summary's survival estimator is imported while the workers run, not after them
     threading.Thread(target=_import_summary_libraries, daemon=True).start()
-    with staged_output(out, force) as tmp:
+    with staged_output(out, force) as tmp, few_collections():
         t0 = time.perf_counter()
         writer = serial._EventWriter(tmp / f"events.{fmt}", fmt)
         frames: list[dict[str, Any]] = []
@@ -349,23 +349,25 @@ def run_to_folder(
         release_freed_memory()
         horizon = scenario.run.horizon_months
         death_cal = (patients["entry_months"] + patients["death_months"]).set_axis(patients["patient_id"])
-        services = service_table(slog, scenario, 0.0, horizon, death_cal)
-        slog = slog.iloc[:0].copy()  # the per-year table is built: the request-level log is not written
-        result = RunResult(
-            scenario=scenario,
-            patients=patients,
-            events=None,
-            services=services,
-            service_log=slog,
-            n_events=n_events,
-            n_timeouts=n_timeouts,
-            wall_seconds=time.perf_counter() - t0,
-            report_from_months=0.0,
-            report_to_months=horizon,
-            meta={"workers": describe(w, scheduler), "tasks": len(plan)},
-            labs=pa.concat_tables(lab_tables).unify_dictionaries() if lab_tables else None,
-        )
-        doc = serial.write_tables(tmp, result, fmt, t0, extra, {"workers": describe(w, scheduler)})
+        # the per-year table (mostly NumPy, outside the GIL) is built while the outcomes are estimated
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            services = pool.submit(service_table, slog, scenario, 0.0, horizon, death_cal)
+            result = RunResult(
+                scenario=scenario,
+                patients=patients,
+                events=None,
+                services=pd.DataFrame(),  # set by write_tables once built
+                service_log=slog.iloc[:0].copy(),  # the request-level log is not written
+                n_events=n_events,
+                n_timeouts=n_timeouts,
+                wall_seconds=time.perf_counter() - t0,
+                report_from_months=0.0,
+                report_to_months=horizon,
+                meta={"workers": describe(w, scheduler), "tasks": len(plan)},
+                labs=pa.concat_tables(lab_tables).unify_dictionaries() if lab_tables else None,
+            )
+            doc = serial.write_tables(tmp, result, fmt, t0, extra, {"workers": describe(w, scheduler)}, services)
+        del slog
         write_json(tmp / "summary.json", doc)  # written last: its presence marks a complete folder
     return result, doc
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from . import __version__
-from .engine import RunResult, release_freed_memory, simulate
+from .engine import RunResult, few_collections, release_freed_memory, simulate
 from .events import EVENT_SCHEMA
 from .kernel import status as kernel_status
 from .loader import resolved_yaml, scenario_sha256
@@ -96,21 +96,27 @@ def write_tables(
     t0: float,
     extra: Callable[[Path, RunResult], None] | None = None,
     timing: dict[str, Any] | None = None,
+    services: Future[pd.DataFrame] | None = None,
 ) -> dict[str, Any]:
     """Everything of a results folder but summary.json (written last by the
-    caller); returns the summary document. Shared by the serial and parallel runs."""
+    caller); returns the summary document. Shared by the serial and parallel runs.
+    ``services``: the per-year services table still being built (it is then
+    set on ``result`` when done)."""
+    pending = services.result if services is not None else None
 
     def tables() -> None:
         write_patients(result.patients, tmp / f"patients.{fmt}", fmt)
-        write_patients(result.services, tmp / f"services.{fmt}", fmt)
         write_labs(tmp, result.labs, fmt)
+        write_patients(result.services if pending is None else pending(), tmp / f"services.{fmt}", fmt)
 
     # the tables are written (Arrow, outside the GIL) while the summary is computed (Python):
     # two cores at the end of a run that otherwise uses one; leaving the block waits for both
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=1) as pool, few_collections():
         written = pool.submit(tables)
-        doc = summary_document(result, __version__, scenario_sha256(result.scenario))
+        doc = summary_document(result, __version__, scenario_sha256(result.scenario), pending)
         written.result()  # a writing error is raised here
+    if pending is not None:
+        result.services = pending()
     release_freed_memory()
     (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(result.scenario), encoding="utf-8")
     if extra is not None:

@@ -4,6 +4,7 @@ Kaplan-Meier survival (lifelines), deaths by cause, care received."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -149,8 +150,12 @@ def json_safe(obj: Any) -> Any:
     return obj
 
 
-def summary_document(result: Any, model_version: str, sha: str) -> dict[str, Any]:
-    """Everything in summary.json (deterministic for a given scenario and seed)."""
+def summary_document(
+    result: Any, model_version: str, sha: str, services: Callable[[], pd.DataFrame] | None = None
+) -> dict[str, Any]:
+    """Everything in summary.json (deterministic for a given scenario and seed).
+    ``services``: returns the per-year services table when it is still being
+    built while the outcomes are estimated (else ``result.services``)."""
     from .services import services_summary
     from .targets import comparison_table
 
@@ -178,7 +183,7 @@ def summary_document(result: Any, model_version: str, sha: str) -> dict[str, Any
             "reported_to_months": result.report_to_months,
             "warmup_years": s.population.warmup_years if s.population is not None else 0.0,
             "outcomes": out,
-            "services": services_summary(result.services),
+            "services": services_summary(result.services if services is None else services()),
             "calibration": cal.to_dict(orient="records"),
         }
     )

@@ -109,11 +109,30 @@ def after(df: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
     return (d["followup_months"] - d[col]).to_numpy(), (~d["censored"]).to_numpy()
 
 
+_TARGET_COLUMNS = (
+    "primary",
+    "followup_months",
+    "censored",
+    "death_cause",
+    "carcinosis_onset_months",
+    "carcinosis_diagnosis_months",
+    "hypercalcemia_months",
+    "cord_compression_months",
+    "anemia_at_onset",
+    "thrombocytopenia_at_onset",
+    "dic",
+    "chemotherapy",
+    "n_rbc_units",
+)
+
+
 def model_values(df: pd.DataFrame, fits: dict[str, Any] | None = None) -> dict[str, float]:
     """The model's value for every target, from a patients table. ``fits``:
     Kaplan-Meier fits of overall survival per primary already made
     (:func:`sim.summary.outcomes`), reused instead of fitted again."""
     out: dict[str, float] = {}
+    # only the columns read below: each subset then copies these, not the whole table
+    df = df[list(_TARGET_COLUMNS)]
     ev = (~df["censored"]).to_numpy()
     out["carcinosis_proportion"] = float(df["carcinosis_onset_months"].notna().mean())
     out["hypercalcemia_proportion"] = float(df["hypercalcemia_months"].notna().mean())

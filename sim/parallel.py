@@ -360,20 +360,19 @@ def run_to_folder(
             writer.close()
         patients = join_patients(frames)
         release_freed_memory()
-        slog = pd.concat(logs, ignore_index=True) if len(logs) > 1 else logs[0]
-        logs.clear()
-        release_freed_memory()
         horizon = scenario.run.horizon_months
         death_cal = (patients["entry_months"] + patients["death_months"]).set_axis(patients["patient_id"])
-        # the per-year table (mostly NumPy, outside the GIL) is built while the outcomes are estimated
+        empty_log = logs[0].iloc[:0].copy()  # the request-level log is not written
+        # the per-year table (mostly NumPy, outside the GIL) is built from the tasks' request
+        # logs while the outcomes are estimated
         with ThreadPoolExecutor(max_workers=1) as pool:
-            services = pool.submit(service_table, slog, scenario, 0.0, horizon, death_cal)
+            services = pool.submit(service_table, logs, scenario, 0.0, horizon, death_cal)
             result = RunResult(
                 scenario=scenario,
                 patients=patients,
                 events=None,
                 services=pd.DataFrame(),  # set by write_tables once built
-                service_log=slog.iloc[:0].copy(),  # the request-level log is not written
+                service_log=empty_log,
                 n_events=n_events,
                 n_timeouts=n_timeouts,
                 wall_seconds=time.perf_counter() - t0,
@@ -383,7 +382,7 @@ def run_to_folder(
                 labs=pa.concat_tables(lab_tables).unify_dictionaries() if lab_tables else None,
             )
             doc = serial.write_tables(tmp, result, fmt, t0, extra, {"workers": describe(w, scheduler)}, services)
-        del slog
+        logs.clear()
         write_json(tmp / "summary.json", doc)  # written last: its presence marks a complete folder
     return result, doc
 

@@ -17,6 +17,7 @@ while waiting per service and year.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -242,8 +243,31 @@ def _lookup(series: pd.Series, keys: np.ndarray) -> np.ndarray:
     return series.reindex(keys).to_numpy()
 
 
+_LOG_COLUMNS = ("request_months", "start_months", "end_months", "units")
+
+
+def _by_service(logs: list[pd.DataFrame]) -> Callable[[int, str], np.ndarray]:
+    """``take(k, column)``: one column of service ``k``'s requests in the order
+    made, from a request log given in parts (the parts in order), as in one
+    concatenated log; no concatenated copy of the whole log is made."""
+    parts = []
+    for log in logs:
+        # the log's positions put in service order once (a stable sort keeps each service's
+        # requests in the order made), each service a slice
+        svc = pd.Categorical(log["service"], categories=list(SERVICES)).codes  # -1: not a service
+        order = np.argsort(svc, kind="stable")
+        starts = np.cumsum([np.count_nonzero(svc == k) for k in range(-1, len(SERVICES))])  # where each service's part begins
+        parts.append((log, order, starts))
+
+    def take(k: int, column: str) -> np.ndarray:
+        pieces = [log[column].to_numpy()[order[starts[k] : starts[k + 1]]] for log, order, starts in parts]
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces) if pieces else np.empty(0)
+
+    return take
+
+
 def service_table(
-    log: pd.DataFrame,
+    log: pd.DataFrame | list[pd.DataFrame],
     scenario: Scenario,
     start_months: float,
     end_months: float,
@@ -254,6 +278,7 @@ def service_table(
     capacity), mean number of busy places, mean queue length, waits in days
     (mean, median, 95th percentile), deaths while waiting, cost.
 
+    ``log``: the request log, or its parts in order (a parallel run's tasks).
     ``death_calendar`` (patient id -> calendar death time) ends bed stays at
     death for unlimited beds."""
     rows = []
@@ -261,18 +286,13 @@ def service_table(
     costs = scenario.costs
     los = [start_months + y * MONTHS_PER_YEAR for y in range(n_years)]
     his = [min(lo + MONTHS_PER_YEAR, end_months) for lo in los]
-    # one service at a time, only the columns needed: the log's positions put in service order
-    # once (a stable sort keeps each service's requests in the order made), each service a slice
-    svc = pd.Categorical(log["service"], categories=list(SERVICES)).codes  # -1: not a service
-    order = np.argsort(svc, kind="stable")
-    starts = np.cumsum([np.count_nonzero(svc == k) for k in range(-1, len(SERVICES))])  # where each service's part begins
-    req, start, end, units_all = (log[c].to_numpy() for c in ("request_months", "start_months", "end_months", "units"))
+    # one service at a time, only the columns needed
+    take = _by_service([log] if isinstance(log, pd.DataFrame) else log)
     for k, name in enumerate(SERVICES):
         cfg = getattr(scenario.services, name)
-        idx = order[starts[k] : starts[k + 1]]
-        t_req, t_start, t_end, units = req[idx], start[idx], end[idx], units_all[idx]
+        t_req, t_start, t_end, units = (take(k, c) for c in _LOG_COLUMNS)
         if name == "beds" and death_calendar is not None and len(t_req):
-            dt = _lookup(death_calendar, log["patient_id"].to_numpy()[idx])
+            dt = _lookup(death_calendar, take(k, "patient_id"))
             t_end = np.where(np.isfinite(dt), np.minimum(t_end, dt), t_end)
         started = np.isfinite(t_start)
         wait_end = np.where(started, t_start, np.where(np.isfinite(t_end), t_end, end_months))

@@ -43,7 +43,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .engine import DEFAULT_CHUNK, RunResult, few_collections, join_patients, parts_of, release_freed_memory, simulate
+from .engine import DEFAULT_CHUNK, RunResult, few_collections, parts_of, release_freed_memory, simulate
 from .replications import DEFAULT_CAP, DEFAULT_PRECISION
 from .scenario import Scenario
 from .services import SERVICES, service_table
@@ -300,6 +300,47 @@ class _Details:
         return table.set_column(table.schema.get_field_index("detail"), table.schema.field("detail"), det)
 
 
+class _PatientColumns:
+    """The patients table of a cohort run in tasks: each task's columns are
+    copied into place as its result arrives, while the other tasks still run,
+    instead of joined after the last one; the same table as
+    :func:`sim.engine.join_patients` of the tasks' parts in order."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.cols: dict[str, np.ndarray] = {}
+        self.categories: dict[str, pd.Index] = {}
+        self.filled = 0
+
+    def put(self, first: int, part: dict[str, Any]) -> None:
+        """Rows ``first ..`` from one task's columns (:func:`sim.engine.parts_of`)."""
+        rows = 0
+        for c, v in part.items():
+            if isinstance(v, pd.Categorical):
+                cats = self.categories.setdefault(c, v.categories)
+                if not v.categories.equals(cats):
+                    raise ValueError(f"patients column {c!r}: tasks returned different categories")
+                v = v.codes
+            col = self.cols.get(c)
+            if col is None:
+                col = self.cols[c] = np.empty(self.n, dtype=v.dtype)
+            elif col.dtype != v.dtype:  # the common type, as joining the parts would give
+                col = self.cols[c] = col.astype(np.result_type(col.dtype, v.dtype))
+            col[first : first + len(v)] = v
+            rows = len(v)
+        self.filled += rows
+
+    def frame(self) -> pd.DataFrame:
+        if self.filled != self.n:
+            raise ValueError(f"the tasks returned {self.filled} patients of {self.n}")
+        data = {
+            c: pd.Categorical.from_codes(x, categories=self.categories[c]) if c in self.categories else x
+            for c, x in self.cols.items()
+        }
+        self.cols.clear()
+        return pd.DataFrame(data, copy=False)
+
+
 def _import_summary_libraries() -> None:
     import lifelines  # noqa: F401  (about a second of imports the summary needs at the end)
 
@@ -338,7 +379,7 @@ def run_to_folder(
     with staged_output(out, force) as tmp, few_collections():
         t0 = time.perf_counter()
         writer = serial._EventWriter(tmp / f"events.{fmt}", fmt)
-        frames: list[dict[str, Any]] = []
+        columns = _PatientColumns(scenario.run.patients)
         logs: list[pd.DataFrame] = []
         lab_tables: list[pa.Table] = []
         n_events = n_timeouts = done = 0
@@ -347,7 +388,7 @@ def run_to_folder(
             for i, r in imap(cohort_task, specs, workers=w, scheduler=scheduler, ordered=True):
                 for table in r["tables"]:
                     writer(details(table))
-                frames.append(r["patients"])
+                columns.put(plan[i][0], r.pop("patients"))
                 logs.append(r["service_log"])
                 if r["labs"] is not None:
                     lab_tables.append(r["labs"])
@@ -358,7 +399,7 @@ def run_to_folder(
                     progress(done, scenario.run.patients)
         finally:
             writer.close()
-        patients = join_patients(frames)
+        patients = columns.frame()
         release_freed_memory()
         horizon = scenario.run.horizon_months
         death_cal = (patients["entry_months"] + patients["death_months"]).set_axis(patients["patient_id"])

@@ -70,6 +70,35 @@ def test_chunk_plan_covers_every_patient_once() -> None:
             assert all(f % 5_000 == 0 for f, _ in plan)
 
 
+def test_patient_columns_filled_in_place_equal_the_joined_parts() -> None:
+    """Parts put in any order, a column whose type differs between parts
+    (int, then float, as joining would widen it) and a categorical column."""
+    import numpy as np
+
+    from sim.engine import join_patients
+
+    def part(first: int, n: int, floats: bool) -> dict[str, Any]:
+        ids = np.arange(first, first + n, dtype=np.int64)
+        return {
+            "patient_id": ids,
+            "x": ids * 0.5 if floats else ids * 2,
+            "primary": pd.Categorical.from_codes((ids % 3).astype(np.int8), categories=["a", "b", "c"]),
+        }
+
+    plan = [(0, 4, False), (4, 3, True), (7, 2, False)]
+    cols = parallel._PatientColumns(9)
+    for first, n, floats in (plan[1], plan[2], plan[0]):
+        cols.put(first, part(first, n, floats))
+    got = cols.frame()
+    expected = join_patients([part(*p) for p in plan])
+    pd.testing.assert_frame_equal(got, expected)
+    assert got["x"].dtype == np.float64
+    short = parallel._PatientColumns(9)
+    short.put(0, part(0, 4, False))
+    with pytest.raises(ValueError, match="4 patients of 9"):
+        short.frame()
+
+
 def test_chunked_cohort_writes_byte_identical_tables(tmp_path: Path, cluster: str) -> None:
     s = load_scenario(BASE, ["run.patients=5001", "run.seed=11", "run.horizon_months=36"])  # two chunks: 5000 + 1
     serial_run_to_folder(s, tmp_path / "serial")

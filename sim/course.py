@@ -358,14 +358,11 @@ class Patient:
 
     def log(self, ev: int, detail: str = "") -> None:
         rec = self.rec
-        rec.pid.append(self.pid)
-        rec.t.append(self.entry + self.now)
-        rec.ev.append(ev)
+        code = 0
         if detail:
             c = rec.detail_codes.get(detail)  # interned: a dictionary look-up, a call only for a new string
-            rec.det.append(rec.code(detail) if c is None else c)
-        else:
-            rec.det.append(0)
+            code = rec.code(detail) if c is None else c
+        rec.event(self.pid, self.entry + self.now, ev, code)
 
     def schedule(self, t: float, kind: int, arg: Any = None) -> None:
         """Put a one-off item on this patient's agenda."""
@@ -1307,27 +1304,26 @@ def run_direct(m: Compiled, care: Care, rec: Recorder, streams: Any, n: int, end
     (events at equal times included: ties go by the order the waits were made).
     """
     clock = DirectClock()
-    st_key, st_courses, st_events, st_requests = rec.st_key, rec.st_courses, rec.st_events, rec.st_requests
-    ev, svc = rec.ev, care.log.svc
+    log = care.log
     for i in range(n):
         p = Patient(clock, m, care, rec, streams, i, 0.0, end)
-        n_ev, n_req = len(ev), len(svc)
-        st_key.append(0.0)  # the course's first step: at entry, in course order
+        n_ev, n_req = len(rec.ev), len(log.svc)
+        rec.step(0.0)  # the course's first step: at entry, in course order
         p.begin()
         d = p.advance()
         steps = 1
         key = 0.0
         while True:
-            st_events.append(len(ev) - n_ev)
-            st_requests.append(len(svc) - n_req)
+            m_ev, m_req = len(rec.ev), len(log.svc)
+            rec.step_made(m_ev - n_ev, m_req - n_req)
             if d < 0.0:
                 break
-            n_ev, n_req = len(ev), len(svc)
+            n_ev, n_req = m_ev, m_req
             key = key + d  # the wake time as the scheduler computes it
-            st_key.append(key)
+            rec.step(key)
             steps += 1
             d = p.advance()
-        st_courses.append(steps)
+        rec.course_steps(steps)
 
 
 _CDF_BOUNDS: dict[tuple[float, float, float, float], tuple[float, float]] = {}

@@ -1,7 +1,10 @@
 """The event vocabulary and the columnar event recorder.
 
 Each event is four typed values (patient id, time in months, event code,
-detail code) appended to plain lists; tables are built once per chunk.
+detail code) appended to typed vectors (``librt.vecs``, mypyc's native
+growable arrays: the compiled kernel stores the numbers unboxed, with no
+Python object per value); tables are built once per chunk from those
+buffers without a conversion pass.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from librt.vecs import append, vec
+from mypy_extensions import i16, i32, i64
 
 EVENTS = (
     "entry",
@@ -69,6 +74,12 @@ EVENT_SCHEMA = pa.schema(
 )
 
 
+def column(values: Any, dtype: Any) -> np.ndarray:
+    """A typed vector's values as a (read-only) array of ``dtype``, the
+    vector's own item type: a view of its buffer, no copy and no conversion."""
+    return np.frombuffer(values, dtype=dtype)
+
+
 def typed_array(values: Sequence[Any], dtype: Any) -> np.ndarray:
     """A list of Python numbers (no None) as an array of ``dtype``: the same
     values as ``np.asarray(values, dtype)``, without its type discovery pass."""
@@ -108,21 +119,40 @@ class Recorder:
         self.clear()
 
     def clear(self) -> None:
-        self.pid: list[int] = []
-        self.t: list[float] = []
-        self.ev: list[int] = []
-        self.det: list[int] = []
+        self.pid: vec[i64] = vec[i64]()
+        self.t: vec[float] = vec[float]()
+        self.ev: vec[i16] = vec[i16]()
+        self.det: vec[i32] = vec[i32]()
         self.rows = []
         self.labs = []  # patient, time, analyte code, value
         self.n_details0 = len(self.details)  # detail strings interned before this chunk
         # courses run one after another (sim.course.run_direct) record their steps; see interleave()
-        # (counts are small ints, which Python does not allocate: cheap to record and to convert)
-        self.st_key: list[float] = []  # per step, when it runs: the scheduler's key (months)
-        self.st_courses: list[int] = []  # per course, its number of steps (a course's steps are consecutive)
-        self.st_events: list[int] = []  # per step, how many events it recorded
-        self.st_requests: list[int] = []  # per step, how many service requests it made
+        self.st_key: vec[float] = vec[float]()  # per step, when it runs: the scheduler's key (months)
+        self.st_courses: vec[i64] = vec[i64]()  # per course, its number of steps (a course's steps are consecutive)
+        self.st_events: vec[i64] = vec[i64]()  # per step, how many events it recorded
+        self.st_requests: vec[i64] = vec[i64]()  # per step, how many service requests it made
         self.order: Any = None  # event positions in scheduler order (None: as recorded)
         self.code_map: Any = None  # detail codes renumbered for that order (see _codes_by_first_use)
+
+    def event(self, pid: i64, t: float, ev: i16, detail: i32) -> None:
+        """Record one event: patient id, time (calendar months), event code, detail code."""
+        self.pid = append(self.pid, pid)
+        self.t = append(self.t, t)
+        self.ev = append(self.ev, ev)
+        self.det = append(self.det, detail)
+
+    def step(self, key: float) -> None:
+        """A course's next step runs at scheduler key ``key`` (months; see :meth:`interleave`)."""
+        self.st_key = append(self.st_key, key)
+
+    def step_made(self, n_events: i64, n_requests: i64) -> None:
+        """The step just run recorded ``n_events`` events and made ``n_requests`` service requests."""
+        self.st_events = append(self.st_events, n_events)
+        self.st_requests = append(self.st_requests, n_requests)
+
+    def course_steps(self, steps: i64) -> None:
+        """The course just run took ``steps`` steps."""
+        self.st_courses = append(self.st_courses, steps)
 
     def interleave(self, n_events: int, n_requests: int) -> Any:
         """Put the steps recorded since the last call in the order a shared
@@ -130,17 +160,18 @@ class Recorder:
         read in that order by :meth:`table`.  Returns the same order of the
         service requests (for :meth:`sim.services.ServiceLog.reorder`).
         ``n_events``/``n_requests``: the events and requests recorded so far."""
-        if not self.st_key:
+        if len(self.st_key) == 0:
             return None
-        key = typed_array(self.st_key, np.float64)
-        per_course = typed_array(self.st_courses, np.int64)
+        key = column(self.st_key, np.float64)
+        per_course = column(self.st_courses, np.int64)
         prev = np.arange(-1, len(key) - 1, dtype=np.int64)  # a course's steps follow one another
         prev[np.cumsum(per_course) - per_course] = -1  # its first step
         steps = step_order(key, prev)
-        ev = _items_in_order(typed_array(self.st_events, np.int64), n_events, steps)
-        req = _items_in_order(typed_array(self.st_requests, np.int64), n_requests, steps)
+        ev = _items_in_order(column(self.st_events, np.int64), n_events, steps)
+        req = _items_in_order(column(self.st_requests, np.int64), n_requests, steps)
         self.order = ev if self.order is None else np.concatenate([self.order, ev[len(self.order) :]])
-        self.st_key, self.st_courses, self.st_events, self.st_requests = [], [], [], []
+        self.st_key, self.st_courses = vec[float](), vec[i64]()
+        self.st_events, self.st_requests = vec[i64](), vec[i64]()
         return req
 
     def labs_table(self) -> pa.Table:
@@ -168,14 +199,16 @@ class Recorder:
     def table(self) -> pa.Table:
         """This chunk's events as an Arrow table (dictionary-encoded strings)."""
         self.n_events += len(self.pid)
-        pid, t = typed_array(self.pid, np.int64), typed_array(self.t, np.float64)
-        evc, detc = typed_array(self.ev, np.int16), typed_array(self.det, np.int32)
+        pid, t = column(self.pid, np.int64), column(self.t, np.float64)
+        evc, detc = column(self.ev, np.int16), column(self.det, np.int32)
         if self.order is not None:
             order = self.order
             pid, t, evc, detc = pid[order], t[order], evc[order], detc[order]
             if self.code_map is None:
                 self.code_map = self._codes_by_first_use(detc)
             detc = self.code_map[detc]
+        else:  # as recorded: copies holding exactly the values (the vectors' buffers are then freed)
+            pid, t, evc, detc = pid.copy(), t.copy(), evc.copy(), detc.copy()
         ev = pa.DictionaryArray.from_arrays(pa.array(evc), pa.array(EVENTS))
         det = pa.DictionaryArray.from_arrays(pa.array(detc), pa.array(self.details, type=pa.string()))
         return pa.Table.from_arrays([pa.array(pid), pa.array(t), ev, det], schema=EVENT_SCHEMA)

@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 import simpy
+from librt.vecs import append, vec
+from mypy_extensions import i64, u8
 
 from .compiled import DAYS_PER_MONTH
-from .events import typed_array
+from .events import column
 
 if TYPE_CHECKING:
     from .scenario import Scenario
@@ -51,10 +53,10 @@ def next_weekday_start(t_months: float) -> float:
 class ServiceLog:
     """Columnar record of every service request of a run.
 
-    Requests are appended to lists while they may still change (a queued
-    request gets its start later); :meth:`seal` then moves them into compact
-    arrays, so a long run holds about 40 bytes per request instead of the
-    ~150 of Python objects in lists."""
+    Requests are appended to typed vectors (``librt.vecs``; see
+    :mod:`sim.events`) while they may still change (a queued request gets its
+    start later); :meth:`seal` then moves them into arrays: about 40 bytes
+    per request."""
 
     __slots__ = ("svc", "pid", "t_req", "t_start", "t_end", "units", "prio", "order", "_sealed")
 
@@ -63,13 +65,13 @@ class ServiceLog:
         self._clear()
 
     def _clear(self) -> None:
-        self.svc: list[int] = []
-        self.pid: list[int] = []
-        self.t_req: list[float] = []
-        self.t_start: list[float] = []  # NaN: died while waiting
-        self.t_end: list[float] = []
-        self.units: list[float] = []
-        self.prio: list[int] = []
+        self.svc: vec[u8] = vec[u8]()
+        self.pid: vec[i64] = vec[i64]()
+        self.t_req: vec[float] = vec[float]()
+        self.t_start: vec[float] = vec[float]()  # NaN: died while waiting
+        self.t_end: vec[float] = vec[float]()
+        self.units: vec[float] = vec[float]()
+        self.prio: vec[u8] = vec[u8]()
         self.order: Any = None  # the unsealed requests' positions in scheduler order (None: as made)
 
     def reorder(self, order: Any) -> None:
@@ -79,34 +81,34 @@ class ServiceLog:
 
     def add(self, svc: int, pid: int, t_req: float, t_start: float, t_end: float, units: float, prio: int) -> int:
         """Record a request; returns its index among the unsealed requests."""
-        self.svc.append(svc)
-        self.pid.append(pid)
-        self.t_req.append(t_req)
-        self.t_start.append(t_start)
-        self.t_end.append(t_end)
-        self.units.append(units)
-        self.prio.append(prio)
+        self.svc = append(self.svc, svc)
+        self.pid = append(self.pid, pid)
+        self.t_req = append(self.t_req, t_req)
+        self.t_start = append(self.t_start, t_start)
+        self.t_end = append(self.t_end, t_end)
+        self.units = append(self.units, units)
+        self.prio = append(self.prio, prio)
         return len(self.svc) - 1
 
     def seal(self) -> None:
         """Freeze the requests so far (none of them will change again)."""
-        if self.svc:
+        if len(self.svc):
             self._sealed.append(self._arrays())
             self._clear()
 
     def _arrays(self) -> dict[str, np.ndarray]:
         cols = {
-            "service": typed_array(self.svc, np.int8),
-            "patient_id": typed_array(self.pid, np.int64),
-            "request_months": typed_array(self.t_req, np.float64),
-            "start_months": typed_array(self.t_start, np.float64),
-            "end_months": typed_array(self.t_end, np.float64),
-            "units": typed_array(self.units, np.float64),
-            "priority": typed_array(self.prio, np.int8),
+            "service": column(self.svc, np.uint8).view(np.int8),
+            "patient_id": column(self.pid, np.int64),
+            "request_months": column(self.t_req, np.float64),
+            "start_months": column(self.t_start, np.float64),
+            "end_months": column(self.t_end, np.float64),
+            "units": column(self.units, np.float64),
+            "priority": column(self.prio, np.uint8).view(np.int8),
         }
         if self.order is not None:
-            cols = {name: col[self.order] for name, col in cols.items()}
-        return cols
+            return {name: col[self.order] for name, col in cols.items()}
+        return {name: col.copy() for name, col in cols.items()}  # the vectors' buffers are then freed
 
     def frame(self) -> pd.DataFrame:
         """Every request of the run, in the order made."""

@@ -281,22 +281,38 @@ def cohort_task(spec: tuple[dict[str, Any], int, int]) -> dict[str, Any]:
 class _Details:
     """Re-encodes each chunk's ``detail`` dictionary as one serial run would
     have built it: strings interned in order of first use across the whole
-    run (a task interns only its own), so the event files are byte-identical."""
+    run (a task interns only its own), so the event files are byte-identical.
+
+    The chunks of one task carry one growing dictionary (its earlier strings
+    keep their codes), so only the strings past the part already mapped are
+    looked up; a dictionary that does not extend the last one (the next
+    task's) is mapped from its start."""
 
     def __init__(self) -> None:
         self.strings: list[str] = [""]
         self.code: dict[str, int] = {"": 0}
+        self.dictionary = pa.array(self.strings, type=pa.string())  # the run's strings so far, as Arrow
+        self.local: pa.Array = pa.array([], type=pa.string())  # the last chunk's own dictionary
+        self.mapping: list[int] = []  # its codes -> the run's codes
 
     def __call__(self, table: pa.Table) -> pa.Table:
         col = table.column("detail").combine_chunks()
-        local = col.dictionary.to_pylist()
-        for s in local:
-            if s not in self.code:
-                self.code[s] = len(self.strings)
+        local = col.dictionary
+        if len(local) < len(self.local) or not local.slice(0, len(self.local)).equals(self.local):
+            self.mapping = []  # another task's dictionary
+        added = len(self.strings)
+        for s in local.slice(len(self.mapping)).to_pylist():
+            c = self.code.get(s)
+            if c is None:
+                c = self.code[s] = len(self.strings)
                 self.strings.append(s)
-        mapping = np.array([self.code[s] for s in local], dtype=np.int32)
+            self.mapping.append(c)
+        self.local = local
+        if len(self.strings) > added:
+            self.dictionary = pa.concat_arrays([self.dictionary, pa.array(self.strings[added:], type=pa.string())])
+        mapping = np.asarray(self.mapping, dtype=np.int32)
         idx = mapping[col.indices.to_numpy(zero_copy_only=False)] if len(col) else np.asarray([], dtype=np.int32)
-        det = pa.DictionaryArray.from_arrays(pa.array(np.asarray(idx, dtype=np.int32)), pa.array(self.strings, type=pa.string()))
+        det = pa.DictionaryArray.from_arrays(pa.array(idx), self.dictionary)
         return table.set_column(table.schema.get_field_index("detail"), table.schema.field("detail"), det)
 
 

@@ -99,6 +99,34 @@ def test_patient_columns_filled_in_place_equal_the_joined_parts() -> None:
         short.frame()
 
 
+def test_details_recoded_as_one_run_interns_them() -> None:
+    """Three tasks of several chunks each: every chunk's detail dictionary and
+    codes after re-coding are those of one run over all patients (the chunks
+    of one task extend one dictionary; the next task starts its own)."""
+    import pyarrow as pa
+
+    from sim.engine import simulate
+
+    s = load_scenario(BASE, ["run.patients=400", "run.seed=5", "run.horizon_months=36"])
+    serial: list[pa.Table] = []
+    simulate(s, keep_events=False, event_sink=serial.append, chunk_size=50)
+    details = parallel._Details()
+    got: list[pa.Table] = []
+    for first, count in [(0, 150), (150, 100), (250, 150)]:
+        part: list[pa.Table] = []
+        task = s.model_copy(update={"run": s.run.model_copy(update={"patients": count})})
+        simulate(task, first_id=first, keep_events=False, event_sink=part.append, chunk_size=50)
+        assert len(part) > 1
+        got += [details(t) for t in part]
+    assert len(got) == len(serial) == 8
+    for g, r in zip(got, serial):
+        gd, rd = g.column("detail").combine_chunks(), r.column("detail").combine_chunks()
+        assert gd.dictionary.equals(rd.dictionary)
+        assert gd.indices.equals(rd.indices)
+        assert g.drop_columns(["detail"]).equals(r.drop_columns(["detail"]))
+    assert len(details.strings) > 20
+
+
 def test_chunked_cohort_writes_byte_identical_tables(tmp_path: Path, cluster: str) -> None:
     s = load_scenario(BASE, ["run.patients=5001", "run.seed=11", "run.horizon_months=36"])  # two chunks: 5000 + 1
     serial_run_to_folder(s, tmp_path / "serial")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,22 @@ def test_map_tasks_returns_results_in_task_order(cluster: str) -> None:
     seen: list[int] = []
     assert parallel.map_tasks(square, specs, workers=2, on_result=lambda i, r: seen.append(i)) == expected
     assert sorted(seen) == specs
+
+
+def where(_: int) -> tuple[int, int]:
+    return os.getpid(), os.getppid()
+
+
+def test_local_workers_are_other_processes_forked_by_one_server() -> None:
+    """workers=2 runs the tasks in other processes; on Linux a fork server
+    (not this process) forks them, so they inherit no thread of this one."""
+    got = parallel.map_tasks(where, list(range(8)), workers=2)
+    pids, parents = {p for p, _ in got}, {pp for _, pp in got}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    if parallel.START_METHOD == "forkserver":
+        assert len(parents) == 1 and os.getpid() not in parents, parents
+    else:
+        assert parents == {os.getpid()}
 
 
 def test_chunk_plan_covers_every_patient_once() -> None:

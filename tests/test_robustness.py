@@ -56,6 +56,20 @@ def _children(pid: int) -> list[psutil.Process]:
         return []
 
 
+def _pool_workers(pid: int) -> list[psutil.Process]:
+    """The local worker processes of the run with this pid: spawned ones, or
+    those a fork server (a child of the run) forked."""
+    found = []
+    for c in _children(pid):
+        try:
+            cmd = " ".join(c.cmdline())
+            if "spawn_main" in cmd or ("forkserver" in cmd and c.ppid() != pid):
+                found.append(c)
+        except psutil.Error:
+            pass
+    return found
+
+
 def start(procs: list[subprocess.Popen[bytes]], args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
     p = subprocess.Popen([sys.executable, RUN_SIM, *args], cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     procs.append(p)
@@ -537,7 +551,7 @@ def test_killed_local_worker_is_a_clear_error_on_the_command_line(tmp_path: Path
     t_end = time.monotonic() + WAIT
     workers: list[psutil.Process] = []
     while p.poll() is None and time.monotonic() < t_end:
-        workers = [c for c in _children(p.pid) if "spawn_main" in " ".join(c.cmdline())]
+        workers = _pool_workers(p.pid)
         if workers:
             break
         time.sleep(0.05)

@@ -196,7 +196,7 @@ def staged_output(out: Path, force: bool) -> Iterator[Path]:
     target = out
     if target.exists() or target.is_symlink():
         if target.is_dir() and not target.is_symlink() and _exchange(tmp, target):
-            _sync(parent)  # the exchange itself
+            sync_folder(parent)  # the exchange itself
             # tmp now holds the old results under the partial name: if this
             # process dies before removing them, the next run does
             write_json_quiet(tmp / OWNER_FILE, _owner())
@@ -208,18 +208,18 @@ def staged_output(out: Path, force: bool) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, target)
-    _sync(parent)  # the rename itself
+    sync_folder(parent)  # the rename itself
 
 
 def sync_tree(folder: Path) -> None:
     """Flush every file below ``folder``, then the folders themselves, to disk."""
     for root, _dirs, files in os.walk(folder):
         for f in files:
-            _fsync(Path(root) / f)
-        _sync(Path(root))
+            fsync_file(Path(root) / f)
+        sync_folder(Path(root))
 
 
-def _fsync(path: Path) -> None:
+def fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -227,10 +227,10 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _sync(folder: Path) -> None:
-    """Flush a folder's entries (where the system allows opening a folder)."""
+def sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (file names) to disk, where the system allows opening a folder."""
     with contextlib.suppress(OSError):
-        _fsync(folder)
+        fsync_file(folder)
 
 
 def write_json(path: Path, doc: Any) -> None:

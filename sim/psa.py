@@ -628,7 +628,7 @@ def summarise(table: pd.DataFrame, p: _Plan, wtp_max: float = DEFAULT_WTP_MAX) -
 
 
 def _write_folder(out: Path, r: PsaResult, p: _Plan, figures: bool) -> None:
-    from .output import write_json
+    from .output import fsync_file, sync_folder, write_json
 
     tmp = out / ".psa.parquet.tmp"
     pq.write_table(pa.Table.from_pandas(r.table, preserve_index=False), tmp, compression="zstd")
@@ -650,7 +650,12 @@ def _write_folder(out: Path, r: PsaResult, p: _Plan, figures: bool) -> None:
             files.append(name)
         r.figures = figs
     r.summary["files"] = files
+    # on disk before the marker is written, so a crash never leaves a marked folder with lost files
+    for name in files[:1] + files[2:]:
+        fsync_file(out / name)
     write_json(out / "summary.json", r.summary)  # last: marks a complete folder
+    fsync_file(out / "summary.json")
+    sync_folder(out)
 
 
 # ----------------------------------------------------------------------------- one-way

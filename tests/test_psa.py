@@ -350,3 +350,26 @@ def test_force_replaces_only_a_psa_folder_and_never_the_working_folder(
     (psa / "stale.txt").write_text("old")
     assert main(["psa", str(PSA), "--draws", "2", "--patients", "60", "--out", str(psa), "--force", "--quiet", "--workers", "1"]) == 0
     assert not (psa / "stale.txt").exists() and (psa / "summary.json").is_file()
+
+
+def test_psa_folder_is_on_disk_before_its_marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """psa.parquet and the resolved scenario are flushed (fsync) before
+    summary.json, the marker of a complete folder, is written; the marker and
+    the folder's entries are flushed after it."""
+    import sim.output as output
+
+    out = tmp_path / "psa"
+    synced: list[tuple[str, bool]] = []  # (file flushed, was the marker already there)
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append((os.path.realpath(f"/proc/self/fd/{fd}"), (out / "summary.json").exists()))
+        real_fsync(fd)
+
+    monkeypatch.setattr(output.os, "fsync", fsync)
+    run_psa(load_scenario(PSA), draws=2, patients=40, out=out, figures=False)
+    order = [p for p, _ in synced]
+    before = {os.path.basename(p) for p, marked in synced if not marked}
+    assert {"psa.parquet", "scenario.resolved.yaml"} <= before, synced
+    marker = order.index(str((out / "summary.json").resolve()))
+    assert str(out.resolve()) in order[marker + 1 :], synced  # the folder's entries, after the marker

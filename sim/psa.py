@@ -651,8 +651,9 @@ def _write_folder(out: Path, r: PsaResult, p: _Plan, figures: bool) -> None:
         r.figures = figs
     r.summary["files"] = files
     # on disk before the marker is written, so a crash never leaves a marked folder with lost files
-    for name in files[:1] + files[2:]:
-        fsync_file(out / name)
+    for name in files:
+        if name != "summary.json":
+            fsync_file(out / name)
     write_json(out / "summary.json", r.summary)  # last: marks a complete folder
     fsync_file(out / "summary.json")
     sync_folder(out)

@@ -29,10 +29,12 @@ same results folder as :func:`sim.results.run_to_folder`, byte for byte.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
 import threading
 import time
@@ -128,8 +130,13 @@ def imap(
         ctx.set_forkserver_preload(list(PRELOAD))
     task = _Pickled(fn)
     with ProcessPoolExecutor(max_workers=min(w, n), mp_context=ctx) as pool:
+
+        def submit(spec: Any) -> Any:
+            with _interrupts_held():  # a submit may start a worker process
+                return pool.submit(task, spec)
+
         yield from _drive(
-            lambda s: pool.submit(task, s),
+            submit,
             specs,
             ordered,
             window or 2 * w,
@@ -137,6 +144,30 @@ def imap(
             lambda f: pickle.loads(f.result()),
             lambda f: f.cancel(),
         )
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back until the block ends, then deliver them.
+
+    Starting a worker is several steps (the fork server forks it, reports its
+    pid, the pool registers it); an interrupt between them would leave a
+    worker half started, outside the pool's books, which then fails with a
+    traceback of its own or keeps the pool from shutting down.  Only the main
+    thread can change signal handlers; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    old = {k: signal.signal(k, lambda signum, _frame: held.append(signum)) for k in kinds}
+    try:
+        yield
+    finally:
+        for k, handler in old.items():
+            signal.signal(k, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
+        for signum in dict.fromkeys(held):  # each kind once, in the order they came
+            signal.raise_signal(signum)
 
 
 class _Pickled:

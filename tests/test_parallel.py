@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import socket
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,20 @@ def test_local_workers_are_other_processes_forked_by_one_server() -> None:
         assert len(parents) == 1 and os.getpid() not in parents, parents
     else:
         assert parents == {os.getpid()}
+
+
+def test_interrupt_while_a_worker_starts_is_delivered_after_it() -> None:
+    """Ctrl-C during a pool submit (which may start a worker) is held back
+    until the submit is done, then raised; the handlers are restored."""
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    finished = False
+    with pytest.raises(KeyboardInterrupt):
+        with parallel._interrupts_held():
+            signal.raise_signal(signal.SIGINT)
+            sum(range(1000))  # Python code runs on: an unheld handler would have raised by now
+            finished = True
+    assert finished
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
 def test_chunk_plan_covers_every_patient_once() -> None:

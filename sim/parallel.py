@@ -55,7 +55,7 @@ from .scenario import Scenario
 from .services import SERVICES, service_table
 
 CONNECT_TIMEOUT_S = 5.0
-# forkserver: workers forked from a single-threaded server process (never from this one)
+# forkserver: workers forked from a server process that runs no Python thread of this one (never from this one)
 START_METHOD = "forkserver" if sys.platform.startswith("linux") else "spawn"
 # what a worker needs, imported once in the fork server (the cohort, replication and PSA tasks)
 PRELOAD = ("sim.parallel", "sim.psa", "sim.loader")

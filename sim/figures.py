@@ -210,6 +210,16 @@ def service_counts(services: pd.DataFrame, column: str = "uses", title: str = "U
 # ----------------------------------------------------------------------------- comparisons
 
 
+def _error_bars(est: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Lengths of error bars below and above each estimate: never negative (a bound
+    a rounding error past its estimate draws as none), none where a bound or the
+    estimate is missing."""
+    with np.errstate(invalid="ignore"):
+        below = np.where(np.isfinite(lo) & np.isfinite(est), est - lo, 0.0)
+        above = np.where(np.isfinite(hi) & np.isfinite(est), hi - est, 0.0)
+    return np.vstack([np.maximum(below, 0.0), np.maximum(above, 0.0)])
+
+
 def paired_differences(
     differences: pd.DataFrame, labels: dict[str, str], title: str = "Paired differences against the reference (95% CI)"
 ) -> Figure:
@@ -230,7 +240,7 @@ def paired_differences(
         est = d["difference"].to_numpy(dtype=float)
         lo = d["ci95_low"].to_numpy(dtype=float)
         hi = d["ci95_high"].to_numpy(dtype=float)
-        err = np.vstack([np.where(np.isfinite(lo), est - lo, 0.0), np.where(np.isfinite(hi), hi - est, 0.0)])
+        err = _error_bars(est, lo, hi)
         ax.errorbar(est, y, xerr=err, fmt="o", color="#1f4e79", ecolor="#1f4e79", capsize=3, markersize=4)
         ax.axvline(0, color="#c0392b", linewidth=0.8)
         ax.set_yticks(y)
@@ -265,7 +275,7 @@ def outcome_bars(table: pd.DataFrame, metric_labels: Sequence[str], title: str =
         est = d["estimate"].to_numpy(dtype=float)
         lo = d["lower"].to_numpy(dtype=float)
         hi = d["upper"].to_numpy(dtype=float)
-        err = np.vstack([np.where(np.isfinite(lo), est - lo, 0.0), np.where(np.isfinite(hi), hi - est, 0.0)])
+        err = _error_bars(est, lo, hi)
         ax.bar(x, est, color="#5b7fa6", alpha=0.8)
         ax.errorbar(x, est, yerr=err, fmt="none", ecolor="#222222", capsize=3)
         ax.set_xticks(x)

@@ -24,7 +24,11 @@ def wilson(k: int, n: int) -> dict[str, Any]:
     z2 = Z95 * Z95
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return {"estimate": p, "ci95": [max(0.0, centre - half), min(1.0, centre + half)], "n": n}
+    # the interval holds the estimate exactly: at 0/n the lower bound is 0 and at
+    # n/n the upper bound is 1 in exact arithmetic, a rounding error away in floats
+    lo = 0.0 if k <= 0 else min(p, max(0.0, centre - half))
+    hi = 1.0 if k >= n else max(p, min(1.0, centre + half))
+    return {"estimate": p, "ci95": [lo, hi], "n": n}
 
 
 def _num(x: float) -> float | None:

@@ -429,13 +429,21 @@ def headline_table(run: RunOutput) -> pd.DataFrame:
         if not isinstance(node, dict):
             continue
         est, (lo, hi) = node.get("estimate"), node.get("ci95", [None, None])
+        reason = node.get("reason")
         method = "Kaplan-Meier" if key.startswith("survival") else "Wilson"
         if run.across is not None and f"{key}.estimate" in run.across:
             st_ = run.across[f"{key}.estimate"]
             est, (lo, hi) = st_["mean"], st_["ci95"]
             method = f"t across {run.replications} replications"
+            if key.startswith("survival") and 0 < st_["n"] < run.replications:
+                # missing in some replications (beyond their follow-up): no mean of the others
+                est, lo, hi = None, None, None
+                reason = f"not estimable in {run.replications - st_['n']} of {run.replications} replications"
         unit = "months" if key == "survival.median_months" else "proportion"
-        rows.append({"outcome": label, "estimate": _f(est), "lower 95%": _f(lo), "upper 95%": _f(hi), "unit": unit, "method": method})
+        note = "" if _f(est) is not None else str(reason or "not estimable")
+        rows.append(
+            {"outcome": label, "estimate": _f(est), "lower 95%": _f(lo), "upper 95%": _f(hi), "unit": unit, "method": method, "note": note}
+        )
     return pd.DataFrame(rows)
 
 

@@ -30,6 +30,11 @@ here rather than left to chance:
 
 Every curve is a DataFrame with columns ``time, estimate, lower, upper``
 (time in months, pointwise 95% confidence intervals), starting at time 0.
+Its ``attrs["known_until"]`` is the last time at which it is known
+(:func:`sim.summary.km_known_until`: the longest follow-up, or for ever when
+everyone followed that long had an event); the tables read it at fixed times
+only up to then, and beyond it a value is not estimable (NaN, with a note),
+never the last value carried forward.
 """
 
 from __future__ import annotations
@@ -65,6 +70,22 @@ def _empty_curve(start: float) -> pd.DataFrame:
     return pd.DataFrame({"time": [0.0], "estimate": [start], "lower": [start], "upper": [start]})
 
 
+def _known(curve: pd.DataFrame, durations: np.ndarray, observed: np.ndarray) -> pd.DataFrame:
+    from .summary import km_known_until
+
+    curve.attrs["known_until"] = km_known_until(durations, observed)
+    return curve
+
+
+def known_until(curve: pd.DataFrame) -> float:
+    """The last time at which ``curve`` is known (see the module notes); for a
+    curve without that mark, its last time."""
+    k = curve.attrs.get("known_until")
+    if isinstance(k, (int, float)):
+        return float(k)
+    return float(curve["time"].max()) if len(curve) else -np.inf
+
+
 def km_curve(durations: Any, observed: Any) -> pd.DataFrame:
     """Kaplan-Meier survival with pointwise 95% log-log intervals (lifelines)."""
     from lifelines import KaplanMeierFitter
@@ -72,7 +93,7 @@ def km_curve(durations: Any, observed: Any) -> pd.DataFrame:
     t = np.asarray(durations, dtype=float)
     e = np.asarray(observed, dtype=bool)
     if len(t) == 0:
-        return _empty_curve(1.0)
+        return _known(_empty_curve(1.0), t, e)
     kmf = KaplanMeierFitter().fit(t, e)
     sf = kmf.survival_function_.iloc[:, 0]
     ci = kmf.confidence_interval_survival_function_
@@ -85,7 +106,7 @@ def km_curve(durations: Any, observed: Any) -> pd.DataFrame:
             "upper": np.maximum(lo, hi),
         }
     )
-    return _from_zero(out, 1.0)
+    return _known(_from_zero(out, 1.0), t, e)
 
 
 def _from_zero(curve: pd.DataFrame, start: float) -> pd.DataFrame:
@@ -122,12 +143,13 @@ def aalen_johansen(durations: Any, codes: Any, event_of_interest: int = 1) -> pd
     t = np.asarray(durations, dtype=float)
     c = np.asarray(codes, dtype=np.int64)
     if len(t) == 0:
-        return _empty_curve(0.0)
+        return _known(_empty_curve(0.0), t, c != 0)
     if (t < 0).any() or not np.isfinite(t).all():
         raise ValueError("durations must be finite and not negative")
     if not (c == event_of_interest).any():
         end = float(t.max())
-        return pd.DataFrame({"time": [0.0, end], "estimate": [0.0, 0.0], "lower": [0.0, 0.0], "upper": [0.0, 0.0]})
+        none = pd.DataFrame({"time": [0.0, end], "estimate": [0.0, 0.0], "lower": [0.0, 0.0], "upper": [0.0, 0.0]})
+        return _known(none, t, c != 0)
     sep, orig = _break_ties(t, c)
     # lifelines forces the estimate of its first row to 0, which drops events at
     # time 0; fitting on times shifted by 1 keeps them (its first row is then the start)
@@ -158,7 +180,7 @@ def aalen_johansen(durations: Any, codes: Any, event_of_interest: int = 1) -> pd
     out = df[CURVE_COLUMNS]
     if len(out) == 0 or out["time"].iloc[0] > 0:
         out = pd.concat([_empty_curve(0.0), out], ignore_index=True)
-    return out.reset_index(drop=True)
+    return _known(out.reset_index(drop=True), t, c != 0)
 
 
 def step_at(curve: pd.DataFrame, times: Any, column: str = "estimate") -> np.ndarray:
@@ -168,6 +190,20 @@ def step_at(curve: pd.DataFrame, times: Any, column: str = "estimate") -> np.nda
     vals = curve[column].to_numpy(dtype=float)
     out = np.where(idx >= 0, vals[np.clip(idx, 0, None)], np.nan)
     return out
+
+
+def known_at(curve: pd.DataFrame, times: Any, column: str = "estimate") -> np.ndarray:
+    """:func:`step_at` where the curve is known, NaN (not estimable) beyond :func:`known_until`."""
+    t = np.atleast_1d(np.asarray(times, dtype=float))
+    return np.where(t <= known_until(curve), step_at(curve, t, column), np.nan)
+
+
+def not_estimable_note(curve: pd.DataFrame, at: tuple[float, ...]) -> str:
+    """Why values of ``curve`` at some of the times ``at`` are missing ("" when none is)."""
+    from .summary import not_estimable
+
+    until = known_until(curve)
+    return not_estimable(until) if any(t > until for t in at) else ""
 
 
 def curve_median(curve: pd.DataFrame) -> dict[str, float | None]:
@@ -270,6 +306,9 @@ def state_occupancy(df: pd.DataFrame, times: Any) -> pd.DataFrame:
     return out
 
 
+HOSPITAL_COLUMNS = ["group", "patients", "mean_days", "median_days", "p90_days", "share_admitted", "days_per_patient_year"]
+
+
 def hospital_days(df: pd.DataFrame) -> pd.DataFrame:
     """Days in hospital per patient, overall and by primary: mean, median,
     90th percentile, share with any admission, and per patient-year alive."""
@@ -291,7 +330,7 @@ def hospital_days(df: pd.DataFrame) -> pd.DataFrame:
                 "days_per_patient_year": float(bd.sum() / years) if years > 0 else float("nan"),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=HOSPITAL_COLUMNS)
 
 
 def survival_table(
@@ -307,9 +346,10 @@ def survival_table(
         row["median_lower"] = med["lower"]
         row["median_upper"] = med["upper"]
         for t in at:
-            row[f"at_{t:g}_months"] = float(step_at(c, t)[0])
-            row[f"at_{t:g}_lower"] = float(step_at(c, t, "lower")[0])
-            row[f"at_{t:g}_upper"] = float(step_at(c, t, "upper")[0])
+            row[f"at_{t:g}_months"] = float(known_at(c, t)[0])
+            row[f"at_{t:g}_lower"] = float(known_at(c, t, "lower")[0])
+            row[f"at_{t:g}_upper"] = float(known_at(c, t, "upper")[0])
+        row["note"] = not_estimable_note(c, at)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -319,9 +359,10 @@ def incidence_table(curves: dict[str, pd.DataFrame], at: tuple[float, ...] = REP
     for label, c in curves.items():
         row: dict[str, Any] = {"event": label}
         for t in at:
-            row[f"at_{t:g}_months"] = float(step_at(c, t)[0])
-            row[f"at_{t:g}_lower"] = float(step_at(c, t, "lower")[0])
-            row[f"at_{t:g}_upper"] = float(step_at(c, t, "upper")[0])
+            row[f"at_{t:g}_months"] = float(known_at(c, t)[0])
+            row[f"at_{t:g}_lower"] = float(known_at(c, t, "lower")[0])
+            row[f"at_{t:g}_upper"] = float(known_at(c, t, "upper")[0])
+        row["note"] = not_estimable_note(c, at)
         rows.append(row)
     return pd.DataFrame(rows)
 

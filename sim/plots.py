@@ -55,15 +55,19 @@ def step_curves(
 ) -> Figure:
     """Step curves (columns time, estimate, lower, upper) with shaded 95% bands."""
     fig, ax = _figure()
+    drawn = 0
     for label, c in curves.items():
         if len(c) == 0:
             continue
         t = c["time"].to_numpy(dtype=float)
         (line,) = ax.step(t, c["estimate"], where="post", label=label, linewidth=1.4)
+        drawn += 1
         if bands and {"lower", "upper"} <= set(c.columns):
             ax.fill_between(t, c["lower"], c["upper"], step="post", alpha=0.18, color=line.get_color(), linewidth=0)
+    if not drawn or all(len(c) <= 1 for c in curves.values()):
+        _no_data(ax)
     ax.set_ylim(0, 1.02)
-    if xmax is not None:
+    if xmax is not None and xmax > 0:
         ax.set_xlim(0, xmax)
     else:
         ax.set_xlim(left=0)
@@ -71,10 +75,14 @@ def step_curves(
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=11)
     ax.grid(alpha=0.3)
-    if len(curves) > 1 or bands:
+    if drawn and (len(curves) > 1 or bands):
         ax.legend(fontsize=8, frameon=False, title="shaded: pointwise 95% CI" if bands else None, title_fontsize=7)
     _note(fig)
     return fig
+
+
+def _no_data(ax: Axes) -> None:
+    ax.text(0.5, 0.5, "no patients to show", ha="center", va="center", transform=ax.transAxes, fontsize=10, color="#555555")
 
 
 def overall_survival(a: Analysis) -> Figure:
@@ -124,7 +132,10 @@ def state_occupancy(occupancy: pd.DataFrame, title: str = "State occupancy over 
     t = occupancy["time"].to_numpy(dtype=float)
     ys = [occupancy[s].fillna(0).to_numpy(dtype=float) for s in STATES]
     ax.stackplot(t, *ys, labels=STATES, colors=STATE_COLOURS, alpha=0.9)
-    ax.set_xlim(t.min() if len(t) else 0, t.max() if len(t) else 1)
+    lo, hi = (float(t.min()), float(t.max())) if len(t) else (0.0, 1.0)
+    ax.set_xlim(lo, hi if hi > lo else lo + 1.0)
+    if not (occupancy.get("n", pd.Series(dtype=float)) > 0).any():
+        _no_data(ax)
     ax.set_ylim(0, 1)
     ax.set_xlabel("months")
     ax.set_ylabel("share of cohort")

@@ -162,7 +162,11 @@ def km_median(times: np.ndarray, surv: np.ndarray) -> float:
     return float(times[below[0]]) if len(below) else math.nan
 
 
-def km_at(times: np.ndarray, surv: np.ndarray, t: float) -> float:
+def km_at(times: np.ndarray, surv: np.ndarray, t: float, known_until: float = math.inf) -> float:
+    """Survival at ``t`` from :func:`km`; NaN (not estimable) beyond ``known_until``,
+    the end of follow-up (:func:`sim.summary.km_known_until`)."""
+    if t > known_until:
+        return math.nan
     i = np.searchsorted(times, t, side="right") - 1
     return 1.0 if i < 0 else float(surv[i])
 
@@ -214,13 +218,15 @@ def outcomes_of(patients: pd.DataFrame, services: pd.DataFrame, scenario: Scenar
     t = patients["followup_months"].to_numpy(dtype=float)
     e = ~patients["censored"].to_numpy(dtype=bool)
     kt, ks = km(t, e)
+    from .summary import km_known_until
+
     out = {
         "carcinosis_proportion": float(patients["carcinosis_onset_months"].notna().sum() / nn),
         "hypercalcemia_proportion": float(patients["hypercalcemia_months"].notna().sum() / nn),
         "sre_any_proportion": float((patients["n_sre"] > 0).sum() / nn),
         "sre_per_patient": float(patients["n_sre"].sum() / nn),
         "median_survival_months": km_median(kt, ks),
-        "alive_12_months": km_at(kt, ks, 12.0),
+        "alive_12_months": km_at(kt, ks, 12.0, km_known_until(t, e)),
         "life_years": float(t.sum() / 12.0 / nn),
         "radiotherapy_courses_per_patient": float(patients["n_radiotherapy_courses"].sum() / nn),
         "rbc_units_per_patient": float(patients["n_rbc_units"].sum() / nn),
@@ -539,6 +545,24 @@ def _stats(x: np.ndarray) -> dict[str, Any]:
     }
 
 
+# outcomes that are not estimable in a draw whose follow-up is too short (NaN in the table):
+# summarised only when every draw has them, never as the mean of the draws that do
+FOLLOW_UP_OUTCOMES = {"alive_12_months": 12.0}
+
+
+def _outcome_stats(name: str, x: np.ndarray) -> dict[str, Any]:
+    """Summary of one outcome across draws (:func:`_stats`), or why there is none."""
+    if name in FOLLOW_UP_OUTCOMES:
+        missing = int((~np.isfinite(x)).sum())
+        if missing:
+            out = _stats(x[:0])
+            out["reason"] = (
+                f"not estimable in {missing} of {len(x)} draws (follow-up shorter than {FOLLOW_UP_OUTCOMES[name]:g} months)"
+            )
+            return out
+    return _stats(x)
+
+
 def ceac(d_cost: np.ndarray, d_qaly: np.ndarray, wtp: np.ndarray) -> pd.DataFrame:
     """Probability that B is cost-effective vs A (incremental net benefit > 0) at each willingness to pay."""
     inb = wtp[:, None] * d_qaly[None, :] - d_cost[None, :]
@@ -576,7 +600,7 @@ def summarise(table: pd.DataFrame, p: _Plan, wtp_max: float = DEFAULT_WTP_MAX) -
     outcomes = {}
     for name in p.names:
         t = table[table["scenario"] == name]
-        outcomes[name] = {k: _stats(t[k].to_numpy(dtype=float)) for k in OUTCOMES if k in t.columns}
+        outcomes[name] = {k: _outcome_stats(k, t[k].to_numpy(dtype=float)) for k in OUTCOMES if k in t.columns}
     doc: dict[str, Any] = {
         "notice": ILLUSTRATIVE,
         "kind": "psa",
@@ -599,7 +623,7 @@ def summarise(table: pd.DataFrame, p: _Plan, wtp_max: float = DEFAULT_WTP_MAX) -
         doc["incremental"] = {
             "reference": p.names[0],
             "scenario": p.names[1],
-            **{k: _stats(inc[k].to_numpy(dtype=float)) for k in OUTCOMES if k in inc.columns},
+            **{k: _outcome_stats(k, inc[k].to_numpy(dtype=float)) for k in OUTCOMES if k in inc.columns},
         }
         if "qalys_per_patient" in inc.columns and "cost_per_patient" in inc.columns:
             dc, dq = inc["cost_per_patient"].to_numpy(float), inc["qalys_per_patient"].to_numpy(float)
@@ -744,6 +768,12 @@ def choose_outcome(name: str | None, scenario: Scenario) -> str:
         raise PsaError(f"--outcome {name!r} is not an outcome; {hint}choose one of {', '.join(OUTCOMES)}")
     if name == "qalys_per_patient" and scenario.utilities is None:
         raise PsaError("--outcome qalys_per_patient needs utilities: in the scenario (utility weights for QALYs)")
+    need = FOLLOW_UP_OUTCOMES.get(name)
+    if need is not None and scenario.run.horizon_months < need:
+        raise PsaError(
+            f"--outcome {name}: run.horizon_months is {scenario.run.horizon_months:g}, so survival at {need:g} months "
+            f"is not estimable; choose another outcome or a horizon of at least {need:g} months"
+        )
     return name
 
 

@@ -181,7 +181,10 @@ def _max_relative_half_width(table: pd.DataFrame, cols: list[str]) -> float:
     for c in cols:
         if c not in table:
             continue
-        r = t_ci(table[c].to_numpy())["relative_half_width"]
+        ci = t_ci(table[c].to_numpy())
+        if ci["n"] == 0:
+            continue  # not estimable in any replication (e.g. beyond the follow-up): no precision to reach
+        r = ci["relative_half_width"]
         if r is None:
             return math.inf
         worst = max(worst, r)
@@ -308,7 +311,15 @@ def _merge(node: Any, stats: dict[str, dict[str, Any]], prefix: str, r: int) -> 
         if "estimate" in node and "ci95" in node:
             st = stats.get(f"{prefix}.estimate")
             out = dict(node)
-            if st is not None:
+            if st is not None and prefix.startswith("survival.") and st["n"] < r:
+                # not estimable in some replications (beyond their follow-up, or a median not
+                # reached): no mean of the others, which would be biased
+                word = "not reached" if "median" in prefix else "not estimable"
+                out.update(estimate=None, ci95=[None, None], ci_method=f"t across {r} replications")
+                out["reason"] = (node.get("reason") or word) if st["n"] == 0 else f"{word} in {r - st['n']} of {r} replications"
+            elif st is not None:
+                if st["mean"] is not None:
+                    out.pop("reason", None)
                 out["estimate"] = st["mean"]
                 out["ci95"] = st["ci95"]
                 out["sd_between_replications"] = st["sd"]

@@ -178,8 +178,18 @@ def headline_table(summary: dict[str, Any]) -> pd.DataFrame:
             continue
         lo, hi = (node.get("ci95") or [None, None])[:2]
         method = node.get("ci_method") or ("Wilson score" if kind == "pct" and "proportion" in path else "Kaplan-Meier (log-log)")
+        # an estimate that is missing says why (e.g. "not estimable (follow-up 6 months)")
+        reason = node.get("reason") if node.get("estimate") is None else None
         rows.append(
-            {"outcome": label, "estimate": node.get("estimate"), "ci_low": lo, "ci_high": hi, "kind": kind, "ci_method": method}
+            {
+                "outcome": label,
+                "estimate": node.get("estimate"),
+                "ci_low": lo,
+                "ci_high": hi,
+                "kind": kind,
+                "ci_method": method,
+                "reason": reason or ("not estimable" if node.get("estimate") is None else None),
+            }
         )
     delay = _get(o, "carcinosis.diagnosis_delay_days")
     if isinstance(delay, dict):
@@ -191,6 +201,7 @@ def headline_table(summary: dict[str, Any]) -> pd.DataFrame:
                 "ci_high": None,
                 "kind": "num",
                 "ci_method": "",
+                "reason": "not estimable (no diagnosed carcinosis)" if delay.get("median") is None else None,
             }
         )
     mean_sre = _get(o, "sre.mean_per_patient")
@@ -203,6 +214,7 @@ def headline_table(summary: dict[str, Any]) -> pd.DataFrame:
                 "ci_high": None,
                 "kind": "num",
                 "ci_method": "",
+                "reason": None,
             }
         )
     return pd.DataFrame(rows)
@@ -239,6 +251,8 @@ def outcomes_by_primary(patients: pd.DataFrame, a: Analysis) -> pd.DataFrame:
             row["alive at 12 months %"] = 100 * s["at_12_months"]
             row["12 months low"] = 100 * s["at_12_lower"]
             row["12 months high"] = 100 * s["at_12_upper"]
+            if not math.isfinite(float(s["at_12_months"])):
+                row["note"] = f"alive at 12 months: {s.get('note') or 'not estimable'}"
         row["days in hospital (mean)"] = float(g["bed_days"].mean())
         rows.append(row)
     return pd.DataFrame(rows)
@@ -580,13 +594,21 @@ def _curve_table(df: pd.DataFrame, first: str, times: tuple[float, ...], pct: bo
         for k in ("patients", "events"):
             if k in r:
                 row[k] = int(r[k])
+        note = str(r.get("note") or "") or "not estimable"
         if "median_months" in r:
-            row["median (months)"] = _fmt(r["median_months"]) + (
-                f" ({_fmt(r['median_lower'])} to {_fmt(r['median_upper'])})"
-                if r["median_lower"] is not None and not _isnan(r["median_lower"])
-                else ""
-            )
+            if _isnan(r["median_months"]):
+                # survival stayed above one half within the follow-up (or there is nobody to follow)
+                row["median (months)"] = note if int(r.get("patients", 1) or 0) == 0 else "not reached"
+            else:
+                row["median (months)"] = _fmt(r["median_months"]) + (
+                    f" ({_fmt(r['median_lower'])} to {_fmt(r['median_upper'])})"
+                    if r["median_lower"] is not None and not _isnan(r["median_lower"])
+                    else ""
+                )
         for t in times:
+            if _isnan(r[f"at_{t:g}_months"]):
+                row[f"at {t:g} months (95% CI)"] = note  # beyond the follow-up: no number
+                continue
             e, ci = _ci_text(r[f"at_{t:g}_months"], r[f"at_{t:g}_lower"], r[f"at_{t:g}_upper"], "pct")
             row[f"at {t:g} months (95% CI)"] = f"{e} ({ci})"
         rows.append(row)
@@ -594,7 +616,7 @@ def _curve_table(df: pd.DataFrame, first: str, times: tuple[float, ...], pct: bo
 
 
 def _isnan(x: Any) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
+    return x is None or (isinstance(x, (float, np.floating)) and math.isnan(x))
 
 
 def build_html(
@@ -647,12 +669,28 @@ def build_html(
     hl = headline_table(s)
     hl_rows = []
     for _, r in hl.iterrows():
+        if _isnan(r["estimate"]):
+            hl_rows.append({"outcome": r["outcome"], "estimate": r["reason"] or "not estimable", "95% CI": "", "CI method": ""})
+            continue
         e, ci = _ci_text(r["estimate"], r["ci_low"], r["ci_high"], r["kind"])
         hl_rows.append({"outcome": r["outcome"], "estimate": e, "95% CI": ci, "CI method": r["ci_method"]})
     res = []
     basis = (
-        f"mean of {n_reps} replications with Student-t 95% CIs" if n_reps > 1 else f"one cohort of {s.get('patients')} patients"
+        f"mean of {n_reps} replications with Student-t 95% CIs"
+        if n_reps > 1
+        else (
+            f"{_fmt(s.get('reported_patients'), 'int')} reported patients"
+            if inp.population_mode
+            else f"one cohort of {s.get('patients')} patients"
+        )
     )
+    if int(s.get("reported_patients", a.patients) or 0) == 0:
+        where = (
+            f" (nobody entered between months {_fmt(s.get('reported_from_months'))} and {_fmt(s.get('reported_to_months'))})"
+            if inp.population_mode
+            else ""
+        )
+        res.append(f'<p class="notice">No patients were reported{_e(where)}: the outcomes are not estimable.</p>')
     res.append(f"<p>Headline outcomes ({_e(basis)}).</p>")
     res.append(_table(pd.DataFrame(hl_rows)))
     curves_note = f" (first replication, {a.patients} patients)" if n_reps > 1 else ""
@@ -809,6 +847,9 @@ def build_workbook(inp: ReportInputs, a: Analysis, path: Path) -> list[str]:
         ("Outcome", "Estimate", "95% CI low", "95% CI high", "CI method"),
     ]
     for _, r in headline_table(s).iterrows():
+        if _isnan(r["estimate"]):
+            summary_rows.append((r["outcome"].strip(), r["reason"] or "not estimable", None, None, None))
+            continue
         summary_rows.append((r["outcome"].strip(), r["estimate"], r["ci_low"], r["ci_high"], r["ci_method"]))
     sheets: dict[str, pd.DataFrame] = {
         "Summary": pd.DataFrame(summary_rows, columns=["item", "value", "ci_low", "ci_high", "note"]),

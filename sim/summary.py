@@ -19,7 +19,7 @@ Z95 = 1.959963984540054
 def wilson(k: int, n: int) -> dict[str, Any]:
     """Proportion k/n with a Wilson score 95% interval."""
     if n == 0:
-        return {"estimate": None, "ci95": [None, None], "n": 0}
+        return {"estimate": None, "ci95": [None, None], "n": 0, "reason": "not estimable (no patients)"}
     p = k / n
     z2 = Z95 * Z95
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
@@ -35,25 +35,54 @@ def _num(x: float) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
+def km_known_until(time: np.ndarray, event: np.ndarray) -> float:
+    """The last time (months) at which a Kaplan-Meier estimate of these data is
+    known: the longest follow-up (an event or a censoring), or for ever when
+    everyone followed that long died then (survival has reached 0 and stays 0).
+    Beyond it the estimate is not estimable: carrying the last value forward
+    would invent survival nobody was followed for.  -inf for no patients."""
+    t = np.asarray(time, dtype=float)
+    if len(t) == 0:
+        return -math.inf
+    last = float(t.max())
+    at_end = t == last
+    return math.inf if bool(np.asarray(event, dtype=bool)[at_end].all()) else last
+
+
+def not_estimable(known_until: float) -> str:
+    """Why an estimate at a time beyond ``known_until`` (see :func:`km_known_until`) is missing."""
+    if not math.isfinite(known_until):
+        return "not estimable (no patients)"
+    shown = math.floor(known_until * 10 + 1e-9) / 10  # rounded down: the follow-up really reached
+    return f"not estimable (follow-up {shown:g} months)"
+
+
 def km_summary(time: np.ndarray, event: np.ndarray, at: tuple[float, ...] = (12.0, 60.0), kmf: Any = None) -> dict[str, Any]:
     """Median and survival at given months, with 95% CIs (lifelines; log-log
-    intervals). ``kmf``: the Kaplan-Meier fit of these data, when already made."""
+    intervals). ``kmf``: the Kaplan-Meier fit of these data, when already made.
+    An estimate at a time beyond the follow-up (:func:`km_known_until`), and a
+    median survival does not reach within it, is None with a ``reason``."""
     from lifelines import KaplanMeierFitter
     from lifelines.utils import median_survival_times
 
+    until = km_known_until(time, event)
     if len(time) == 0:
-        return {"n": 0, "median_months": {"estimate": None, "ci95": [None, None]}}
+        missing = {"estimate": None, "ci95": [None, None], "reason": not_estimable(until)}
+        return {"n": 0, "median_months": dict(missing), **{f"at_{t:g}_months": dict(missing) for t in at}}
     if kmf is None:
         kmf = KaplanMeierFitter().fit(time, event)
     med_ci = median_survival_times(kmf.confidence_interval_)
-    out: dict[str, Any] = {
-        "n": int(len(time)),
-        "median_months": {
-            "estimate": _num(kmf.median_survival_time_),
-            "ci95": [_num(med_ci.iloc[0, 0]), _num(med_ci.iloc[0, 1])],
-        },
+    median: dict[str, Any] = {
+        "estimate": _num(kmf.median_survival_time_),
+        "ci95": [_num(med_ci.iloc[0, 0]), _num(med_ci.iloc[0, 1])],
     }
+    if median["estimate"] is None:
+        median["reason"] = not_estimable(until).replace("not estimable", "not reached", 1)
+    out: dict[str, Any] = {"n": int(len(time)), "median_months": median}
     for t in at:
+        if t > until:
+            out[f"at_{t:g}_months"] = {"estimate": None, "ci95": [None, None], "reason": not_estimable(until)}
+            continue
         sf = float(kmf.survival_function_at_times(t).iloc[0])
         ci = kmf.confidence_interval_survival_function_
         idx = ci.index.searchsorted(t, side="right") - 1

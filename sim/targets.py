@@ -85,10 +85,13 @@ TARGETS = (
 
 
 def km_at(time: np.ndarray, event: np.ndarray, t: float) -> float:
-    """Kaplan-Meier survival at time t (lifelines)."""
+    """Kaplan-Meier survival at time t (lifelines); NaN beyond the follow-up
+    (:func:`sim.summary.km_known_until`)."""
     from lifelines import KaplanMeierFitter
 
-    if len(time) == 0:
+    from .summary import km_known_until
+
+    if len(time) == 0 or t > km_known_until(time, event):
         return float("nan")
     kmf = KaplanMeierFitter().fit(time, event)
     return float(kmf.survival_function_at_times(t).iloc[0])
@@ -138,6 +141,8 @@ def model_values(df: pd.DataFrame, fits: dict[str, Any] | None = None) -> dict[s
     out["hypercalcemia_proportion"] = float(df["hypercalcemia_months"].notna().mean())
     from lifelines import KaplanMeierFitter
 
+    from .summary import km_known_until
+
     follow = df["followup_months"].to_numpy()
     for prim in ("prostate", "breast", "lung", "renal", "thyroid"):
         sel = (df["primary"] == prim).to_numpy()
@@ -145,10 +150,12 @@ def model_values(df: pd.DataFrame, fits: dict[str, Any] | None = None) -> dict[s
         kmf = (fits or {}).get(prim)
         if kmf is None and sel.any():
             kmf = KaplanMeierFitter().fit(follow[sel], ev[sel])
+        # survival beyond the follow-up is not estimable (NaN), never the last value carried forward
+        until = km_known_until(follow[sel], ev[sel])
         if prim != "renal":
-            out[f"os12_{prim}"] = float(kmf.survival_function_at_times(12.0).iloc[0]) if kmf else float("nan")
+            out[f"os12_{prim}"] = float(kmf.survival_function_at_times(12.0).iloc[0]) if kmf and 12.0 <= until else float("nan")
         if prim in ("prostate", "breast"):
-            out[f"os60_{prim}"] = float(kmf.survival_function_at_times(60.0).iloc[0]) if kmf else float("nan")
+            out[f"os60_{prim}"] = float(kmf.survival_function_at_times(60.0).iloc[0]) if kmf and 60.0 <= until else float("nan")
         if prim in ("renal", "thyroid"):
             out[f"median_{prim}"] = float(kmf.median_survival_time_) if kmf else float("nan")
     out["median_after_scc"] = km_median(*after(df, "cord_compression_months"))

@@ -45,10 +45,14 @@ with core.guard("The Compare page"):
         for r in rs:
             head = core.headline_table(r.output)
             for _, h in head.iterrows():
-                rows.append({"run": r.label, "outcome": h["outcome"], "estimate": h["estimate"], "lower": h["lower 95%"], "upper": h["upper 95%"]})
+                rows.append({"run": r.label, "outcome": h["outcome"], "estimate": h["estimate"], "lower": h["lower 95%"], "upper": h["upper 95%"], "note": h["note"]})
         long = pd.DataFrame(rows)
-        wide = long.pivot_table(index="outcome", columns="run", values="estimate", sort=False)
+        wide = long.pivot_table(index="outcome", columns="run", values="estimate", sort=False, dropna=False)
+        wide = wide.reindex(index=list(dict.fromkeys(long["outcome"])), columns=list(dict.fromkeys(long["run"])))
         st.dataframe(wide.reset_index(), hide_index=True)
+        missing = long[long["note"] != ""]
+        if len(missing):
+            st.caption("Empty cells: " + "; ".join(f"{m.run}, {m.outcome}: {m.note}" for m in missing.itertuples()) + ".")
         st.pyplot(figures.outcome_bars(long, list(core.HEADLINE.values()), title="Headline outcomes of the session's runs (95% CI)"))
         st.caption("Runs side by side differ by chance as well as by scenario; the paired comparison below removes most of the chance.")
 

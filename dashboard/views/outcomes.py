@@ -3,10 +3,19 @@ survival by primary, cumulative incidence, state occupancy."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import core
 from sim import plots
+
+
+def _not_estimable_caption(table: pd.DataFrame) -> None:
+    """Empty cells of a curve table are beyond the follow-up: say so under it."""
+    notes = sorted({str(n) for n in table.get("note", []) if n})
+    if notes:
+        st.caption("Empty cells: " + "; ".join(notes) + ". A curve is not read beyond the follow-up.")
+
 
 st.title("Outcomes")
 core.page_text("outcomes")
@@ -24,8 +33,9 @@ with core.guard("The Outcomes page"):
         cols = st.columns(len(head))
         for col, (_, row) in zip(cols, head.iterrows(), strict=False):
             est = row["estimate"]
-            if est is None:
-                col.metric(row["outcome"], "not reached")
+            if est is None or est != est:
+                # not estimable: beyond the follow-up, a median not reached, nobody reported
+                col.metric(row["outcome"], "not estimable" if "estimable" in row["note"] else "not reached", help=row["note"])
                 continue
             months = row["unit"] == "months"
             value = f"{est:.1f}" if months else f"{100 * est:.1f}%"
@@ -41,9 +51,11 @@ with core.guard("The Outcomes page"):
         st.markdown("##### Survival by primary tumour")
         st.pyplot(plots.survival_by_primary(a))
         st.dataframe(a.tables["survival"], hide_index=True)
+        _not_estimable_caption(a.tables["survival"])
         st.markdown("##### Cumulative incidence (death as competing risk)")
         st.pyplot(plots.cumulative_incidence(a))
         st.dataframe(a.tables["incidence"], hide_index=True)
+        _not_estimable_caption(a.tables["incidence"])
         st.markdown("##### State occupancy")
         st.pyplot(plots.state_occupancy(a.occupancy))
         with st.expander("More: survival from carcinosis diagnosis, SRE-free survival, days in hospital"):

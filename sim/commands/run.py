@@ -139,39 +139,63 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ci(x: dict[str, Any], pct: bool = True) -> str:
-    est, (lo, hi) = x.get("estimate"), x.get("ci95", [None, None])
+def _ci(x: Any, pct: bool = True, unit: str = "") -> str:
+    """An estimate with its 95% CI, or why there is none (e.g. beyond follow-up)."""
+    x = x if isinstance(x, dict) else {}
+    est, (lo, hi) = x.get("estimate"), (x.get("ci95") or [None, None])[:2]
     if est is None:
-        return "n/a"
+        return str(x.get("reason") or "not estimable")
     f = (lambda v: f"{100 * v:.1f}%") if pct else (lambda v: f"{v:.1f}")
     rng = f" ({f(lo)}-{f(hi)})" if lo is not None and hi is not None else ""
-    return f"{f(est)}{rng}"
+    return f"{f(est)}{rng}{unit}"
+
+
+def _get(doc: Any, *path: str) -> Any:
+    for key in path:
+        doc = doc.get(key) if isinstance(doc, dict) else None
+    return doc
 
 
 def human_summary(doc: dict[str, Any], seconds: float, out: Path) -> str:
-    o = doc["outcomes"]
+    o = doc.get("outcomes") or {}
     reps = doc.get("replications") if isinstance(doc.get("replications"), dict) else None
+    causes = _get(o, "deaths", "by_cause") or {}
+    deaths = ", ".join(f"{c} {_n(v['count'])}" for c, v in causes.items() if isinstance(v, dict) and v.get("count"))
+    population = doc.get("mode") == "population"
+    size = "population mode" if population else f"{doc['patients']} patients"
     lines = [
-        f"Scenario {doc['scenario']!r}: {doc['patients']} patients, seed {doc['seed']}, horizon {doc['horizon_months']:g} months",
+        f"Scenario {doc['scenario']!r}: {size}, seed {doc['seed']}, horizon {doc['horizon_months']:g} months",
         "Parameters are illustrative, not clinically validated.",
-        f"  carcinosis           {_ci(o['carcinosis']['proportion'])}",
-        f"  hypercalcemia        {_ci(o['hypercalcemia']['proportion'])}",
-        f"  any SRE              {_ci(o['sre']['proportion_with_any'])}",
-        f"  median survival      {_ci(o['survival']['median_months'], pct=False)} months",
-        f"  alive at 12 months   {_ci(o['survival']['at_12_months']['overall'])}",
-        "  deaths by cause      " + ", ".join(f"{c} {_n(v['count'])}" for c, v in o["deaths"]["by_cause"].items() if v["count"]),
-        f"  censored at horizon  {_n(o['deaths']['censored'])}",
+    ]
+    if population:
+        lines.append(
+            f"  reported patients    {_n(doc.get('reported_patients'))} (entered in months "
+            f"{_months(doc.get('reported_from_months'))} to {_months(doc.get('reported_to_months'))})"
+        )
+    lines += [
+        f"  carcinosis           {_ci(_get(o, 'carcinosis', 'proportion'))}",
+        f"  hypercalcemia        {_ci(_get(o, 'hypercalcemia', 'proportion'))}",
+        f"  any SRE              {_ci(_get(o, 'sre', 'proportion_with_any'))}",
+        f"  median survival      {_ci(_get(o, 'survival', 'median_months'), pct=False, unit=' months')}",
+        f"  alive at 12 months   {_ci(_get(o, 'survival', 'at_12_months', 'overall'))}",
+        f"  deaths by cause      {deaths or 'none'}",
+        f"  censored at horizon  {_n(_get(o, 'deaths', 'censored'))}",
     ]
     if reps:
         lines[1:1] = [_replications_line(reps)]
-        lines.append(
-            f"{reps['count']} replications in {seconds:.1f} s ({reps['count'] * doc['patients'] / max(seconds, 1e-9):,.0f} patients/s); results in {out}"
-        )
+        rate = "" if population else f" ({reps['count'] * doc['patients'] / max(seconds, 1e-9):,.0f} patients/s)"
+        lines.append(f"{reps['count']} replications in {seconds:.1f} s{rate}; results in {out}")
+    elif population:
+        lines.append(f"{doc['events']} events in {seconds:.1f} s; results in {out}")
     else:
         lines.append(
             f"{doc['events']} events in {seconds:.1f} s ({doc['patients'] / max(seconds, 1e-9):,.0f} patients/s); results in {out}"
         )
     return "\n".join(lines)
+
+
+def _months(x: Any) -> str:
+    return f"{x:g}" if isinstance(x, (int, float)) else "?"
 
 
 def _n(x: Any) -> str:

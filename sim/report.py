@@ -876,6 +876,7 @@ def build_workbook(inp: ReportInputs, a: Analysis, path: Path) -> list[str]:
         for name, df in sheets.items():
             df.to_excel(xw, sheet_name=name, index=False, header=name != "Summary")
             ws = xw.sheets[name]
+            _text_cells(ws)
             if name != "Summary":
                 for cell in ws[1]:
                     cell.font = Font(bold=True)
@@ -892,6 +893,21 @@ def build_workbook(inp: ReportInputs, a: Analysis, path: Path) -> list[str]:
         xw.book.properties.title = f"bmc-sim report: {s.get('scenario')}"
         xw.book.properties.description = ILLUSTRATIVE
     return list(sheets)
+
+
+def _text_cells(ws: Any) -> None:
+    """Every text cell of the sheet is text, never a formula: scenario text such as
+    ``=HYPERLINK(...)`` (a name, a description, a service's unit, the currency) is
+    stored as a string with Excel's quote prefix, shown as written and not evaluated.
+    Numbers stay numbers."""
+    from .results import FORMULA_START
+
+    for row in ws.iter_rows():
+        for cell in row:
+            v = cell.value
+            if isinstance(v, str) and (cell.data_type == "f" or v.startswith(FORMULA_START)):
+                cell.data_type = "s"
+                cell.quotePrefix = True
 
 
 # ----------------------------------------------------------------------------- the whole report

@@ -35,6 +35,45 @@ from .summary import summary_document
 FORMATS = ("parquet", "csv")
 REQUIRED = ("summary.json", "scenario.resolved.yaml")
 
+# a text cell starting with one of these is a formula to a spreadsheet that opens the CSV
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe_text(value: str) -> str:
+    """A text cell a spreadsheet shows as text (OWASP CSV injection rule): one
+    that starts like a formula gets a leading single quote."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def csv_safe_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every text cell made safe by :func:`csv_safe_text`; numbers,
+    booleans and missing values stay as they are (a copy only when a column changes)."""
+    out = df
+    for col in df.columns:
+        s = df[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            cats = s.cat.categories
+            if cats.dtype == object and any(isinstance(c, str) and c.startswith(FORMULA_START) for c in cats):
+                safe = s.cat.rename_categories([csv_safe_text(c) if isinstance(c, str) else c for c in cats])
+                out = out.assign(**{col: safe})
+        elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            text = s.map(lambda v: csv_safe_text(v) if isinstance(v, str) else v)
+            if not text.equals(s):
+                out = out.assign(**{col: text})
+    return out
+
+
+def _csv_safe_dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A dictionary-coded text column with its values made safe (the codes are kept)."""
+    chunks = []
+    for chunk in column.chunks:
+        values = chunk.dictionary.to_pylist()
+        if any(isinstance(v, str) and v.startswith(FORMULA_START) for v in values):
+            safe = pa.array([csv_safe_text(v) if isinstance(v, str) else v for v in values], type=chunk.dictionary.type)
+            chunk = pa.DictionaryArray.from_arrays(chunk.indices, safe)
+        chunks.append(chunk)
+    return pa.chunked_array(chunks, type=column.type)
+
 
 class _EventWriter:
     """Streams event chunks to one file as they are produced (memory stays flat)."""
@@ -59,6 +98,9 @@ class _EventWriter:
                 )
             self.writer.write_table(table)
         else:
+            coded = [i for i, f in enumerate(table.schema) if pa.types.is_dictionary(f.type)]
+            for i in coded:  # text cells a spreadsheet would read as formulas get a leading quote
+                table = table.set_column(i, table.schema.field(i), _csv_safe_dictionary(table.column(i)))
             plain = table.cast(
                 pa.schema([(f.name, pa.string() if pa.types.is_dictionary(f.type) else f.type) for f in EVENT_SCHEMA])
             )
@@ -76,7 +118,7 @@ def write_patients(df: pd.DataFrame, path: Path, fmt: str) -> None:
     if fmt == "parquet":
         pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, compression="zstd")
     else:
-        df.to_csv(path, index=False)
+        csv_safe_frame(df).to_csv(path, index=False)
 
 
 def write_labs(tmp: Path, labs: pa.Table | None, fmt: str) -> None:
@@ -86,7 +128,7 @@ def write_labs(tmp: Path, labs: pa.Table | None, fmt: str) -> None:
     if fmt == "parquet":
         pq.write_table(labs, tmp / "labs.parquet", compression="zstd")
     else:
-        labs.to_pandas().to_csv(tmp / "labs.csv", index=False)
+        csv_safe_frame(labs.to_pandas()).to_csv(tmp / "labs.csv", index=False)
 
 
 def write_tables(

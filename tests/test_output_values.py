@@ -325,3 +325,93 @@ def test_dashboard_outcomes_of_a_population_run_with_nobody_reported():
     assert metrics["alive at 12 months (proportion)"] == "not estimable"
     at.switch_page("views/compare.py").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
+
+
+# ----------------------------------------------------------------------------- formula injection
+
+INJECTION = """\
+extends: {base}
+name: '=HYPERLINK("http:evil","click")'
+description: '+cmd|'' /C calc''!A0'
+services:
+  radiotherapy:
+    unit: '=1+2'
+    cost_per_unit: 10
+  beds:
+    unit: "@SUM(1,2)"
+  theatre:
+    unit: "\\tx"
+costs:
+  currency: '-2+3'
+"""
+RISKY = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_scenario_text_never_becomes_a_formula_in_csv_or_xlsx(tmp_path):
+    import csv
+
+    from openpyxl import load_workbook
+
+    from sim.cli import main
+
+    scen = tmp_path / "inj.yaml"
+    scen.write_text(INJECTION.format(base=SCENARIOS / "baseline.yaml"), encoding="utf-8")
+    out = tmp_path / "r"
+    assert main(["run", str(scen), "--patients", "200", "--format", "csv", "--out", str(out), "--report", "--quiet"]) == 0
+    csvs = sorted(out.glob("*.csv"))
+    assert {p.name for p in csvs} >= {"patients.csv", "events.csv", "services.csv"}
+    for p in csvs:
+        with p.open(newline="", encoding="utf-8") as f:
+            for row in csv.reader(f):
+                for cell in row:
+                    if cell.startswith(RISKY):
+                        assert _is_number(cell), (p.name, cell)  # a negative number, not text
+    with (out / "services.csv").open(newline="", encoding="utf-8") as f:
+        units = {r["service"]: r["unit"] for r in csv.DictReader(f)}
+    assert units["radiotherapy"] == "'=1+2" and units["beds"] == "'@SUM(1,2)" and units["theatre"] == "'\tx"
+    assert units["chemotherapy"] == "cycles"
+    wb = load_workbook(out / "report.xlsx")
+    seen = set()
+    for ws in wb:
+        for row in ws.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (ws.title, cell.coordinate, cell.value)
+                if isinstance(cell.value, str) and cell.value.startswith(RISKY):
+                    assert cell.data_type == "s" and cell.quotePrefix, (ws.title, cell.coordinate)
+                    seen.add(cell.value)
+    # the text is kept exactly as written, only stored as text
+    assert {'=HYPERLINK("http:evil","click")', "+cmd|' /C calc'!A0", "=1+2", "@SUM(1,2)", "-2+3"} <= seen
+    summary = {r[0].value: r[1] for r in wb["Summary"].iter_rows() if r[0].value}
+    assert summary["Patients per replication"].data_type == "n" and summary["Patients per replication"].value == 200
+    assert summary["Scenario"].value == '=HYPERLINK("http:evil","click")'
+
+
+def test_csv_safe_frame_changes_text_only():
+    import pandas as pd
+
+    from sim.results import csv_safe_frame
+
+    df = pd.DataFrame(
+        {
+            "n": [-3.5, 2.0, float("nan")],
+            "k": [-1, 2, 3],
+            "t": ["=A1", "plain", None],
+            "c": pd.Categorical(["@x", "y", "@x"]),
+            "b": [True, False, True],
+        }
+    )
+    out = csv_safe_frame(df)
+    assert out["n"].equals(df["n"]) and out["k"].equals(df["k"]) and out["b"].equals(df["b"])
+    assert list(out["t"][:2]) == ["'=A1", "plain"] and out["t"][2] is None
+    assert list(out["c"].astype(str)) == ["'@x", "y", "'@x"]
+    assert list(df["t"][:1]) == ["=A1"]  # the input is not changed
+    plain = pd.DataFrame({"a": ["x", "y"], "v": [1.0, -2.0]})
+    assert csv_safe_frame(plain) is plain

@@ -606,7 +606,8 @@ def replications_to_folder(
             tmp / "timing.json",
             {
                 "wall_seconds": round(time.perf_counter() - t0, 3),
-                "simulate_seconds": round(float(reps.table["wall_seconds"].sum()), 3),
+                "simulate_seconds": round(reps.simulate_seconds, 3),
+                "replication_seconds": [round(x, 3) for x in reps.seconds],
                 "replications": reps.count,
                 "events": reps.first.n_events,
                 "workers": describe(workers, scheduler),

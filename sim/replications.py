@@ -170,10 +170,18 @@ class Replications:
     cap: int | None = None
     wall_seconds: float = 0.0
     notes: dict[str, Any] = field(default_factory=dict)
+    # simulation time of each replication, in the order of the table's rows; kept out of
+    # the table so that the same scenario and seed give the same replications.parquet
+    seconds: list[float] = field(default_factory=list)
 
     @property
     def count(self) -> int:
         return len(self.table)
+
+    @property
+    def simulate_seconds(self) -> float:
+        """Simulation time summed over the replications (timing.json)."""
+        return float(sum(self.seconds))
 
 
 def _max_relative_half_width(table: pd.DataFrame, cols: list[str]) -> float:
@@ -217,6 +225,7 @@ class Tally:
         self.watch = list(outcomes or AUTO_OUTCOMES)
         self.progress = progress
         self.rows: list[dict[str, float]] = []
+        self.seconds: list[float] = []
         self.n_sol: int | None = None
         self.rel_history: list[float] = []
 
@@ -225,7 +234,10 @@ class Tally:
         return len(self.rows)
 
     def add(self, row: dict[str, float]) -> bool:
-        """Record the next replication's row; True when the run stops here."""
+        """Record the next replication's row; True when the run stops here.
+        Its ``wall_seconds`` (the time it took) goes to the timing, not the table."""
+        row = dict(row)
+        self.seconds.append(float(row.pop("wall_seconds", 0.0)))
         self.rows.append(row)
         n = len(self.rows)
         if self.progress is not None:
@@ -261,6 +273,7 @@ class Tally:
             cap=self.cap if self.auto else None,
             wall_seconds=time.perf_counter() - self.t0,
             notes={"converged": converged, "outcomes": self.watch, "max_relative_half_width": self.rel_history},
+            seconds=list(self.seconds),
         )
 
 
@@ -301,7 +314,7 @@ def run_replications(
 
 def across(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """Mean and t-based 95% CI of every outcome column across replications."""
-    skip = {"replication", "patients", "wall_seconds"}
+    skip = {"replication", "patients", "wall_seconds"}  # wall_seconds: tables written before it moved to timing.json
     return {c: t_ci(table[c].to_numpy()) for c in table.columns if c not in skip}
 
 
@@ -432,7 +445,8 @@ def replications_to_folder(
             tmp / "timing.json",
             {
                 "wall_seconds": round(time.perf_counter() - t0, 3),
-                "simulate_seconds": round(float(reps.table["wall_seconds"].sum()), 3),
+                "simulate_seconds": round(reps.simulate_seconds, 3),
+                "replication_seconds": [round(x, 3) for x in reps.seconds],
                 "replications": reps.count,
                 "events": reps.first.n_events,
             },

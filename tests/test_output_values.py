@@ -415,3 +415,32 @@ def test_csv_safe_frame_changes_text_only():
     assert list(df["t"][:1]) == ["=A1"]  # the input is not changed
     plain = pd.DataFrame({"a": ["x", "y"], "v": [1.0, -2.0]})
     assert csv_safe_frame(plain) is plain
+
+
+# ----------------------------------------------------------------------------- the same seed, the same files
+
+
+@pytest.mark.parametrize("extra", [["--replications", "3"], ["--format", "csv"]], ids=["replications", "csv"])
+def test_two_runs_with_the_same_seed_differ_only_in_timing(tmp_path, extra):
+    import json
+
+    import pandas as pd
+
+    from sim.cli import main
+
+    folders = [tmp_path / "a", tmp_path / "b"]
+    for f in folders:
+        args = ["run", str(SCENARIOS / "baseline.yaml"), "--patients", "300", "--out", str(f), "--quiet", *extra]
+        assert main(args) == 0
+    names = sorted(p.name for p in folders[0].iterdir())
+    assert names == sorted(p.name for p in folders[1].iterdir())
+    differ = [n for n in names if (folders[0] / n).read_bytes() != (folders[1] / n).read_bytes()]
+    assert differ in ([], ["timing.json"])
+    timing = json.loads((folders[0] / "timing.json").read_text())
+    assert timing["wall_seconds"] >= 0 and timing["simulate_seconds"] >= 0
+    if "--replications" in extra:
+        assert "replications.parquet" in names
+        table = pd.read_parquet(folders[0] / "replications.parquet")
+        assert "wall_seconds" not in table.columns and len(table) == 3
+        assert len(timing["replication_seconds"]) == 3
+        assert timing["simulate_seconds"] == pytest.approx(sum(timing["replication_seconds"]), abs=0.01)

@@ -415,14 +415,48 @@ class _Checkpoint:
 
 
 def _prepare_folder(out: Path, identity: dict[str, Any], resume: bool, force: bool) -> _Checkpoint:
-    from .output import OutputError, refuse_protected
+    """Claim and prepare the PSA folder ``out``: new, continued (``resume``) or
+    started again (``force``, only over a folder that holds a PSA or other
+    results of this program and nothing else).  The claim (a second run to
+    the same folder is refused) is held while the returned checkpoint is in
+    use, and ends with the process at the latest."""
+    import weakref
 
-    ck = _Checkpoint(out)
+    from .output import OutputError, claim, real_target
+
+    label = f"--out {out}"
+    real = real_target(out, label)
+    held = claim(real, label)
+    try:
+        ck = _Checkpoint(out)
+        _prepare(out, real, ck, identity, resume, force, label)
+    except OSError as exc:
+        held.release()
+        raise OutputError(
+            f"{label}: {exc.strerror or exc} ({exc.filename or out}); choose a writable place with free space"
+        ) from None
+    except BaseException:
+        held.release()
+        raise
+    weakref.finalize(ck, held.release)
+    return ck
+
+
+def _prepare(out: Path, real: Path, ck: _Checkpoint, identity: dict[str, Any], resume: bool, force: bool, label: str) -> None:
+    from .output import OutputError, check_lengths, check_replaceable, clean_stale, make_folder, refuse_protected, write_marker
+
     manifest = ck.dir / MANIFEST
-    if out.exists() and not out.is_dir():
+    check_lengths(real / CHECKPOINT / MANIFEST, label)
+    if os.path.lexists(real) and not real.is_dir():
         raise OutputError(f"--out {out} is a file; give a folder path")
     refuse_protected(out)
-    non_empty = out.is_dir() and any(out.iterdir())
+    parent = real.parent
+    if not parent.is_dir():
+        raise OutputError(f"--out {out}: parent folder {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"--out {out}: cannot write in {parent}; choose a writable place")
+    clean_stale(parent)
+    non_empty = real.is_dir() and any(real.iterdir())
     if non_empty and resume:
         if not manifest.is_file():
             raise OutputError(
@@ -440,24 +474,20 @@ def _prepare_folder(out: Path, identity: dict[str, Any], resume: bool, force: bo
                 "Give the same scenario(s), seed, patients and luck, or a new --out folder"
             )
         ck.clean_partial()
-        return ck
+        return
     if non_empty and not force:
         raise OutputError(
             f"--out {out} exists and is not empty; add --resume to continue a PSA there, --force to replace it, or choose a new folder"
         )
-    if non_empty and force:
-        if not manifest.is_file():  # only a PSA folder is replaced: --force never removes other files
-            raise OutputError(
-                f"--force: {out} does not hold a PSA ({CHECKPOINT}/{MANIFEST} is missing); nothing was removed. "
-                "Choose a new --out folder"
-            )
-        shutil.rmtree(out)
-    parent = out.resolve().parent
-    if not parent.is_dir():
-        raise OutputError(f"--out {out}: parent folder {parent} does not exist; create it first")
-    ck.dir.mkdir(parents=True, exist_ok=True)
+    if non_empty and force:  # only this program's results are replaced: --force never removes other files
+        check_replaceable(real, label, f"a PSA ({CHECKPOINT}/{MANIFEST}) or other results of this program")
+        shutil.rmtree(real)
+    if not real.is_dir():
+        make_folder(real, label)
+    if not ck.dir.is_dir():
+        make_folder(ck.dir, label)
+    write_marker(real, "psa", [])
     (ck.dir / MANIFEST).write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
-    return ck
 
 
 def run_psa(
@@ -790,17 +820,17 @@ def owsa_to_folder(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Run the OWSA and write owsa.parquet, tornado.png and summary.json (atomically)."""
     from . import __version__, parallel
-    from .output import check_target, staged_output, write_json
+    from .output import staged_output, write_json
     from .summary import json_safe
 
     name = choose_outcome(outcome, scenario)
-    check_target(Path(out), force)
     if scheduler:
         parallel.connect(scheduler).close()
-    t0 = time.perf_counter()
-    table = run_owsa(scenario, patients, workers=workers, scheduler=scheduler, seed=seed)
-    tor = tornado_table(table, name)
-    with staged_output(Path(out), force) as tmp:
+    # the folder is claimed (and checked) before the runs, written when they are done
+    with staged_output(Path(out), force, "owsa") as tmp:
+        t0 = time.perf_counter()
+        table = run_owsa(scenario, patients, workers=workers, scheduler=scheduler, seed=seed)
+        tor = tornado_table(table, name)
         pq.write_table(pa.Table.from_pandas(table, preserve_index=False), tmp / "owsa.parquet", compression="zstd")
         from . import plots_uncertainty as pu
 

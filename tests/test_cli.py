@@ -97,8 +97,14 @@ def test_existing_results_never_overwritten_without_force(tmp_path: Path, capsys
     assert main(["run", BASE, "--patients", "100", "--out", str(out), "--quiet"]) == 2
     assert "--force" in capsys.readouterr().err
     assert (out / "precious.txt").read_text() == "keep me"
-    assert main(["run", BASE, "--patients", "100", "--out", str(out), "--quiet", "--force"]) == 0
-    assert not (out / "precious.txt").exists() and (out / "summary.json").exists()
+    # --force replaces only this program's results: a folder of other files is refused, nothing removed
+    assert main(["run", BASE, "--patients", "100", "--out", str(out), "--quiet", "--force"]) == 2
+    assert "nothing was removed" in capsys.readouterr().err
+    assert (out / "precious.txt").read_text() == "keep me" and not (out / "summary.json").exists()
+    res = tmp_path / "res"
+    assert main(["run", BASE, "--patients", "100", "--out", str(res), "--quiet"]) == 0
+    assert main(["run", BASE, "--patients", "120", "--out", str(res), "--quiet", "--force"]) == 0
+    assert json.loads((res / "summary.json").read_text())["patients"] == 120
 
 
 @pytest.mark.parametrize(

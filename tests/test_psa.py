@@ -347,9 +347,12 @@ def test_force_replaces_only_a_psa_folder_and_never_the_working_folder(
     assert (work / "keep.txt").read_text() == "x"
     psa = tmp_path / "p"
     assert main(["psa", str(PSA), "--draws", "2", "--patients", "50", "--out", str(psa), "--quiet", "--workers", "1"]) == 0
-    (psa / "stale.txt").write_text("old")
+    (psa / "notes.txt").write_text("mine")  # a file the program did not write: --force removes nothing
+    assert main(["psa", str(PSA), "--draws", "2", "--patients", "60", "--out", str(psa), "--force", "--quiet", "--workers", "1"]) == 2
+    assert "notes.txt" in capsys.readouterr().err and (psa / "notes.txt").read_text() == "mine"
+    (psa / "notes.txt").unlink()
     assert main(["psa", str(PSA), "--draws", "2", "--patients", "60", "--out", str(psa), "--force", "--quiet", "--workers", "1"]) == 0
-    assert not (psa / "stale.txt").exists() and (psa / "summary.json").is_file()
+    assert json.loads((psa / "summary.json").read_text())["patients_per_draw"] == 60
 
 
 def test_psa_folder_is_on_disk_before_its_marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,7 @@ test starts is killed in its teardown."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -384,13 +385,20 @@ def test_staged_output_is_on_disk_before_it_takes_its_name(tmp_path: Path, monke
         synced.append(os.path.realpath(f"/proc/self/fd/{fd}"))
         real_fsync(fd)
 
+    real_rename = os.rename
+
     def replace(a: Any, b: Any) -> None:
         renamed.append(len(synced))
         real_replace(a, b)
 
+    def rename(a: Any, b: Any) -> None:
+        renamed.append(len(synced))
+        real_rename(a, b)
+
     monkeypatch.setattr(output.os, "fsync", fsync)
     monkeypatch.setattr(output.os, "replace", replace)
-    monkeypatch.setattr(output, "_exchange", lambda a, b: False)  # the portable path, with os.replace
+    monkeypatch.setattr(output.os, "rename", rename)
+    monkeypatch.setattr(output, "_renameat2", lambda a, b, flags: errno.ENOSYS)  # the portable path, with os.rename
     out = tmp_path / "o"
     for force in (False, True):  # a new folder, then replacing it
         synced.clear()

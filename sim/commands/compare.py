@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -45,24 +46,22 @@ def main(args: argparse.Namespace) -> int:
     overrides = list(args.overrides) + ([f"run.patients={args.patients}"] if args.patients else [])
     scenarios = [load_scenario(Path(f), overrides) for f in args.scenarios]
     seed = args.seed if args.seed is not None else scenarios[0].run.seed
-    if args.out:
-        from ..output import check_target
-
-        check_target(Path(args.out), args.force)
-    result = compare(scenarios, args.replications, seed, progress=progress_bar(args, "replications"))
-    doc = json_safe(
-        {
-            "notice": ILLUSTRATIVE,
-            "scenarios": result.names,
-            "files": args.scenarios,
-            "seed": seed,
-            "replications": args.replications,
-            "random_numbers": "common random numbers: the same seed and replication indices in every scenario",
-            "differences": result.differences.to_dict(orient="records"),
-        }
-    )
-    if args.out:
-        with staged_output(Path(args.out), args.force) as tmp:
+    # the --out folder is claimed before the comparison runs (a second run to it is refused at once)
+    # and written when it is done
+    with staged_output(Path(args.out), args.force, "compare") if args.out else contextlib.nullcontext() as tmp:
+        result = compare(scenarios, args.replications, seed, progress=progress_bar(args, "replications"))
+        doc = json_safe(
+            {
+                "notice": ILLUSTRATIVE,
+                "scenarios": result.names,
+                "files": args.scenarios,
+                "seed": seed,
+                "replications": args.replications,
+                "random_numbers": "common random numbers: the same seed and replication indices in every scenario",
+                "differences": result.differences.to_dict(orient="records"),
+            }
+        )
+        if tmp is not None:
             result.differences.to_parquet(tmp / "comparison.parquet", index=False)
             result.values.to_parquet(tmp / "comparison_replications.parquet", index=False)
             (tmp / "comparison.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

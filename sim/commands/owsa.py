@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..cli import UsageError
 from ..loader import load_scenario
+from ..output import default_folder
 from ..parallel import BackendError, add_backend_args, check_scheduler, workers_from_args
 from ..psa import OUTCOMES, PsaError, choose_outcome, owsa_settings, owsa_to_folder
 from .common import say
@@ -59,9 +60,7 @@ def main(args: argparse.Namespace) -> int:
         runs = 1 + len(owsa_settings(s))
         workers = workers_from_args(args, runs * args.patients)
         check_scheduler(args)
-        out = Path(args.out) if args.out else Path("results") / f"{s.name}-owsa"
-        if not args.out:
-            out.parent.mkdir(parents=True, exist_ok=True)
+        out = Path(args.out) if args.out else default_folder(f"{s.name}-owsa")
         _, tor, doc = owsa_to_folder(
             s,
             out,

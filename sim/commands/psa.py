@@ -17,6 +17,7 @@ from typing import Any
 
 from ..cli import UsageError
 from ..loader import load_scenario
+from ..output import default_folder
 from ..parallel import BackendError, add_backend_args, check_scheduler, workers_from_args
 from ..psa import DEFAULT_WTP_MAX, LUCK, OUTCOMES, PsaError, run_psa
 from .common import progress_bar, say
@@ -88,9 +89,7 @@ def main(args: argparse.Namespace) -> int:
         )
     workers = workers_from_args(args, args.draws * args.patients * len(scenarios))
     check_scheduler(args)
-    out = Path(args.out) if args.out else Path("results") / f"{scenarios[0].name}-psa"
-    if not args.out:
-        out.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) if args.out else default_folder(f"{scenarios[0].name}-psa")
     try:
         r = run_psa(
             scenarios[0],

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cli import UsageError
+from ..output import default_folder
 from ..parallel import BackendError, add_backend_args, check_scheduler, chunkable, workers_from_args
 from ..replications import DEFAULT_CAP, DEFAULT_PRECISION, INITIAL, replications_to_folder
 from ..results import FORMATS, run_to_folder
@@ -73,9 +74,7 @@ def main(args: argparse.Namespace) -> int:
         if args.max_replications < INITIAL:
             raise UsageError(f"--max-replications {args.max_replications}: give at least {INITIAL}")
     scenario = load_from_args(args)
-    out = Path(args.out) if args.out else Path("results") / scenario.name
-    if not args.out:
-        out.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) if args.out else default_folder(scenario.name)
     n_runs = reps if isinstance(reps, int) else args.max_replications
     workers = workers_from_args(args, scenario.run.patients * n_runs)
     check_scheduler(args)

@@ -68,7 +68,7 @@ def _forms_text(dist: str) -> str:
 class Distribution(BaseModel):
     """One parameter's uncertainty: a distribution and its source."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     distribution: Literal["beta", "gamma", "lognormal", "uniform", "triangular", "dirichlet"] = Field(
         description="beta (probabilities, shares), gamma or lognormal (rates, times, hazard ratios, costs), "

@@ -12,15 +12,15 @@ from ..loader import load_scenario
 from ..output import staged_output
 from ..params import ILLUSTRATIVE
 from ..summary import json_safe
-from .common import progress_bar, say
+from .common import progress_bar, run_value, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("compare", help="run scenarios on the same seed and report paired differences")
     p.add_argument("scenarios", nargs="+", help="two or more scenario files; differences are against the first")
     p.add_argument("--replications", type=int, default=3, help="replications per scenario (default 3)")
-    p.add_argument("--seed", type=int, help="root seed for every scenario (default: the first scenario's run.seed)")
-    p.add_argument("--patients", type=int, help="cohort size for cohort-mode scenarios")
+    p.add_argument("--seed", type=run_value("seed"), help="root seed for every scenario (default: the first scenario's run.seed)")
+    p.add_argument("--patients", type=run_value("patients"), help="cohort size for cohort-mode scenarios")
     p.add_argument(
         "--set",
         dest="overrides",
@@ -42,7 +42,7 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError("compare needs at least two scenario files")
     if args.replications < 1:
         raise UsageError("--replications must be 1 or more")
-    overrides = list(args.overrides) + ([f"run.patients={args.patients}"] if args.patients else [])
+    overrides = list(args.overrides) + ([f"run.patients={args.patients}"] if args.patients is not None else [])
     scenarios = [load_scenario(Path(f), overrides) for f in args.scenarios]
     seed = args.seed if args.seed is not None else scenarios[0].run.seed
     if args.out:

@@ -9,16 +9,18 @@ from pathlib import Path
 from ..cli import UsageError
 from ..journey import render, render_compare, simulate_patient
 from ..loader import load_scenario
-from .common import add_scenario_args
+from .common import add_scenario_args, run_value
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("journey", help="tell one patient's course as a dated timeline (optionally beside another scenario)")
     add_scenario_args(p, run_flags=False)
     p.add_argument("--patient", type=int, required=True, metavar="ID", help="patient id (0 .. patients-1 of a run)")
-    p.add_argument("--seed", type=int, help="root seed (overrides run.seed)")
-    p.add_argument("--replication", type=int, help="replication index (overrides run.replication)")
-    p.add_argument("--horizon-months", type=float, help="follow-up in months (overrides run.horizon_months)")
+    p.add_argument("--seed", type=run_value("seed"), help="root seed (overrides run.seed)")
+    p.add_argument("--replication", type=run_value("replication"), help="replication index (overrides run.replication)")
+    p.add_argument(
+        "--horizon-months", type=run_value("horizon_months"), help="follow-up in months (overrides run.horizon_months)"
+    )
     p.add_argument(
         "--compare", metavar="OTHER.yaml", help="tell the same patient (same luck) under this scenario beside the first"
     )

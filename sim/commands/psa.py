@@ -19,7 +19,7 @@ from ..cli import UsageError
 from ..loader import load_scenario
 from ..parallel import BackendError, add_backend_args, check_scheduler, workers_from_args
 from ..psa import DEFAULT_WTP_MAX, LUCK, OUTCOMES, PsaError, run_psa
-from .common import progress_bar, say
+from .common import number_type, progress_bar, run_value, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -43,9 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="override one parameter in every scenario (repeatable)",
     )
     p.add_argument("--draws", type=int, default=100, help="parameter draws (default 100)")
-    p.add_argument("--patients", type=int, default=1000, help="patients per draw (default 1000)")
+    p.add_argument("--patients", type=run_value("patients"), default=1000, help="patients per draw (default 1000)")
     p.add_argument(
-        "--seed", type=int, default=None, help="root seed of the draws and the patients (default: the scenario's run.seed)"
+        "--seed",
+        type=run_value("seed"),
+        default=None,
+        help="root seed of the draws and the patients (default: the scenario's run.seed)",
     )
     p.add_argument(
         "--luck",
@@ -55,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument(
         "--wtp-max",
-        type=float,
+        type=number_type("an amount per QALY", above=0),
         default=DEFAULT_WTP_MAX,
         help=f"highest willingness to pay per QALY on the acceptability curve (default {DEFAULT_WTP_MAX:,.0f})",
     )

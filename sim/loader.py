@@ -211,6 +211,8 @@ def read_scenario_file(path: str | Path) -> dict[str, Any]:
     """Read one scenario file to a dict (no extends resolution)."""
     p = Path(path)
     src = str(path)
+    if not src.strip():
+        raise ScenarioError([Problem("", "no file name given (an empty path); give the path of a scenario YAML file")], repr(src))
     try:
         p.exists()
     except (OSError, ValueError):
@@ -220,7 +222,8 @@ def read_scenario_file(path: str | Path) -> dict[str, Any]:
     if not p.exists():
         raise ScenarioError([Problem("", f"file not found: {src}; give the path of a scenario YAML file")], src)
     if not p.is_file():
-        raise ScenarioError([Problem("", f"not a file: {src}; give the path of a scenario YAML file")], src)
+        what = "is a folder" if p.is_dir() else "is not a file"
+        raise ScenarioError([Problem("", f"{src} {what}; give the path of a scenario YAML file")], src)
     try:
         size = p.stat().st_size
         if size > MAX_SCENARIO_BYTES:
@@ -379,6 +382,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | dict[str, Any])
     problems: list[Problem] = []
     for key, value in items:
         parts = key.split(".")
+        if parts[0] == "uncertainty" and len(parts) > 1:  # entries are named by dotted paths themselves
+            unknown = _set_uncertainty(out, parts[1:], value)
+            if unknown:
+                problems.append(Problem(key, unknown))
+            continue
         known = _known_path(parts)
         if known is not None:
             problems.append(Problem(key, known))
@@ -392,6 +400,29 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | dict[str, Any])
     if problems:
         raise ScenarioError(problems, "--set")
     return out
+
+
+def _set_uncertainty(data: dict[str, Any], parts: list[str], value: Any) -> str | None:
+    """``--set uncertainty.PATH.KEY=value`` (one key of the entry of parameter PATH)
+    or ``--set uncertainty.PATH={...}`` (the entry, merged key by key like a file's);
+    the entry is checked by validation.  Returns the problem of a key set in
+    an entry the scenario does not have, for a path that names no parameter."""
+    from .uncertainty import Distribution, unknown_path_problem
+
+    section = data.get("uncertainty")
+    if not isinstance(section, dict):
+        section = data["uncertainty"] = {}
+    if len(parts) > 1 and parts[-1] in Distribution.model_fields:
+        entry, key = ".".join(parts[:-1]), parts[-1]
+        spec = section.get(entry)
+        if not isinstance(spec, dict) and unknown_path_problem(entry):
+            return unknown_path_problem(entry)
+        section[entry] = {**(spec if isinstance(spec, dict) else {}), key: value}
+    else:
+        entry = ".".join(parts)
+        spec = section.get(entry)
+        section[entry] = deep_merge(spec, value) if isinstance(spec, dict) and isinstance(value, dict) else value
+    return None
 
 
 def _known_path(parts: list[str]) -> str | None:

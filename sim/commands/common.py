@@ -15,7 +15,7 @@ from ..scenario import Scenario
 
 def add_scenario_args(p: argparse.ArgumentParser, run_flags: bool = True) -> None:
     """SCENARIO plus --set overrides (and the run settings flags)."""
-    p.add_argument("scenario", help="scenario YAML file, e.g. scenarios/baseline.yaml")
+    p.add_argument("scenario", type=given("a scenario file"), help="scenario YAML file, e.g. scenarios/baseline.yaml")
     p.add_argument(
         "--set",
         dest="overrides",
@@ -30,6 +30,20 @@ def add_scenario_args(p: argparse.ArgumentParser, run_flags: bool = True) -> Non
         p.add_argument(
             "--horizon-months", type=run_value("horizon_months"), help="follow-up in months (overrides run.horizon_months)"
         )
+
+
+def given(what: str) -> Callable[[str], str]:
+    """An argparse type for a name the user must spell out (a folder, a file):
+    an empty value (e.g. an unset shell variable) is refused, never taken as
+    'not given' and replaced by the default."""
+
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{text!r} is empty; give {what}, or leave the option out")
+        return text
+
+    parse.__name__ = what
+    return parse
 
 
 def run_value(name: str) -> Callable[[str], Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..cli import UsageError
 from ..journey import render, render_compare, simulate_patient
 from ..loader import load_scenario
-from .common import add_scenario_args, run_value
+from .common import add_scenario_args, given, run_value
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -22,7 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--horizon-months", type=run_value("horizon_months"), help="follow-up in months (overrides run.horizon_months)"
     )
     p.add_argument(
-        "--compare", metavar="OTHER.yaml", help="tell the same patient (same luck) under this scenario beside the first"
+        "--compare",
+        type=given("a scenario file"),
+        metavar="OTHER.yaml",
+        help="tell the same patient (same luck) under this scenario beside the first",
     )
     p.add_argument("--full", action="store_true", help="list every transfusion instead of collapsing regular ones")
     p.add_argument("--width", type=int, default=120, help="line width of the side-by-side view (default 120)")

@@ -14,7 +14,7 @@ from ..cli import UsageError
 from ..loader import load_scenario
 from ..parallel import BackendError, add_backend_args, check_scheduler, workers_from_args
 from ..psa import OUTCOMES, PsaError, choose_outcome, owsa_settings, owsa_to_folder
-from .common import run_value, say
+from .common import given, run_value, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--patients", type=run_value("patients"), default=2000, help="patients per run (default 2000)")
     p.add_argument("--seed", type=run_value("seed"), default=None, help="root seed (default: the scenario's run.seed)")
-    p.add_argument("--out", help="results folder (default results/<scenario name>-owsa)")
+    p.add_argument("--out", type=given("a folder path"), help="results folder (default results/<scenario name>-owsa)")
     p.add_argument("--force", action="store_true", help="replace an existing non-empty folder")
     p.add_argument("--quiet", action="store_true", help="no summary on the terminal")
     add_backend_args(p)

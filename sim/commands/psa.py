@@ -19,7 +19,7 @@ from ..cli import UsageError
 from ..loader import load_scenario
 from ..parallel import BackendError, add_backend_args, check_scheduler, workers_from_args
 from ..psa import DEFAULT_WTP_MAX, LUCK, OUTCOMES, PsaError, run_psa
-from .common import number_type, progress_bar, run_value, say
+from .common import given, number_type, progress_bar, run_value, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "scenarios",
         nargs="+",
+        type=given("a scenario file"),
         metavar="SCENARIO",
         help="scenario YAML with an uncertainty: section; a second one is compared with the first (paired draws)",
     )
@@ -62,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=DEFAULT_WTP_MAX,
         help=f"highest willingness to pay per QALY on the acceptability curve (default {DEFAULT_WTP_MAX:,.0f})",
     )
-    p.add_argument("--out", help="results folder (default results/<scenario name>-psa)")
+    p.add_argument("--out", type=given("a folder path"), help="results folder (default results/<scenario name>-psa)")
     p.add_argument(
         "--resume", action="store_true", help="continue an interrupted psa in --out (same scenario(s), seed, patients and luck)"
     )

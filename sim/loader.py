@@ -682,9 +682,22 @@ def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None
     """Load, merge ``extends``, apply overrides, validate. Raises ScenarioError."""
     inherited: dict[str, dict[str, str]] = {}
     data = load_raw(path, inherited)
-    if overrides:
-        data = apply_overrides(data, overrides)
-    return validate(data, str(path), inherited)
+    if not overrides:
+        return validate(data, str(path), inherited)
+    data = apply_overrides(data, overrides)
+    try:
+        return validate(data, str(path), inherited)
+    except ScenarioError as exc:
+        keys = list(overrides) if isinstance(overrides, dict) else [parse_override(o)[0] for o in overrides]
+        raise ScenarioError([_from_override(p, keys) for p in exc.problems], exc.source) from None
+
+
+def _from_override(problem: Problem, keys: list[str]) -> Problem:
+    """A problem in a value given by ``--set`` (not by the file) says so."""
+    for key in reversed(keys):  # the last override of a path is the one in force
+        if problem.path == key or problem.path.startswith(key + "."):
+            return Problem(problem.path, f"{problem.message} (the value given by --set {key}=...)")
+    return problem
 
 
 def with_overrides(scenario: Scenario, overrides: dict[str, Any] | list[str]) -> Scenario:

@@ -456,3 +456,13 @@ def test_an_entry_without_a_distribution_asks_for_one() -> None:
         validate({"uncertainty": {"carcinosis.probability": {"mean": 0.1, "sd": 0.01, "source": "x"}}})
     assert "no distribution given; add distribution: one of beta" in problems(err)
     assert "None" not in problems(err)
+
+
+def test_a_bad_value_given_by_set_is_named_as_such_not_as_the_files() -> None:
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(BASE, ["carcinosis.probability=2"])
+    [p] = err.value.problems
+    assert p.path == "carcinosis.probability" and "given by --set carcinosis.probability=" in p.message
+    with pytest.raises(ScenarioError) as err:  # a value of the file itself is not called --set
+        validate({"carcinosis": {"probability": 2}})
+    assert "--set" not in problems(err)

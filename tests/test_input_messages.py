@@ -466,3 +466,11 @@ def test_a_bad_value_given_by_set_is_named_as_such_not_as_the_files() -> None:
     with pytest.raises(ScenarioError) as err:  # a value of the file itself is not called --set
         validate({"carcinosis": {"probability": 2}})
     assert "--set" not in problems(err)
+
+
+@pytest.mark.parametrize("patient", ["10000", "99999999999999999999999"])
+def test_journey_of_a_patient_outside_the_cohort_is_refused(capsys: pytest.CaptureFixture[str], patient: str) -> None:
+    """Not a patient of a run (ids 0 to run.patients - 1), nor an OverflowError traceback."""
+    code, err = cli(["journey", BASE, "--patient", patient], capsys)
+    assert code == 2
+    assert f"--patient {patient}: scenario 'baseline' has patients 0 to 9,999" in err

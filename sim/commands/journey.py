@@ -48,6 +48,12 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--width {args.width}: give at least 60 characters")
     first = load_scenario(Path(args.scenario), _overrides(args))
     second = load_scenario(Path(args.compare), _overrides(args)) if args.compare else None
+    for s in (first, second):
+        if s is not None and s.mode == "cohort" and args.patient >= s.run.patients:
+            raise UsageError(
+                f"--patient {args.patient}: scenario {s.name!r} has patients 0 to {s.run.patients - 1:,} "
+                "(run.patients); give an id in that range, or more patients with --set run.patients=N"
+            )
     try:
         a = simulate_patient(first, args.patient)
         b = simulate_patient(second, args.patient) if second is not None else None

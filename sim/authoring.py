@@ -162,7 +162,7 @@ LOADER_ONLY_RULES = (
     "carcinosis.initial_grade_mix, carcinosis.death_cause_shares) must sum to 1",
     "cohort.age: min_years <= mean_years <= max_years",
     "care.radiotherapy: complete_response_probability <= response_probability, response_share_by_end <= response_share_by_day_8",
-    "numbers must be finite (no .nan or .inf, nor text such as \"nan\" or 1e999) and true/false is not a number",
+    'numbers must be finite (no .nan or .inf, nor text such as "nan" or 1e999) and true/false is not a number',
 )
 
 

@@ -527,9 +527,7 @@ def _reject_non_finite(data: Any, path: str, problems: list[Problem], expected: 
     model expects at ``path`` (None where unknown), ``info`` its field."""
     kinds = _kinds(expected)
     if isinstance(data, dict):
-        model = next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
-        fields = model.model_fields if model is not None else {}
-        values = _container_args(expected, dict)
+        fields, values = _mapping_of(expected, kinds)
         for k, v in data.items():
             if isinstance(k, str) and not _utf8(k):
                 problems.append(Problem(path, f"key {k!r} contains a character that is not valid text; retype the key"))
@@ -561,16 +559,44 @@ def _fix(info: Any, default: str = "give a finite value") -> str:
     return (_info_hint(info) if info is not None else "") or f"; {default}"
 
 
-def _kinds(annotation: Any) -> set[Any]:
+_KINDS: dict[
+    int, tuple[Any, frozenset[Any]]
+] = {}  # id(annotation) -> (annotation, its kinds): annotations live as long as their models
+
+
+def _kinds(annotation: Any) -> frozenset[Any]:
     """The plain types an annotation admits (through Annotated, unions and Optional)."""
+    hit = _KINDS.get(id(annotation))
+    if hit is not None and hit[0] is annotation:
+        return hit[1]
+    kinds = frozenset(_plain_kinds(annotation))
+    _KINDS[id(annotation)] = (annotation, kinds)
+    return kinds
+
+
+def _plain_kinds(annotation: Any) -> set[Any]:
     if annotation is None:
         return set()
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
-        return _kinds(typing.get_args(annotation)[0])
+        return _plain_kinds(typing.get_args(annotation)[0])
     if origin is typing.Union or origin is types.UnionType:
-        return set().union(*(_kinds(a) for a in typing.get_args(annotation)))
+        return set().union(*(_plain_kinds(a) for a in typing.get_args(annotation)))
     return {origin if origin is not None else annotation}
+
+
+_MAPPINGS: dict[int, tuple[Any, dict[str, Any], tuple[Any, ...]]] = {}
+
+
+def _mapping_of(annotation: Any, kinds: frozenset[Any]) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    """The fields of the section model an annotation admits, and the type arguments of its ``dict`` member."""
+    hit = _MAPPINGS.get(id(annotation))
+    if hit is not None and hit[0] is annotation:
+        return hit[1], hit[2]
+    model = next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
+    found = (model.model_fields if model is not None else {}, _container_args(annotation, dict))
+    _MAPPINGS[id(annotation)] = (annotation, *found)
+    return found
 
 
 def _container_args(annotation: Any, container: type) -> tuple[Any, ...]:

@@ -15,7 +15,6 @@ import contextlib
 import contextvars
 import json
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ import streamlit as st
 
 from sim import ILLUSTRATIVE, Scenario, ScenarioError, simulate, with_overrides
 from sim.authoring import parameters
-from sim.loader import MAX_SCENARIO_BYTES, SCENARIO_DIR, Problem, apply_overrides, load_raw, parse_yaml, validate
+from sim.loader import MAX_SCENARIO_BYTES, SCENARIO_DIR, Problem, apply_overrides, load_raw, parse_yaml, resolve_upload, validate
 
 log = logging.getLogger("bmc_sim.dashboard")
 
@@ -135,9 +134,11 @@ def scenario_files() -> list[str]:
     return sorted(p.name for p in SCENARIO_DIR.glob("*.yaml"))
 
 
-def read_upload(name: str, data: bytes) -> dict[str, Any]:
+def read_upload(name: str, data: bytes, inherited: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
     """Raw scenario dict of an uploaded file: size-capped, UTF-8, safe YAML,
-    a mapping; ``extends:`` resolved against scenarios/ by the loader."""
+    a mapping; ``extends:`` resolved against scenarios/ by the loader, every
+    message naming the upload by its own name.  ``inherited``: filled as by
+    :func:`sim.loader.load_raw`, for :func:`build`."""
     if len(data) > MAX_SCENARIO_BYTES:
         raise ScenarioError([Problem("", f"the file is {len(data):,} bytes, over the {MAX_SCENARIO_BYTES:,}-byte limit for scenarios")], name)
     try:
@@ -149,24 +150,19 @@ def read_upload(name: str, data: bytes) -> dict[str, Any]:
         raw = {}
     if not isinstance(raw, dict):
         raise ScenarioError([Problem("", f"the top level must be a mapping of sections, not {type(raw).__name__}")], name)
-    if "extends" in raw:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "uploaded.yaml"
-            path.write_bytes(data)
-            raw = load_raw(path)
-    return raw
+    return resolve_upload(raw, name, inherited)
 
 
-def load_file(name: str) -> dict[str, Any]:
+def load_file(name: str, inherited: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
     if name not in scenario_files():
         raise ScenarioError([Problem("", f"{name} is not a scenario in scenarios/")], name)
-    return load_raw(SCENARIO_DIR / name)
+    return load_raw(SCENARIO_DIR / name, inherited)
 
 
-def build(raw: dict[str, Any], edits: dict[str, Any], source: str) -> Scenario:
+def build(raw: dict[str, Any], edits: dict[str, Any], source: str, inherited: dict[str, dict[str, str]] | None = None) -> Scenario:
     """The validated scenario: the raw file with the widget edits laid over it."""
     data = apply_overrides(raw, edits) if edits else raw
-    return validate(data, source)
+    return validate(data, source, inherited)
 
 
 def resolved_json(scenario: Scenario) -> str:

@@ -40,7 +40,10 @@ def _scalar(v: Any) -> str:
         return repr(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_scalar(x) for x in v) + "]"
-    return json.dumps(v, ensure_ascii=False)
+    text = json.dumps(v, ensure_ascii=False)
+    for c in "\x85\u2028\u2029":  # line breaks to YAML (not to JSON): escaped, or the string would be folded
+        text = text.replace(c, f"\\u{ord(c):04x}")
+    return text
 
 
 def field_info(model: type[BaseModel], name: str) -> dict[str, Any]:
@@ -65,6 +68,14 @@ def _emit(model_obj: BaseModel, indent: int, lines: list[str]) -> None:
             _emit(value, indent + 1, lines)
             continue
         info = field_info(cls, name)
+        if isinstance(value, dict):  # a mapping of entries, e.g. uncertainty: one distribution per parameter path
+            entries = {
+                str(k): v.model_dump(mode="json", exclude_none=True) if isinstance(v, BaseModel) else v for k, v in value.items()
+            }
+            about = f"  # {info['description']}" if info["description"] else ""
+            lines.append(f"{pad}{name}: {{}}{about}" if not entries else f"{pad}{name}:{about}")
+            lines.extend(f"{pad}  {_scalar(k)}: {json.dumps(v, ensure_ascii=True)}" for k, v in entries.items())
+            continue
         bits = []
         if info["unit"]:
             bits.append(str(info["unit"]))
@@ -95,6 +106,7 @@ def _wrap(text: str, width: int) -> list[str]:
 
 def commented_yaml(s: Scenario, title: str) -> str:
     """A complete scenario file with a comment per parameter."""
+    title = " ".join(str(title).split())  # one comment line, whatever the title holds
     lines = [SCHEMA_HEADER, f"# {title}", f"# {ILLUSTRATIVE}", "# Each comment: unit; valid range; source.", ""]
     _emit(s, 0, lines)
     return "\n".join(lines) + "\n"
@@ -150,7 +162,7 @@ LOADER_ONLY_RULES = (
     "carcinosis.initial_grade_mix, carcinosis.death_cause_shares) must sum to 1",
     "cohort.age: min_years <= mean_years <= max_years",
     "care.radiotherapy: complete_response_probability <= response_probability, response_share_by_end <= response_share_by_day_8",
-    "numbers must be finite (no .nan or .inf)",
+    'numbers must be finite (no .nan or .inf, nor text such as "nan" or 1e999) and true/false is not a number',
 )
 
 

@@ -11,6 +11,7 @@ import itertools
 import json
 import math
 import re
+import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +141,12 @@ def _check_expanded(root: Any) -> None:
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: dict[Any, Any] = {}
     for key_node, value_node in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            raise _Refused(
+                "merge keys (<<) are not supported; write the keys out, or put the shared values in a base "
+                "scenario that this file extends (extends: BASE.yaml)",
+                key_node.start_mark,
+            )
         key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
         if not isinstance(key, (str, int, float, bool)) and key is not None:
             raise yaml.constructor.ConstructorError(None, None, "mapping keys must be plain names", key_node.start_mark)
@@ -204,6 +211,8 @@ def read_scenario_file(path: str | Path) -> dict[str, Any]:
     """Read one scenario file to a dict (no extends resolution)."""
     p = Path(path)
     src = str(path)
+    if not src.strip():
+        raise ScenarioError([Problem("", "no file name given (an empty path); give the path of a scenario YAML file")], repr(src))
     try:
         p.exists()
     except (OSError, ValueError):
@@ -213,7 +222,8 @@ def read_scenario_file(path: str | Path) -> dict[str, Any]:
     if not p.exists():
         raise ScenarioError([Problem("", f"file not found: {src}; give the path of a scenario YAML file")], src)
     if not p.is_file():
-        raise ScenarioError([Problem("", f"not a file: {src}; give the path of a scenario YAML file")], src)
+        what = "is a folder" if p.is_dir() else "is not a file"
+        raise ScenarioError([Problem("", f"{src} {what}; give the path of a scenario YAML file")], src)
     try:
         size = p.stat().st_size
         if size > MAX_SCENARIO_BYTES:
@@ -244,39 +254,88 @@ def _within(path: Path, roots: list[Path]) -> bool:
     return any(path == r or r in path.parents for r in roots)
 
 
-def _resolve_extends(data: dict[str, Any], path: Path, depth: int, seen: tuple[Path, ...]) -> dict[str, Any]:
+def _resolve_extends(
+    data: dict[str, Any],
+    path: Path,
+    depth: int,
+    seen: tuple[Path, ...],
+    shown: str | None = None,
+    beside: bool = True,
+    inherited: dict[str, dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """``data`` (the file at ``path``, named ``shown`` in messages) over the
+    scenario it extends, resolved recursively.  ``beside=False``: the name is
+    looked up in scenarios/ only (a file that is not on disk, e.g. an upload).
+    ``inherited`` collects, per uncertainty entry that a file sets in part, the
+    keys that come from a base file (key -> that file's name)."""
     parent_name = data.pop("extends", None)
     if parent_name is None:
         return data
-    src = str(path)
+    src = shown if shown is not None else str(path)
     if not isinstance(parent_name, str) or not parent_name.strip():
         raise ScenarioError([Problem("extends", "must be the file name of another scenario, e.g. baseline.yaml")], src)
-    roots = [path.parent.resolve(), SCENARIO_DIR]
+    shown_name = repr(parent_name) if len(parent_name) <= 60 else repr(parent_name[:57]) + "..."
+    where = (
+        f"beside {src} or in scenarios/" if beside else "in scenarios/ (an uploaded file can extend a scenario of the project)"
+    )
+    roots = ([path.parent.resolve()] if beside else []) + [SCENARIO_DIR]
     try:
-        parent = (path.parent / parent_name).resolve()
+        parent = (path.parent / parent_name).resolve() if beside else (SCENARIO_DIR / parent_name).resolve()
         if not parent.exists() and (SCENARIO_DIR / parent_name).exists():
             parent = (SCENARIO_DIR / parent_name).resolve()
+        found = parent.is_file()
     except (OSError, ValueError, RuntimeError):  # NUL byte, name too long, symlink loop
-        shown = repr(parent_name) if len(parent_name) <= 60 else repr(parent_name[:57]) + "..."
         raise ScenarioError(
-            [Problem("extends", f"{shown} cannot be used as a file name; name a scenario beside this file or in scenarios/")], src
+            [Problem("extends", f"{shown_name} cannot be used as a file name; name a scenario {where}")], src
         ) from None
     if not _within(parent, roots):
         raise ScenarioError(
-            [
-                Problem(
-                    "extends",
-                    f"{parent_name!r} is outside the scenario folders; name a scenario beside this file or in scenarios/",
-                )
-            ],
+            [Problem("extends", f"{shown_name} is outside the scenario folders; name a scenario {where}")],
             src,
         )
     if parent in seen:
         raise ScenarioError([Problem("extends", f"circular extends through {parent.name}; remove the loop")], src)
     if depth >= MAX_EXTENDS_DEPTH:
         raise ScenarioError([Problem("extends", f"more than {MAX_EXTENDS_DEPTH} levels of extends; flatten the chain")], src)
-    base = _resolve_extends(read_scenario_file(parent), parent, depth + 1, seen + (parent,))
+    if not found:
+        what = "is a folder, not a scenario file," if parent.exists() else "not found"
+        known = {f.stem: f.name for r in roots if r.is_dir() for f in r.glob("*.yaml") if f.is_file() and f.name != path.name}
+        close = difflib.get_close_matches(Path(parent_name).stem, sorted(known), n=3, cutoff=0.6)
+        hint = (
+            f"did you mean {' or '.join(repr(known[c]) for c in close)}?" if close else "give the file name of a scenario there"
+        )
+        raise ScenarioError([Problem("extends", f"{shown_name} {what} {where}; {hint}")], src)
+    origins: dict[str, dict[str, str]] = {}
+    base = _resolve_extends(read_scenario_file(parent), parent, depth + 1, seen + (parent,), inherited=origins)
+    _note_inherited(base, data, parent.name, origins, inherited)
     return deep_merge(base, data)
+
+
+def _note_inherited(
+    base: dict[str, Any],
+    data: dict[str, Any],
+    base_name: str,
+    base_origins: dict[str, dict[str, str]],
+    out: dict[str, dict[str, str]] | None,
+) -> None:
+    """Record the keys of each uncertainty entry that ``data`` sets in part and
+    ``base`` completes (the entries merge key by key, like every section)."""
+    if out is None:
+        return
+    for entry, keys in base_origins.items():  # entries completed further down the chain
+        out[entry] = dict(keys)
+    mine, theirs = data.get("uncertainty"), base.get("uncertainty")
+    if not isinstance(mine, dict):
+        return
+    if not isinstance(theirs, dict):
+        theirs = {}
+    for entry, spec in mine.items():
+        old = theirs.get(entry)
+        out.pop(str(entry), None)
+        if isinstance(spec, dict) and isinstance(old, dict):
+            kept = {k: base_origins.get(entry, {}).get(k, base_name) for k in old if k not in spec and old[k] is not None}
+            if kept:
+                out[str(entry)] = kept
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -323,6 +382,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | dict[str, Any])
     problems: list[Problem] = []
     for key, value in items:
         parts = key.split(".")
+        if parts[0] == "uncertainty" and len(parts) > 1:  # entries are named by dotted paths themselves
+            unknown = _set_uncertainty(out, parts[1:], value)
+            if unknown:
+                problems.append(Problem(key, unknown))
+            continue
         known = _known_path(parts)
         if known is not None:
             problems.append(Problem(key, known))
@@ -336,6 +400,29 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | dict[str, Any])
     if problems:
         raise ScenarioError(problems, "--set")
     return out
+
+
+def _set_uncertainty(data: dict[str, Any], parts: list[str], value: Any) -> str | None:
+    """``--set uncertainty.PATH.KEY=value`` (one key of the entry of parameter PATH)
+    or ``--set uncertainty.PATH={...}`` (the entry, merged key by key like a file's);
+    the entry is checked by validation.  Returns the problem of a key set in
+    an entry the scenario does not have, for a path that names no parameter."""
+    from .uncertainty import Distribution, unknown_path_problem
+
+    section = data.get("uncertainty")
+    if not isinstance(section, dict):
+        section = data["uncertainty"] = {}
+    if len(parts) > 1 and parts[-1] in Distribution.model_fields:
+        entry, key = ".".join(parts[:-1]), parts[-1]
+        spec = section.get(entry)
+        if not isinstance(spec, dict) and unknown_path_problem(entry):
+            return unknown_path_problem(entry)
+        section[entry] = {**(spec if isinstance(spec, dict) else {}), key: value}
+    else:
+        entry = ".".join(parts)
+        spec = section.get(entry)
+        section[entry] = deep_merge(spec, value) if isinstance(spec, dict) and isinstance(value, dict) else value
+    return None
 
 
 def _known_path(parts: list[str]) -> str | None:
@@ -389,6 +476,11 @@ def _problems_from(exc: ValidationError) -> list[Problem]:
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         inp = err.get("input")
+        if err["type"] == "finite_number":
+            msg = "not a finite number"
+        if isinstance(inp, (dict, list, tuple)) and loc:  # a rule of a whole section or entry: its message says what
+            problems.append(Problem(path, msg))
+            continue
         try:
             shown = repr(inp) if isinstance(inp, (int, float, str, bool)) or inp is None else type(inp).__name__
         except ValueError:  # an integer too long to print
@@ -404,7 +496,11 @@ def _range_hint(loc: tuple[Any, ...]) -> str:
     parent = _model_at(loc[:-1])
     if parent is None or not loc or loc[-1] not in getattr(parent, "model_fields", {}):
         return ""
-    info = parent.model_fields[loc[-1]]
+    return _info_hint(parent.model_fields[loc[-1]])
+
+
+def _info_hint(info: Any) -> str:
+    """'; use a value from LO to HI (unit)' for a field with a range ('' without one)."""
     lo = hi = gt = None
     for m in info.metadata:
         lo = getattr(m, "ge", lo)
@@ -423,21 +519,108 @@ def _range_hint(loc: tuple[Any, ...]) -> str:
     return ""
 
 
-def _reject_non_finite(data: Any, path: str, problems: list[Problem]) -> None:
+def _reject_non_finite(data: Any, path: str, problems: list[Problem], expected: Any = Scenario, info: Any = None) -> None:
+    """Values that the model would take in silently as something else, found
+    before validation: NaN and infinities (also written as text, e.g. "nan" or
+    1e999, which YAML reads as a string), true/false where a number goes,
+    huge integers, keys that are not valid text.  ``expected`` is the type the
+    model expects at ``path`` (None where unknown), ``info`` its field."""
+    kinds = _kinds(expected)
     if isinstance(data, dict):
+        fields, values = _mapping_of(expected, kinds)
         for k, v in data.items():
             if isinstance(k, str) and not _utf8(k):
                 problems.append(Problem(path, f"key {k!r} contains a character that is not valid text; retype the key"))
                 continue
             key = str(k) if str(k) else "''"
-            _reject_non_finite(v, f"{path}.{key}" if path else key, problems)
+            field = fields.get(k) if isinstance(k, str) else None
+            sub = field.annotation if field is not None else (values[1] if len(values) == 2 else None)
+            _reject_non_finite(v, f"{path}.{key}" if path else key, problems, sub, field)
     elif isinstance(data, list):
+        items = _container_args(expected, tuple) or _container_args(expected, list)
         for i, v in enumerate(data):
-            _reject_non_finite(v, f"{path}.{i}", problems)
+            sub = items[0] if len(items) == 1 or (len(items) == 2 and items[1] is Ellipsis) else None
+            if len(items) > 1 and items[-1] is not Ellipsis and i < len(items):
+                sub = items[i]
+            _reject_non_finite(v, f"{path}.{i}", problems, sub, info)
     elif isinstance(data, float) and not math.isfinite(data):
-        problems.append(Problem(path, f"{data} is not a finite number; give a finite value"))
-    elif isinstance(data, int) and not isinstance(data, bool) and abs(data).bit_length() > MAX_INT_BITS:
+        problems.append(Problem(path, f"{data} is not a finite number{_fix(info)}"))
+    elif isinstance(data, bool):
+        if kinds & {int, float} and bool not in kinds:
+            problems.append(Problem(path, f"{str(data).lower()} is a yes/no value, not a number{_fix(info, 'give a number')}"))
+    elif isinstance(data, int) and abs(data).bit_length() > MAX_INT_BITS:
         problems.append(Problem(path, "the number is far too large; give a value in the field's range"))
+    elif isinstance(data, str) and float in kinds and str not in kinds and _non_finite_text(data):
+        what = "not a number" if "nan" in data.lower() else "not a finite number"
+        problems.append(Problem(path, f"{data.strip()!r} is {what}{_fix(info)}"))
+
+
+def _fix(info: Any, default: str = "give a finite value") -> str:
+    return (_info_hint(info) if info is not None else "") or f"; {default}"
+
+
+_KINDS: dict[
+    int, tuple[Any, frozenset[Any]]
+] = {}  # id(annotation) -> (annotation, its kinds): annotations live as long as their models
+
+
+def _kinds(annotation: Any) -> frozenset[Any]:
+    """The plain types an annotation admits (through Annotated, unions and Optional)."""
+    hit = _KINDS.get(id(annotation))
+    if hit is not None and hit[0] is annotation:
+        return hit[1]
+    kinds = frozenset(_plain_kinds(annotation))
+    _KINDS[id(annotation)] = (annotation, kinds)
+    return kinds
+
+
+def _plain_kinds(annotation: Any) -> set[Any]:
+    if annotation is None:
+        return set()
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _plain_kinds(typing.get_args(annotation)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return set().union(*(_plain_kinds(a) for a in typing.get_args(annotation)))
+    return {origin if origin is not None else annotation}
+
+
+_MAPPINGS: dict[int, tuple[Any, dict[str, Any], tuple[Any, ...]]] = {}
+
+
+def _mapping_of(annotation: Any, kinds: frozenset[Any]) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    """The fields of the section model an annotation admits, and the type arguments of its ``dict`` member."""
+    hit = _MAPPINGS.get(id(annotation))
+    if hit is not None and hit[0] is annotation:
+        return hit[1], hit[2]
+    model = next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
+    found = (model.model_fields if model is not None else {}, _container_args(annotation, dict))
+    _MAPPINGS[id(annotation)] = (annotation, *found)
+    return found
+
+
+def _container_args(annotation: Any, container: type) -> tuple[Any, ...]:
+    """The type arguments of the ``container`` member of an annotation (``dict[str, X]`` -> (str, X))."""
+    if annotation is None:
+        return ()
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _container_args(typing.get_args(annotation)[0], container)
+    if origin is typing.Union or origin is types.UnionType:
+        for a in typing.get_args(annotation):
+            found = _container_args(a, container)
+            if found:
+                return found
+        return ()
+    return typing.get_args(annotation) if origin is container else ()
+
+
+def _non_finite_text(text: str) -> bool:
+    """Whether a string would be read as NaN or an infinity where a number goes ("nan", "-inf", "1e999")."""
+    try:
+        return not math.isfinite(float(text.strip().replace("_", "")))
+    except (ValueError, OverflowError):
+        return False
 
 
 def _utf8(text: str) -> bool:
@@ -453,40 +636,94 @@ def _defaults() -> dict[str, Any]:
     return Scenario().model_dump(mode="json")
 
 
-def validate(data: dict[str, Any], source: str = "") -> Scenario:
+def validate(data: dict[str, Any], source: str = "", inherited: dict[str, dict[str, str]] | None = None) -> Scenario:
     """Validate a raw scenario dict completely; every problem is reported at once.
 
     The data is laid over the complete defaults first, so a section given in
     part (one primary's Weibull shape, one service's capacity) keeps the
-    defaults of everything it does not mention."""
+    defaults of everything it does not mention.  ``inherited`` (from
+    :func:`load_raw`): keys of uncertainty entries that come from a base file,
+    named as such in the problems they cause."""
     problems: list[Problem] = []
     try:
         _reject_non_finite(data, "", problems)
     except RecursionError:
         raise ScenarioError([Problem("", "structure nested too deeply (or containing itself)")], source) from None
     if problems:
-        raise ScenarioError(problems, source)
+        raise ScenarioError(_with_origins(problems, inherited), source)
     try:
         return Scenario.model_validate(deep_merge(_defaults(), data))
     except ValidationError as exc:
-        raise ScenarioError(_problems_from(exc), source) from None
+        raise ScenarioError(_with_origins(_problems_from(exc), inherited), source) from None
     except RecursionError:
         raise ScenarioError([Problem("", "structure nested too deeply")], source) from None
 
 
-def load_raw(path: str | Path) -> dict[str, Any]:
-    """The raw dict of a scenario file with its ``extends`` chain merged in."""
+def _with_origins(problems: list[Problem], inherited: dict[str, dict[str, str]] | None) -> list[Problem]:
+    """Problems of an uncertainty entry that a file sets in part, with the keys
+    that come from its base file named, and how to replace the base's entry."""
+    if not inherited:
+        return problems
+    out = []
+    for pr in problems:
+        for entry, keys in inherited.items():
+            head = f"uncertainty.{entry}"
+            if pr.path != head and not pr.path.startswith(head + "."):
+                continue
+            leaf = pr.path[len(head) + 1 :]
+            named = [
+                k for k in keys if k == leaf or f"'{k}'" in pr.message or re.search(rf"given: .*\b{re.escape(k)}\b", pr.message)
+            ]
+            if named:
+                files = sorted({keys[k] for k in named})
+                nulls = ", ".join(f"{k}: null" for k in keys if k not in ("distribution", "source"))
+                pr = Problem(
+                    pr.path,
+                    f"{pr.message} ({', '.join(repr(k) for k in named)} {'comes' if len(named) == 1 else 'come'} from "
+                    f"{' and '.join(files)}, which this file extends; an entry merges key by key with the base's, so to "
+                    f"replace the base's distribution remove its keys here with {nulls})",
+                )
+            break
+        out.append(pr)
+    return out
+
+
+def load_raw(path: str | Path, inherited: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """The raw dict of a scenario file with its ``extends`` chain merged in
+    (``inherited``: filled as described in :func:`_resolve_extends`)."""
     p = Path(path)
     data = read_scenario_file(p)
-    return _resolve_extends(data, p.resolve(), 0, (p.resolve(),))
+    return _resolve_extends(data, p.resolve(), 0, (p.resolve(),), shown=str(path), inherited=inherited)
+
+
+def resolve_upload(data: dict[str, Any], name: str, inherited: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """The raw dict of a scenario that is not a file on disk (an upload named
+    ``name``), its ``extends:`` looked up in scenarios/."""
+    return _resolve_extends(
+        copy_tree(data), SCENARIO_DIR / "(uploaded file)", 0, (), shown=name, beside=False, inherited=inherited
+    )
 
 
 def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None = None) -> Scenario:
     """Load, merge ``extends``, apply overrides, validate. Raises ScenarioError."""
-    data = load_raw(path)
-    if overrides:
-        data = apply_overrides(data, overrides)
-    return validate(data, str(path))
+    inherited: dict[str, dict[str, str]] = {}
+    data = load_raw(path, inherited)
+    if not overrides:
+        return validate(data, str(path), inherited)
+    data = apply_overrides(data, overrides)
+    try:
+        return validate(data, str(path), inherited)
+    except ScenarioError as exc:
+        keys = list(overrides) if isinstance(overrides, dict) else [parse_override(o)[0] for o in overrides]
+        raise ScenarioError([_from_override(p, keys) for p in exc.problems], exc.source) from None
+
+
+def _from_override(problem: Problem, keys: list[str]) -> Problem:
+    """A problem in a value given by ``--set`` (not by the file) says so."""
+    for key in reversed(keys):  # the last override of a path is the one in force
+        if problem.path == key or problem.path.startswith(key + "."):
+            return Problem(problem.path, f"{problem.message} (the value given by --set {key}=...)")
+    return problem
 
 
 def with_overrides(scenario: Scenario, overrides: dict[str, Any] | list[str]) -> Scenario:

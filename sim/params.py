@@ -19,7 +19,7 @@ ILLUSTRATIVE = "Parameters are illustrative, not clinically validated."
 class Section(BaseModel):
     """A group of parameters; misspelt keys are refused, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
 
 def par(default: Any, lo: float | None, hi: float | None, unit: str, source: str, doc: str, **kw: Any) -> Any:

@@ -35,7 +35,7 @@ import os
 import shutil
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -365,7 +365,7 @@ def plan(scenario: Scenario, comparator: Scenario | None, patients: int | None, 
     return _Plan(arms, _unique([s.name for s in arms]), data, cols, s0, n, luck, scenario.run.replication)
 
 
-def _check_draws(p: _Plan, todo: list[int]) -> None:
+def _check_draws(p: _Plan, todo: Iterable[int]) -> None:
     """Every draw's parameter set must be a valid scenario (cross-field rules)."""
     from .loader import ScenarioError
 
@@ -374,9 +374,10 @@ def _check_draws(p: _Plan, todo: list[int]) -> None:
             try:
                 _scenario(p.data[a], p.overrides(a, d))
             except ScenarioError as exc:
-                msgs = "; ".join(str(x) for x in exc.problems)
                 raise ScenarioError(
-                    exc.problems, f"draw {d} of {p.names[a]!r} is not a valid scenario ({msgs}); narrow the distributions"
+                    exc.problems,
+                    f"draw {d} of {p.names[a]!r} is not a valid scenario (narrow the distributions of uncertainty: "
+                    "so that every draw keeps these rules; nothing was written)",
                 ) from None
 
 
@@ -517,9 +518,12 @@ def run_psa(
 
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
         raise PsaError(f"--draws {draws}: give 1 or more draws")
+    if isinstance(wtp_max, bool) or not isinstance(wtp_max, (int, float)) or not (math.isfinite(wtp_max) and wtp_max > 0):
+        raise PsaError(f"--wtp-max {wtp_max}: give a positive, finite amount per QALY")
     t0 = time.perf_counter()
     p = plan(scenario, comparator, patients, seed, luck)
     p.prepare(draws)
+    _check_draws(p, range(draws))  # before the folder is touched: an invalid draw leaves nothing behind
     ck: _Checkpoint | None = None
     if out is not None:
         out = Path(out)
@@ -528,7 +532,6 @@ def run_psa(
         ck = _prepare_folder(out, p.identity(), resume, force)
     done = ck.done() if ck is not None else set()
     todo = [d for d in range(draws) if d not in done]
-    _check_draws(p, todo)
     if out is not None and todo:
         (out / "summary.json").unlink(missing_ok=True)  # its presence marks a complete folder
     rows_by_draw: dict[int, list[dict[str, Any]]] = {}

@@ -68,7 +68,7 @@ def _forms_text(dist: str) -> str:
 class Distribution(BaseModel):
     """One parameter's uncertainty: a distribution and its source."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     distribution: Literal["beta", "gamma", "lognormal", "uniform", "triangular", "dirichlet"] = Field(
         description="beta (probabilities, shares), gamma or lognormal (rates, times, hazard ratios, costs), "
@@ -94,6 +94,8 @@ class Distribution(BaseModel):
         if not isinstance(data, dict):
             raise ValueError("give a mapping such as {distribution: beta, mean: 0.09, sd: 0.005, source: ...}")
         dist = data.get("distribution")
+        if dist is None:
+            raise ValueError(f"no distribution given; add distribution: one of {', '.join(DISTRIBUTIONS)}")
         if dist not in DISTRIBUTIONS:
             close = difflib.get_close_matches(str(dist), DISTRIBUTIONS, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}? " if close else ""
@@ -361,10 +363,10 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
-def path_problem(path: str, spec: Distribution) -> str | None:
-    """Why a distribution cannot apply to the parameter at ``path`` (None if it can)."""
+def unknown_path_problem(path: str) -> str | None:
+    """Why ``path`` names no parameter of the scenario (None if it names one)."""
     try:
-        _, info, sub = resolve(path)
+        resolve(path)
     except KeyError:
         options = [p for p in _all_paths() if not p.startswith(("run.", "name", "description", "mode"))]
         close = difflib.get_close_matches(path, options, n=3, cutoff=0.6)
@@ -374,6 +376,15 @@ def path_problem(path: str, spec: Distribution) -> str | None:
             else "give the dotted path of a parameter, e.g. carcinosis.probability"
         )
         return f"{path!r} is not a parameter of the scenario; {hint}"
+    return None
+
+
+def path_problem(path: str, spec: Distribution) -> str | None:
+    """Why a distribution cannot apply to the parameter at ``path`` (None if it can)."""
+    unknown = unknown_path_problem(path)
+    if unknown:
+        return unknown
+    _, info, sub = resolve(path)
     if path.split(".")[0] in ("run", "name", "description", "mode", "uncertainty", "population"):
         return f"{path} is a run setting, not a model parameter; it cannot carry an uncertainty distribution"
     d = spec.distribution

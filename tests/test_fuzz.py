@@ -184,9 +184,54 @@ def load_text(tmp: Path, text: str | bytes) -> None:
             check_refusal(exc, parsed_mapping=isinstance(parsed, dict) and "extends" not in parsed)
             return
     assert isinstance(s, Scenario)
+    assert_all_finite(s)
+
+
+def assert_all_finite(s: Scenario) -> None:
+    """A scenario that loads holds no NaN or infinity anywhere (its uncertainty section included)."""
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{path}.{k}")
+        elif isinstance(node, (list, tuple)):
+            for i, v in enumerate(node):
+                walk(v, f"{path}.{i}")
+        elif isinstance(node, float):
+            assert math.isfinite(node), f"{path} = {node} was taken in"
+
+    walk(s.model_dump(mode="python"), "")
+    walk({k: v.model_dump() for k, v in s.uncertainty.items()}, "uncertainty")
 
 
 # ----------------------------------------------------------------------------- the loader
+
+
+not_numbers = st.sampled_from(
+    ["nan", "NaN", " nan ", "inf", "-inf", "+Infinity", "1e999", "-1e400", True, False, math.nan, math.inf, -math.inf]
+)
+
+
+def _number_leaf(path: str) -> bool:
+    from sim.uncertainty import resolve
+
+    try:
+        _, info, sub = resolve(path)
+    except KeyError:
+        return False
+    return sub is None and info.annotation in (int, float, int | None, float | None)
+
+
+@settings(FUZZ, max_examples=150)
+@given(path=st.sampled_from([p for p in LEAVES if _number_leaf(p)]), value=not_numbers)
+def test_a_number_field_refuses_what_is_not_a_number(tmp_path: Path, path: str, value: Any) -> None:
+    """NaN, infinities (also as text) and true/false where a number goes: refused at that path, never taken in."""
+    fuzz_count("loader: not-a-number values")
+    data: dict[str, Any] = {}
+    _set(data, path, value)
+    with pytest.raises(ScenarioError) as err:
+        validate(data, "fuzz")
+    assert [p.path for p in err.value.problems] == [path], err.value
 
 
 @settings(FUZZ, max_examples=300)

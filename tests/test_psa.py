@@ -274,8 +274,11 @@ def test_bad_distributions_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 def test_bad_counts_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "p"
-    for extra in (["--draws", "0"], ["--draws", "-3"], ["--patients", "0"]):
+    for extra in (["--draws", "0"], ["--draws", "-3"]):
         assert main(["psa", str(PSA), *extra, "--out", str(out), "--quiet"]) == 2
+    with pytest.raises(SystemExit) as exit_:  # refused by argparse, naming the flag
+        main(["psa", str(PSA), "--patients", "0", "--out", str(out), "--quiet"])
+    assert exit_.value.code == 2 and "argument --patients" in capsys.readouterr().err
     assert main(["psa", str(SCENARIOS / "baseline.yaml"), "--draws", "2", "--out", str(out), "--quiet"]) == 2
     assert "no uncertainty" in capsys.readouterr().err
     assert main(["owsa", str(PSA), "--outcome", "qaly", "--out", str(out), "--quiet"]) == 2

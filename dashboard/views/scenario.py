@@ -80,13 +80,14 @@ with core.guard("The scenario page"):
     token = ""
     load_problems: list[Problem] = []
     source_name = ""
+    inherited: dict[str, dict[str, str]] = {}  # keys of uncertainty entries that come from a base file
     if source.startswith("A scenario file"):
         files = core.scenario_files()
         name = st.selectbox("Scenario file (scenarios/)", files, index=files.index("baseline.yaml") if "baseline.yaml" in files else 0, key="scenario_file")
         source_name = name
         token = f"file:{name}"
         try:
-            raw = core.load_file(name)
+            raw = core.load_file(name, inherited)
         except ScenarioError as exc:
             load_problems = list(exc.problems)
     else:
@@ -103,14 +104,14 @@ with core.guard("The scenario page"):
             source_name = up.name
             token = "upload:" + hashlib.sha256(data).hexdigest()[:16]
             try:
-                raw = core.read_upload(up.name, data)
+                raw = core.read_upload(up.name, data, inherited)
             except ScenarioError as exc:
                 load_problems = list(exc.problems)
 
     base = None
     if raw is not None:
         try:
-            base = core.build(raw, {}, source_name)
+            base = core.build(raw, {}, source_name, inherited)
         except ScenarioError as exc:
             load_problems = list(exc.problems)
 
@@ -154,7 +155,7 @@ with core.guard("The scenario page"):
     scenario = None
     problems: list[Problem] = []
     try:
-        scenario = core.build(raw or {}, edits, source_name) if edits else base
+        scenario = core.build(raw or {}, edits, source_name, inherited) if edits else base
     except ScenarioError as exc:
         problems = list(exc.problems)
     for path, slot in slots.items():

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .common import given
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("bench", help="measure speed and memory (writes benchmarks/results.json and results.md)")
@@ -13,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--out",
         default=None,
+        type=given("a folder path"),
         help="folder for results.json and results.md (default benchmarks/, or a temporary folder with --quick)",
     )
     p.add_argument(

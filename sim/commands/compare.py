@@ -13,15 +13,20 @@ from ..loader import load_scenario
 from ..output import staged_output
 from ..params import ILLUSTRATIVE
 from ..summary import json_safe
-from .common import progress_bar, say
+from .common import given, progress_bar, run_value, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("compare", help="run scenarios on the same seed and report paired differences")
-    p.add_argument("scenarios", nargs="+", help="two or more scenario files; differences are against the first")
+    p.add_argument(
+        "scenarios",
+        nargs="+",
+        type=given("a scenario file"),
+        help="two or more scenario files; differences are against the first",
+    )
     p.add_argument("--replications", type=int, default=3, help="replications per scenario (default 3)")
-    p.add_argument("--seed", type=int, help="root seed for every scenario (default: the first scenario's run.seed)")
-    p.add_argument("--patients", type=int, help="cohort size for cohort-mode scenarios")
+    p.add_argument("--seed", type=run_value("seed"), help="root seed for every scenario (default: the first scenario's run.seed)")
+    p.add_argument("--patients", type=run_value("patients"), help="cohort size for cohort-mode scenarios")
     p.add_argument(
         "--set",
         dest="overrides",
@@ -30,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="dotted.path=value",
         help="override a parameter in every scenario (repeatable)",
     )
-    p.add_argument("--out", help="folder for comparison.parquet and comparison.json (new or empty)")
+    p.add_argument("--out", type=given("a folder path"), help="folder for comparison.parquet and comparison.json (new or empty)")
     p.add_argument("--force", action="store_true", help="replace an existing non-empty --out folder")
     p.add_argument("--quiet", action="store_true", help="no progress or table on the terminal")
     p.set_defaults(func=main)
@@ -43,7 +48,7 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError("compare needs at least two scenario files")
     if args.replications < 1:
         raise UsageError("--replications must be 1 or more")
-    overrides = list(args.overrides) + ([f"run.patients={args.patients}"] if args.patients else [])
+    overrides = list(args.overrides) + ([f"run.patients={args.patients}"] if args.patients is not None else [])
     scenarios = [load_scenario(Path(f), overrides) for f in args.scenarios]
     seed = args.seed if args.seed is not None else scenarios[0].run.seed
     # the --out folder is claimed before the comparison runs (a second run to it is refused at once)

@@ -7,6 +7,7 @@ import sys
 
 from .. import authoring
 from ..cli import UsageError
+from .common import given
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -16,7 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("param", metavar="PARAM", help="dotted path, e.g. carcinosis.probability (a section lists its parameters)")
     p.add_argument(
-        "--in", dest="scenario", metavar="SCENARIO", help="also show the value in this scenario file and which file sets it"
+        "--in",
+        dest="scenario",
+        type=given("a scenario file"),
+        metavar="SCENARIO",
+        help="also show the value in this scenario file and which file sets it",
     )
     p.set_defaults(func=main)
 

@@ -9,18 +9,23 @@ from pathlib import Path
 from ..cli import UsageError
 from ..journey import render, render_compare, simulate_patient
 from ..loader import load_scenario
-from .common import add_scenario_args
+from .common import add_scenario_args, given, run_value
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("journey", help="tell one patient's course as a dated timeline (optionally beside another scenario)")
     add_scenario_args(p, run_flags=False)
     p.add_argument("--patient", type=int, required=True, metavar="ID", help="patient id (0 .. patients-1 of a run)")
-    p.add_argument("--seed", type=int, help="root seed (overrides run.seed)")
-    p.add_argument("--replication", type=int, help="replication index (overrides run.replication)")
-    p.add_argument("--horizon-months", type=float, help="follow-up in months (overrides run.horizon_months)")
+    p.add_argument("--seed", type=run_value("seed"), help="root seed (overrides run.seed)")
+    p.add_argument("--replication", type=run_value("replication"), help="replication index (overrides run.replication)")
     p.add_argument(
-        "--compare", metavar="OTHER.yaml", help="tell the same patient (same luck) under this scenario beside the first"
+        "--horizon-months", type=run_value("horizon_months"), help="follow-up in months (overrides run.horizon_months)"
+    )
+    p.add_argument(
+        "--compare",
+        type=given("a scenario file"),
+        metavar="OTHER.yaml",
+        help="tell the same patient (same luck) under this scenario beside the first",
     )
     p.add_argument("--full", action="store_true", help="list every transfusion instead of collapsing regular ones")
     p.add_argument("--width", type=int, default=120, help="line width of the side-by-side view (default 120)")
@@ -43,6 +48,12 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--width {args.width}: give at least 60 characters")
     first = load_scenario(Path(args.scenario), _overrides(args))
     second = load_scenario(Path(args.compare), _overrides(args)) if args.compare else None
+    for s in (first, second):
+        if s is not None and s.mode == "cohort" and args.patient >= s.run.patients:
+            raise UsageError(
+                f"--patient {args.patient}: scenario {s.name!r} has patients 0 to {s.run.patients - 1:,} "
+                "(run.patients); give an id in that range, or more patients with --set run.patients=N"
+            )
     try:
         a = simulate_patient(first, args.patient)
         b = simulate_patient(second, args.patient) if second is not None else None

@@ -15,7 +15,7 @@ from ..loader import load_scenario
 from ..output import default_folder
 from ..parallel import BackendError, add_backend_args, check_scheduler, workers_from_args
 from ..psa import OUTCOMES, PsaError, choose_outcome, owsa_settings, owsa_to_folder
-from .common import say
+from .common import given, run_value, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -38,9 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=None,
         help=f"outcome of the tornado diagram (default qalys_per_patient with utilities, else life_years); one of: {', '.join(OUTCOMES)}",
     )
-    p.add_argument("--patients", type=int, default=2000, help="patients per run (default 2000)")
-    p.add_argument("--seed", type=int, default=None, help="root seed (default: the scenario's run.seed)")
-    p.add_argument("--out", help="results folder (default results/<scenario name>-owsa)")
+    p.add_argument("--patients", type=run_value("patients"), default=2000, help="patients per run (default 2000)")
+    p.add_argument("--seed", type=run_value("seed"), default=None, help="root seed (default: the scenario's run.seed)")
+    p.add_argument("--out", type=given("a folder path"), help="results folder (default results/<scenario name>-owsa)")
     p.add_argument("--force", action="store_true", help="replace an existing non-empty folder")
     p.add_argument("--quiet", action="store_true", help="no summary on the terminal")
     add_backend_args(p)

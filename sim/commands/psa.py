@@ -20,7 +20,7 @@ from ..loader import load_scenario
 from ..output import default_folder
 from ..parallel import BackendError, add_backend_args, check_scheduler, workers_from_args
 from ..psa import DEFAULT_WTP_MAX, LUCK, OUTCOMES, PsaError, run_psa
-from .common import progress_bar, say
+from .common import given, number_type, progress_bar, run_value, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "scenarios",
         nargs="+",
+        type=given("a scenario file"),
         metavar="SCENARIO",
         help="scenario YAML with an uncertainty: section; a second one is compared with the first (paired draws)",
     )
@@ -44,9 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="override one parameter in every scenario (repeatable)",
     )
     p.add_argument("--draws", type=int, default=100, help="parameter draws (default 100)")
-    p.add_argument("--patients", type=int, default=1000, help="patients per draw (default 1000)")
+    p.add_argument("--patients", type=run_value("patients"), default=1000, help="patients per draw (default 1000)")
     p.add_argument(
-        "--seed", type=int, default=None, help="root seed of the draws and the patients (default: the scenario's run.seed)"
+        "--seed",
+        type=run_value("seed"),
+        default=None,
+        help="root seed of the draws and the patients (default: the scenario's run.seed)",
     )
     p.add_argument(
         "--luck",
@@ -56,11 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument(
         "--wtp-max",
-        type=float,
+        type=number_type("an amount per QALY", above=0),
         default=DEFAULT_WTP_MAX,
         help=f"highest willingness to pay per QALY on the acceptability curve (default {DEFAULT_WTP_MAX:,.0f})",
     )
-    p.add_argument("--out", help="results folder (default results/<scenario name>-psa)")
+    p.add_argument("--out", type=given("a folder path"), help="results folder (default results/<scenario name>-psa)")
     p.add_argument(
         "--resume", action="store_true", help="continue an interrupted psa in --out (same scenario(s), seed, patients and luck)"
     )

@@ -20,13 +20,13 @@ from ..output import default_folder
 from ..parallel import BackendError, add_backend_args, check_scheduler, chunkable, workers_from_args
 from ..replications import DEFAULT_CAP, DEFAULT_PRECISION, INITIAL, replications_to_folder
 from ..results import FORMATS, run_to_folder
-from .common import add_scenario_args, load_from_args, progress_bar, say
+from .common import add_scenario_args, given, load_from_args, progress_bar, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("run", help="simulate a scenario and write patients, events and summary")
     add_scenario_args(p)
-    p.add_argument("--out", help="results folder (new or empty; default results/<scenario name>)")
+    p.add_argument("--out", type=given("a folder path"), help="results folder (new or empty; default results/<scenario name>)")
     p.add_argument("--format", choices=FORMATS, default="parquet", help="table format (default parquet)")
     p.add_argument("--force", action="store_true", help="replace an existing non-empty results folder")
     p.add_argument("--quiet", action="store_true", help="no progress or summary on the terminal")

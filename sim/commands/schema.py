@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import authoring
 from ..cli import UsageError
+from .common import given
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -16,7 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="print the JSON Schema of scenario files (editors validate and complete with it)",
         description="Print the JSON Schema of scenario files, generated from the definitions the loader validates with.",
     )
-    p.add_argument("--out", help="write the schema to FILE instead of printing it (an existing file needs --force)")
+    p.add_argument(
+        "--out",
+        type=given("a file path"),
+        help="write the schema to FILE instead of printing it (an existing file needs --force)",
+    )
     p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.add_argument(
         "--docs",

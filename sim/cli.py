@@ -94,6 +94,8 @@ def _kept(args: argparse.Namespace) -> str | None:
         return str(kept)
     if _stages_folder(args):
         return "the unfinished results folder was removed; nothing was written for it"
+    if getattr(args, "docs", False):
+        return None  # schema --docs rewrites two files, one after the other
     if getattr(args, "command", None) in ("validate", "compare", "journey", "schema", "explain", "new", "diff", "bench"):
         return "nothing was written"  # these write nothing, or one file only when it is complete
     return None
@@ -117,10 +119,15 @@ def _os_error(args: argparse.Namespace, exc: OSError) -> str:
     out = getattr(args, "out", None)
     where = {"report": getattr(args, "results", None), "new": getattr(args, "dir", None)}.get(getattr(args, "command", ""), out)
     elsewhere = {"report": None, "new": "give another --dir"}.get(
-        getattr(args, "command", ""), "choose another --out" if hasattr(args, "out") else "choose another place"
+        getattr(args, "command", ""), "choose another --out" if hasattr(args, "out") else None
     )
     text = describe(exc, path=where or "the output folder (results/ by default)", elsewhere=elsewhere)
-    kept = None if getattr(exc, "__notes__", None) else _kept(args)
+    if getattr(exc, "__notes__", None):  # the writer that failed said what it kept
+        kept = None
+    elif _stages_folder(args) and not getattr(args, "kept", None):
+        kept = "nothing was kept"  # an unfinished results folder is removed; it may not have been started
+    else:
+        kept = _kept(args)
     return f"{text}; {kept}" if kept else text
 
 

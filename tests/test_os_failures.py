@@ -264,6 +264,22 @@ def test_read_only_file_system_fails_cleanly(tmpfs: Tmpfs, command: str) -> None
     tmpfs.remount("rw")
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["run", BASELINE, "--patients", "100", "--quiet"], ["psa", PSA, "--draws", "2", "--patients", "50", "--quiet"]],
+    ids=["run", "psa"],
+)
+def test_default_results_folder_in_a_read_only_folder(tmpfs: Tmpfs, args: list[str]) -> None:
+    """Without --out the results go to results/ under the current folder: read-only there too."""
+    (tmpfs.path / "work").mkdir()
+    tmpfs.remount("ro")
+    before = snapshot(tmpfs.path)
+    line = assert_clean_error(cli(*args, cwd=tmpfs.path / "work"), "results")
+    assert "read-only" in line and "removed" not in line, line
+    assert snapshot(tmpfs.path) == before
+    tmpfs.remount("rw")
+
+
 # ----------------------------------------------------------------------------- names too long, bad outputs
 
 
@@ -388,3 +404,15 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_the_dashboard_shows_the_same_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("streamlit")
+    sys.path.insert(0, str(ROOT))
+    from dashboard import core
+
+    shown: list[str] = []
+    monkeypatch.setattr(core.st, "error", lambda text, *a, **k: shown.append(str(text)))
+    with core.guard("Saving the scenario"):
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/scenarios/x.yaml")
+    assert len(shown) == 1 and "disk full while writing /data/scenarios/x.yaml" in shown[0], shown

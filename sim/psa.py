@@ -391,9 +391,15 @@ class _Checkpoint:
         out = set()
         for f in self.dir.glob("draw-*.parquet"):
             try:
-                out.add(int(f.stem.split("-")[1]))
+                draw = int(f.stem.split("-")[1])
             except ValueError:
                 continue
+            try:
+                pq.read_metadata(f)  # a file cut short (a crash of the machine before it reached the disk) is not a draw
+            except pa.ArrowInvalid:
+                f.unlink(missing_ok=True)  # computed again
+                continue
+            out.add(draw)
         return out
 
     def start(self, identity: dict[str, Any]) -> None:

@@ -416,3 +416,19 @@ def test_the_dashboard_shows_the_same_message(monkeypatch: pytest.MonkeyPatch) -
     with core.guard("Saving the scenario"):
         raise OSError(errno.ENOSPC, "No space left on device", "/data/scenarios/x.yaml")
     assert len(shown) == 1 and "disk full while writing /data/scenarios/x.yaml" in shown[0], shown
+
+
+def test_resume_recomputes_a_checkpointed_draw_cut_short(tmp_path: Path) -> None:
+    """A draw file cut short (the machine crashed before it reached the disk) is
+    not trusted by --resume: the draw is computed again, and the result is that
+    of a run never interrupted."""
+    reference, out = tmp_path / "reference", tmp_path / "p"
+    assert cli(*_psa_args(reference)).returncode == 0
+    assert cli(*_psa_args(out)).returncode == 0
+    (out / "summary.json").unlink()
+    for draw, size in ((1, 0), (2, 100)):
+        f = out / ".checkpoint" / f"draw-{draw:06d}.parquet"
+        f.write_bytes(f.read_bytes()[:size])
+    r = cli(*_psa_args(out, "--resume"))
+    assert r.returncode == 0, r.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "psa.parquet"), pd.read_parquet(reference / "psa.parquet"))

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -26,6 +28,8 @@ import pytest
 
 from sim import oserrors
 from sim.oserrors import atomic_file, describe, write_text
+
+from .conftest import fuzz_count
 
 ROOT = Path(__file__).resolve().parent.parent
 SCEN = ROOT / "scenarios"
@@ -432,3 +436,53 @@ def test_resume_recomputes_a_checkpointed_draw_cut_short(tmp_path: Path) -> None
     r = cli(*_psa_args(out, "--resume"))
     assert r.returncode == 0, r.stderr
     pd.testing.assert_frame_equal(pd.read_parquet(out / "psa.parquet"), pd.read_parquet(reference / "psa.parquet"))
+
+
+# ----------------------------------------------------------------------------- the disk filling at random moments
+
+# (command, bytes it writes about, how to tell its output is complete)
+RANDOM_MOMENTS = [
+    ("run", 600_000, lambda m: json.loads((m / "out" / "summary.json").read_text())["patients"] == 2000),
+    ("compare", 80_000, lambda m: json.loads((m / "out" / "comparison.json").read_text()) is not None),
+    ("schema", 190_000, lambda m: json.loads((m / "scenario.schema.json").read_text()) is not None),
+    ("report", 700_000, lambda m: (m / "r" / "report.html").read_text().rstrip().endswith("</html>")),
+]
+
+
+@pytest.mark.parametrize("command,size,complete", RANDOM_MOMENTS, ids=[c for c, _, _ in RANDOM_MOMENTS])
+def test_disk_full_at_random_moments(tmpfs: Tmpfs, command: str, size: int, complete) -> None:  # type: ignore[no-untyped-def]
+    """Free space drawn at random (seeded) from none to more than the command
+    needs: each run either succeeds with complete output or fails cleanly with
+    nothing changed; never anything in between."""
+    rng = random.Random(f"disk-full-{command}")
+    m = tmpfs.path
+    outcomes = set()
+    for _ in range(4):
+        fuzz_count(f"file system: {command} with the disk filling")
+        tmpfs.free()
+        for entry in m.iterdir():
+            if entry.name != "r":
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        if command == "report" and not (m / "r").exists():
+            results_folder(m)
+        for f in ("report.html", "report.xlsx"):
+            (m / "r" / f).unlink(missing_ok=True)
+        if command == "run":
+            args = DISK_FULL["run"](m)[0]
+        elif command == "compare":
+            args = DISK_FULL["compare"](m)[0]
+        elif command == "schema":
+            args = DISK_FULL["schema"](m)[0]
+        else:
+            args = ["report", m / "r", "--quiet"]
+        tmpfs.fill(rng.randrange(0, 2 * size))
+        before = snapshot(m)
+        r = cli(*args)
+        assert "Traceback" not in r.stderr, r.stderr
+        if r.returncode == 0:
+            assert complete(m)
+        else:
+            assert_clean_error(r, m)
+            assert snapshot(m) == before
+        outcomes.add(r.returncode)
+    assert outcomes <= {0, 2}

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["describe", "atomic_file", "write_text", "check_writable_folder", "about", "error_number"]
+__all__ = ["describe", "atomic_file", "write_text", "check_writable_folder", "error_number"]
 
 _NAME_MAX = 255  # bytes in one file name on the usual Linux file systems
 _PARTIAL = re.compile(r"^\.(?P<stem>.*)\.partial-(?P<pid>\d+)-[0-9a-f]{8}(?P<suffix>\.[^.]*)?$")
@@ -101,18 +101,6 @@ def _shown(path: str) -> str:
     """A path as the user named it: a staged results folder (``.NAME.partial-PID-XXXX``)
     shown as the folder it becomes."""
     return _STAGING.sub(lambda m: "/" + m["name"], path)
-
-
-@contextmanager
-def about(path: str | Path) -> Iterator[None]:
-    """Name ``path`` in an OSError raised inside that names no file (a failed
-    ``write`` or ``close`` does not say which file it was)."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.filename in (None, ""):
-            exc.filename = os.fspath(path)
-        raise
 
 
 def _temp_name(target: Path) -> str:

@@ -28,6 +28,7 @@ import streamlit as st
 from sim import ILLUSTRATIVE, Scenario, ScenarioError, simulate, with_overrides
 from sim.authoring import parameters
 from sim.loader import MAX_SCENARIO_BYTES, SCENARIO_DIR, Problem, apply_overrides, load_raw, parse_yaml, resolve_upload, validate
+from sim.oserrors import describe
 
 log = logging.getLogger("bmc_sim.dashboard")
 
@@ -115,6 +116,8 @@ def guard(what: str) -> Iterator[None]:
         st.error(f"{what}: {exc}")
     except MemoryError:
         st.error(f"{what}: not enough memory for this run. Use fewer patients or replications.")
+    except OSError as exc:  # disk full, read-only, permissions: the same words as the command line
+        st.error(f"{what}: {describe(exc, elsewhere=None)}")
     except Exception as exc:  # noqa: BLE001 - the page must never show a traceback
         log.exception("dashboard: %s failed", what)
         st.error(

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from .loader import SCENARIO_DIR, load_scenario, read_scenario_file
+from .oserrors import atomic_file, write_text
 from .params import ILLUSTRATIVE
 from .scenario import Scenario
 
@@ -488,7 +489,7 @@ def write_generated_docs() -> list[tuple[Path, bool]]:
         old = path.read_text(encoding="utf-8") if path.exists() else None
         if old != text:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+            write_text(path, text)
         out.append((path, old != text))
     return out
 
@@ -710,15 +711,13 @@ def write_new_scenario(name: str, base: str = "baseline", directory: str | Path 
         schema_ref = SCHEMA_FILE.as_posix()
     text = new_scenario_text(stem, base_path.name, base_scenario, schema_ref)
     try:
-        with open(target, "x", encoding="utf-8") as fh:  # "x": never replaces a file that appeared meanwhile
-            fh.write(text)
+        # whole or not at all: checked while still a hidden temporary file beside the target (so that
+        # extends: finds the base), then given its name only if no file of that name appeared meanwhile
+        with atomic_file(target, exclusive=True) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+            load_scenario(tmp)
     except FileExistsError:
         raise ValueError(f"{target} already exists; choose another name (nothing was written)") from None
-    try:
-        load_scenario(target)
-    except Exception:
-        target.unlink()
-        raise
     return target
 
 

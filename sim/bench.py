@@ -24,6 +24,7 @@ show the suite works.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -369,9 +370,32 @@ def _runs(r: dict[str, Any]) -> str:
     return ", ".join(f"{w:.1f}" for w in r.get("wall_s_runs", [r["wall_s"]]))
 
 
+def check_out(out_dir: Path) -> None:
+    """Fail before any benchmark runs if results cannot be written in ``out_dir``:
+    ValueError for a file given as the folder, the OSError writing would meet
+    (read-only, no permission, a name too long) otherwise."""
+    from .oserrors import check_writable_folder
+
+    existing = out_dir
+    while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"--out {out_dir}: {existing} is a file, not a folder; give a folder for results.json and results.md")
+    if existing != out_dir:
+        with contextlib.suppress(FileNotFoundError):  # the normal case: created when the results are written
+            os.stat(out_dir)  # a name too long for the file system fails here
+    try:
+        check_writable_folder(existing)
+    except OSError as exc:
+        exc.filename = str(out_dir)  # where the results were to go
+        raise
+
+
 def write(doc: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    from .oserrors import write_text
+
     out_dir.mkdir(parents=True, exist_ok=True)
     j, md = out_dir / "results.json", out_dir / "results.md"
-    j.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    md.write_text(markdown(doc), encoding="utf-8")
+    write_text(j, json.dumps(doc, indent=2) + "\n")  # each whole or not at all
+    write_text(md, markdown(doc))
     return j, md

@@ -79,11 +79,56 @@ def _sigterm_as_exception() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
+def _stages_folder(args: argparse.Namespace) -> bool:
+    """True for a command that writes a results folder through a staged temporary
+    folder, removed when the command stops before it is complete."""
+    command = getattr(args, "command", None)
+    return command in ("run", "owsa") or (command == "compare" and bool(getattr(args, "out", None)))
+
+
+def _kept(args: argparse.Namespace) -> str | None:
+    """What is true of the user's files when the command stops now (set by the
+    command as it goes on, as ``args.kept``), or None when nothing can be said."""
+    kept = getattr(args, "kept", None)
+    if kept:
+        return str(kept)
+    if _stages_folder(args):
+        return "the unfinished results folder was removed; nothing was written for it"
+    if getattr(args, "docs", False):
+        return None  # schema --docs rewrites two files, one after the other
+    if getattr(args, "command", None) in ("validate", "compare", "journey", "schema", "explain", "new", "diff", "bench"):
+        return "nothing was written"  # these write nothing, or one file only when it is complete
+    return None
+
+
 def _stopped(args: argparse.Namespace, how: str) -> None:
     """What an interrupted command tells the user: what was kept and how to resume."""
-    hint = getattr(args, "resume_hint", None) or "to resume, run the same command again (it starts the unfinished run over)"
-    kept = getattr(args, "kept", None) or "the unfinished results folder was removed; nothing was written for it"
-    sys.stderr.write(f"{how}: {kept}; {hint}\n")
+    hint = getattr(args, "resume_hint", None) or (
+        "to resume, run the same command again (it starts the unfinished run over)"
+        if _stages_folder(args)
+        else "run the same command again to start over"
+    )
+    kept = _kept(args)
+    sys.stderr.write(f"{how}: {kept + '; ' if kept else ''}{hint}\n")
+
+
+def _os_error(args: argparse.Namespace, exc: OSError) -> str:
+    """The one-line message of an operating-system error: the path, the fix, what was kept."""
+    from .oserrors import describe
+
+    out = getattr(args, "out", None)
+    where = {"report": getattr(args, "results", None), "new": getattr(args, "dir", None)}.get(getattr(args, "command", ""), out)
+    elsewhere = {"report": None, "new": "give another --dir"}.get(
+        getattr(args, "command", ""), "choose another --out" if hasattr(args, "out") else None
+    )
+    text = describe(exc, path=where or "the output folder (results/ by default)", elsewhere=elsewhere)
+    if getattr(exc, "__notes__", None):  # the writer that failed said what it kept
+        kept = None
+    elif _stages_folder(args) and not getattr(args, "kept", None):
+        kept = "nothing was kept"  # an unfinished results folder is removed; it may not have been started
+    else:
+        kept = _kept(args)
+    return f"{text}; {kept}" if kept else text
 
 
 class _Parser(argparse.ArgumentParser):
@@ -135,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_SIGINT
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:  # disk full, read-only, permissions, names too long, a folder that vanished...
+        sys.stderr.write(f"error: {_os_error(args, exc)}\n")
+        return EXIT_USAGE
     except BrokenProcessPool as exc:  # a local worker process died (killed, out of memory, crashed)
         sys.stderr.write(
             f"error: a worker process stopped unexpectedly ({exc}); results finished before it were kept where the command "

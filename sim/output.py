@@ -110,7 +110,11 @@ class OutputError(Exception):
 
 
 def _os_error(label: str, exc: OSError, fix: str) -> OutputError:
-    return OutputError(f"{label}: {exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}; {fix}")
+    """An operating-system error met while preparing ``label``: the general
+    message of :func:`sim.oserrors.describe`, then this step's own fix."""
+    from .oserrors import describe
+
+    return OutputError(f"{label}: {describe(exc, elsewhere=None)}; {fix}")
 
 
 def _cwd(label: str) -> Path:
@@ -161,14 +165,14 @@ def check_lengths(path: Path, label: str) -> None:
         n = len(os.fsencode(part))
         if n > name_max:
             raise OutputError(
-                f"{label}: the name {_shown(part)!r} is {n} bytes long, more than the file system allows ({name_max} bytes); "
+                f"{label}: the name {_shown(part)!r} is {n} bytes long, too long for the file system (at most {name_max} bytes); "
                 "give a shorter name"
             )
     path_max = _limit(path, "PC_PATH_MAX", 4096)
     n = len(os.fsencode(str(path)))
     if n >= path_max:
         raise OutputError(
-            f"{label}: the path is {n} bytes long, more than the file system allows ({path_max - 1}); give a shorter path"
+            f"{label}: the path is {n} bytes long, too long for the file system (at most {path_max - 1} bytes); give a shorter path"
         )
 
 
@@ -226,7 +230,7 @@ def make_folder(path: Path, label: str) -> None:
     except FileExistsError:
         raise
     except OSError as exc:
-        raise _os_error(label, exc, "choose a writable place with free space") from None
+        raise _os_error(label, exc, "choose a writable place with free space; nothing was kept") from None
 
 
 def default_folder(name: str) -> Path:
@@ -487,7 +491,7 @@ def claim(real: Path, label: str) -> Claim:
             os.pwrite(fd, data, 0)
         except OSError as exc:
             Claim(path, fd).release()
-            raise _os_error(label, exc, "choose a writable place with free space") from None
+            raise _os_error(label, exc, "choose a writable place with free space; nothing was kept") from None
         return Claim(path, fd)
 
 

@@ -29,6 +29,7 @@ Parameters are illustrative, not clinically validated.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -386,6 +387,7 @@ class _Checkpoint:
 
     def __init__(self, folder: Path):
         self.dir = folder / CHECKPOINT
+        self.made: list[Path] = []  # folders created by start(), removed again if no draw is finished
 
     def path(self, draw: int) -> Path:
         return self.dir / f"draw-{draw:06d}.parquet"
@@ -396,15 +398,69 @@ class _Checkpoint:
         out = set()
         for f in self.dir.glob("draw-*.parquet"):
             try:
-                out.add(int(f.stem.split("-")[1]))
+                draw = int(f.stem.split("-")[1])
             except ValueError:
                 continue
+            try:
+                pq.read_metadata(f)  # a file cut short (a crash of the machine before it reached the disk) is not a draw
+            except pa.ArrowInvalid:
+                f.unlink(missing_ok=True)  # computed again
+                continue
+            out.add(draw)
         return out
+
+    def start(self, identity: dict[str, Any]) -> None:
+        """Create the checkpoint folder and its manifest (whole or not at all); on
+        failure nothing this call created is left."""
+        from .oserrors import write_text
+
+        self.made = [f for f in (self.dir.parent, self.dir) if not f.exists()]
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            write_text(self.dir / MANIFEST, json.dumps(identity, indent=2) + "\n")
+        except BaseException as exc:
+            self.unmake(manifest=False)
+            if isinstance(exc, OSError):
+                exc.add_note("nothing was kept")
+            raise
+
+    def unmake(self, manifest: bool = True) -> None:
+        """Remove the folders :meth:`start` created (with its manifest and the
+        folder's results marker), while no draw is in them."""
+        from .output import MARKER
+
+        if manifest and self.made:
+            (self.dir / MANIFEST).unlink(missing_ok=True)
+        if self.dir.parent in self.made:
+            (self.dir.parent / MARKER).unlink(missing_ok=True)
+        for f in reversed(self.made):
+            with contextlib.suppress(OSError):
+                f.rmdir()  # only if empty
+        self.made = []
 
     def write(self, draw: int, rows: list[dict[str, Any]]) -> None:
         tmp = self.dir / f".draw-{draw:06d}.{os.getpid()}.tmp"
-        pq.write_table(pa.Table.from_pylist(rows), tmp)
-        os.replace(tmp, self.path(draw))  # atomic: a draw is either complete or absent
+        try:
+            pq.write_table(pa.Table.from_pylist(rows), tmp)
+            os.replace(tmp, self.path(draw))  # atomic: a draw is either complete or absent
+        except BaseException as exc:
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                if exc.filename in (None, "", str(tmp)):
+                    exc.filename = str(self.path(draw))
+                exc.add_note(self.kept())
+            raise
+
+    def kept(self) -> str:
+        """What a failed run leaves, for the message (a new folder with no finished draw is removed)."""
+        n = len(self.done())
+        if n == 0 and self.made:
+            self.unmake()
+            return "no draw was finished; nothing was kept"
+        return (
+            f"{n} finished draw{'s are' if n != 1 else ' is'} checkpointed in {self.dir.parent}; "
+            "once the cause is fixed, continue with the same command and --resume"
+        )
 
     def read(self, draws: int) -> pd.DataFrame:
         frames = [pq.read_table(self.path(d)).to_pandas() for d in range(draws)]
@@ -444,7 +500,7 @@ def _prepare_folder(out: Path, identity: dict[str, Any], resume: bool, force: bo
 
 
 def _prepare(out: Path, real: Path, ck: _Checkpoint, identity: dict[str, Any], resume: bool, force: bool, label: str) -> None:
-    from .output import OutputError, check_lengths, check_replaceable, clean_stale, make_folder, refuse_protected, write_marker
+    from .output import OutputError, check_lengths, check_replaceable, clean_stale, refuse_protected, write_marker
 
     manifest = ck.dir / MANIFEST
     check_lengths(real / CHECKPOINT / MANIFEST, label)
@@ -483,12 +539,12 @@ def _prepare(out: Path, real: Path, ck: _Checkpoint, identity: dict[str, Any], r
     if non_empty and force:  # only this program's results are replaced: --force never removes other files
         check_replaceable(real, label, f"a PSA ({CHECKPOINT}/{MANIFEST}) or other results of this program")
         shutil.rmtree(real)
-    if not real.is_dir():
-        make_folder(real, label)
-    if not ck.dir.is_dir():
-        make_folder(ck.dir, label)
-    write_marker(real, "psa", [])
-    (ck.dir / MANIFEST).write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
+    ck.start(identity)  # the folder, its checkpoint folder and manifest: whole or not at all
+    try:
+        write_marker(real, "psa", [])
+    except BaseException:
+        ck.unmake()
+        raise
 
 
 def run_psa(
@@ -685,13 +741,25 @@ def summarise(table: pd.DataFrame, p: _Plan, wtp_max: float = DEFAULT_WTP_MAX) -
 
 
 def _write_folder(out: Path, r: PsaResult, p: _Plan, figures: bool) -> None:
-    from .output import fsync_file, sync_folder, write_json
+    """Write the results beside the checkpoint, each file whole or not at all (and
+    on disk before it takes its name); ``summary.json`` last, as it marks a complete folder."""
+    try:
+        _write_files(out, r, p, figures)
+    except OSError as exc:
+        exc.add_note(
+            f"all {r.summary.get('draws')} draws are checkpointed in {out}; once the cause is fixed, "
+            "run the same command with --resume to write the results"
+        )
+        raise
 
-    tmp = out / ".psa.parquet.tmp"
-    pq.write_table(pa.Table.from_pandas(r.table, preserve_index=False), tmp, compression="zstd")
-    os.replace(tmp, out / "psa.parquet")
+
+def _write_files(out: Path, r: PsaResult, p: _Plan, figures: bool) -> None:
+    from .oserrors import atomic_file, write_text
+
+    with atomic_file(out / "psa.parquet") as tmp:
+        pq.write_table(pa.Table.from_pandas(r.table, preserve_index=False), tmp, compression="zstd")
     for i, s in enumerate(p.arms):
-        (out / ("scenario.resolved.yaml" if i == 0 else "comparator.resolved.yaml")).write_text(full_yaml(s), encoding="utf-8")
+        write_text(out / ("scenario.resolved.yaml" if i == 0 else "comparator.resolved.yaml"), full_yaml(s))
     files = ["psa.parquet", "summary.json", "scenario.resolved.yaml"] + (["comparator.resolved.yaml"] if len(p.arms) > 1 else [])
     if figures:
         from . import plots_uncertainty as pu
@@ -703,17 +771,12 @@ def _write_folder(out: Path, r: PsaResult, p: _Plan, figures: bool) -> None:
             figs["ce_plane.png"] = pu.ce_plane(inc, p.names)
             figs["ceac.png"] = pu.ceac_curve(pd.DataFrame(ce["ceac"]), p.names)
         for name, fig in figs.items():
-            fig.savefig(out / name, dpi=110)
+            with atomic_file(out / name) as tmp:
+                fig.savefig(tmp, dpi=110, format="png")
             files.append(name)
         r.figures = figs
     r.summary["files"] = files
-    # on disk before the marker is written, so a crash never leaves a marked folder with lost files
-    for name in files:
-        if name != "summary.json":
-            fsync_file(out / name)
-    write_json(out / "summary.json", r.summary)  # last: marks a complete folder
-    fsync_file(out / "summary.json")
-    sync_folder(out)
+    write_text(out / "summary.json", json.dumps(r.summary, indent=2, allow_nan=False) + "\n")  # last: marks a complete folder
 
 
 # ----------------------------------------------------------------------------- one-way

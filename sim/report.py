@@ -12,6 +12,7 @@ the STRESS-DES reporting items (Monk et al. 2019, Journal of Simulation
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import math
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .analysis import STATES, Analysis, analyse
+from .oserrors import atomic_file, check_writable_folder
 from .params import ILLUSTRATIVE, PRIMARIES
 from .results import NotAResultsFolder, ResultsFolder, read_results
 
@@ -918,6 +920,7 @@ def write_report(path: str | Path, *, excel: bool = True, progress: Callable[[in
     from . import plots
 
     inp = read_inputs(path)
+    check_writable_folder(inp.folder.path)  # a read-only folder fails now, not after the work
     steps = 4 if excel else 3
     done = 0
 
@@ -946,14 +949,15 @@ def write_report(path: str | Path, *, excel: bool = True, progress: Callable[[in
     step()
     out = {"html": inp.folder.path / "report.html"}
     text = build_html(inp, a, encoded)
-    _atomic_write_text(out["html"], text)
-    step()
-    if excel:
-        out["xlsx"] = inp.folder.path / "report.xlsx"
-        tmp = out["xlsx"].with_name(".report.xlsx.partial")
-        build_workbook(inp, a, tmp)
-        tmp.replace(out["xlsx"])
+    # each file whole or not at all, both given their names only once both are complete: a full disk,
+    # a read-only folder or an interruption leaves the folder as it was
+    with contextlib.ExitStack() as files:
+        files.enter_context(atomic_file(out["html"])).write_text(text, encoding="utf-8")
         step()
+        if excel:
+            out["xlsx"] = inp.folder.path / "report.xlsx"
+            build_workbook(inp, a, files.enter_context(atomic_file(out["xlsx"])))
+            step()
     return out
 
 
@@ -985,12 +989,6 @@ def carcinosis_lab_figure(inp: ReportInputs) -> tuple[str, Any] | None:
         f"Trajectories of the {n} patients with carcinosis among those whose values were kept (labs.keep_patients), aligned at onset; dotted lines are CTCAE grade boundaries, dashed the transfusion triggers.",
         fig,
     )
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 __all__ = [

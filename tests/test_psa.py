@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -374,8 +375,9 @@ def test_psa_folder_is_on_disk_before_its_marker(tmp_path: Path, monkeypatch: py
 
     monkeypatch.setattr(output.os, "fsync", fsync)
     run_psa(load_scenario(PSA), draws=2, patients=40, out=out, figures=False)
-    order = [p for p, _ in synced]
-    before = {os.path.basename(p) for p, marked in synced if not marked}
+    # each file is flushed under its temporary name (.STEM.partial-PID-XXXXXXXX.SUFFIX), before it takes its own
+    order = [re.sub(r"/\.([^/]*)\.partial-\d+-[0-9a-f]{8}(\.[^./]*)?$", r"/\1\2", p) for p, _ in synced]
+    before = {os.path.basename(p) for p, (_, marked) in zip(order, synced) if not marked}
     assert {"psa.parquet", "scenario.resolved.yaml"} <= before, synced
     marker = order.index(str((out / "summary.json").resolve()))
     assert str(out.resolve()) in order[marker + 1 :], synced  # the folder's entries, after the marker

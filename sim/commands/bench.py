@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..bench import ROOT, markdown, run_suite, write
+    from ..bench import ROOT, check_out, markdown, run_suite, write
+    from ..cli import UsageError
 
     def progress(i: int, n: int, what: str) -> None:
         if not args.quiet:
@@ -38,8 +39,12 @@ def main(args: argparse.Namespace) -> int:
     if args.repeat is not None and args.repeat < 1:
         sys.stderr.write(f"error: --repeat {args.repeat}: give 1 or more runs per case\n")
         return 2
-    doc = run_suite(quick=args.quick, progress=progress, repeat=args.repeat)
     out = Path(args.out) if args.out else ROOT / ("benchmarks/quick" if args.quick else "benchmarks")
+    try:
+        check_out(out)  # before the benchmark, not after it
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    doc = run_suite(quick=args.quick, progress=progress, repeat=args.repeat)
     j, md = write(doc, out)
     if not args.quiet:
         print(markdown(doc))

@@ -23,10 +23,16 @@ def make_report(path: Path, args: argparse.Namespace, excel: bool = True) -> dic
     """Write the report files (bad folders become a usage error, exit 2)."""
     from ..report import write_report
 
+    # what stays true if the report stops (interrupted, disk full): its files are put in place only when complete
+    previous = getattr(args, "kept", None), getattr(args, "resume_hint", None)
+    args.kept = f"no report was written; the results in {path} are as they were"
+    args.resume_hint = f"to write the report, run: run_sim.py report {path}"
     try:
-        return write_report(path, excel=excel, progress=progress_bar(args, "report"))
+        files = write_report(path, excel=excel, progress=progress_bar(args, "report"))
     except NotAResultsFolder as exc:
         raise UsageError(str(exc)) from None
+    args.kept, args.resume_hint = previous
+    return files
 
 
 def main(args: argparse.Namespace) -> int:

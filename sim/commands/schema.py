@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import authoring
 from ..cli import UsageError
+from ..oserrors import write_text
 from .common import given
 
 
@@ -53,8 +54,8 @@ def main(args: argparse.Namespace) -> int:
     if (out.exists() or out.is_symlink()) and not args.force:
         raise UsageError(f"{out} already exists; add --force to replace it (nothing was written)")
     try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror}") from None
+        write_text(out, text, exclusive=not args.force)  # whole or not at all; never a file that appeared meanwhile
+    except FileExistsError:
+        raise UsageError(f"{out} already exists; add --force to replace it (nothing was written)") from None
     print(f"schema written to {out}")
     return 0

@@ -40,7 +40,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence, Sized
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, CancelledError, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -123,21 +123,56 @@ def max_workers() -> tuple[int, str]:
     return cap, why
 
 
+DASK_PROTOCOLS = ("tcp", "tls", "inproc", "ws", "wss", "ucx")  # the address schemes of a Dask scheduler
+START_HINT = "start one with 'dask scheduler' and workers with 'dask worker ADDRESS' (docs/scale.md), or run without --scheduler"
+
+
 def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT_S) -> Any:
-    """A Dask client of the cluster at ``scheduler`` (tcp://host:port), or BackendError within ``timeout`` s."""
+    """A Dask client of the cluster at ``scheduler`` (tcp://host:port), or BackendError within ``timeout`` s:
+    for an address that is not a scheduler's (a web address, a worker's) as for one where nothing answers."""
     try:
         from dask.distributed import Client
     except ImportError:  # pragma: no cover - dask is a dependency
         raise BackendError("--scheduler needs dask[distributed]: pip install 'dask[distributed]'") from None
     if "://" not in scheduler and ":" not in scheduler:
         raise BackendError(f"--scheduler {scheduler!r}: give the scheduler's address, e.g. tcp://127.0.0.1:8786")
-    try:
-        return Client(scheduler, timeout=f"{timeout}s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
+    scheme = scheduler.split("://", 1)[0].lower() if "://" in scheduler else "tcp"
+    if scheme not in DASK_PROTOCOLS:
+        web = " (a web address, such as the dashboard's, is not the scheduler's)" if scheme in ("http", "https") else ""
         raise BackendError(
-            f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s ({type(exc).__name__}); "
-            "start one with 'dask scheduler' and workers with 'dask worker ADDRESS' (docs/scale.md), or run without --scheduler"
+            f"--scheduler {scheduler}: {scheme}:// is not a Dask address{web}; give the address the scheduler prints as "
+            f"'Scheduler at', e.g. tcp://127.0.0.1:8786 (one of {', '.join(p + '://' for p in DASK_PROTOCOLS)})"
+        )
+    client = Client.__new__(Client)
+    try:
+        client.__init__(scheduler, timeout=f"{timeout}s", set_as_default=False)  # type: ignore[misc]
+    except Exception as exc:  # whatever answered (or did not), it is not a scheduler to use
+        _abandon(client)
+        if isinstance(exc, (OSError, TimeoutError)):
+            raise BackendError(
+                f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s ({type(exc).__name__}); {START_HINT}"
+            ) from None
+        raise BackendError(
+            f"--scheduler {scheduler}: what answers there is not a Dask scheduler ({type(exc).__name__}; a worker's "
+            "address?); give the address the scheduler prints as 'Scheduler at', e.g. tcp://127.0.0.1:8786"
         ) from None
+    return client
+
+
+def _abandon(client: Any) -> None:
+    """Let go of a client whose scheduler is not there: its loop is stopped without the
+    farewell to the scheduler (which would wait for it, and when collected print a
+    traceback of its own)."""
+    import logging
+
+    before = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)  # its reconnection, cancelled here, would log a traceback
+    try:
+        with contextlib.suppress(Exception):
+            client.status = "closed"
+            client._loop_runner.stop()
+    finally:
+        logging.disable(before)
 
 
 def describe(workers: int | None, scheduler: str | None) -> str:
@@ -372,6 +407,7 @@ def _imap_dask(
         finished.add(f)
         return f
 
+    lost = False
     try:
         threads = max(1, sum(client.nthreads().values()))
         yield from _drive(
@@ -384,8 +420,18 @@ def _imap_dask(
             lambda f: f.cancel(),
             n,
         )
+    except (OSError, TimeoutError, CancelledError) as exc:  # the cluster, not a task: a task's error keeps its type
+        lost = True
+        raise BackendError(
+            f"lost the Dask scheduler at {scheduler} during the run ({type(exc).__name__}); nothing was written but what "
+            "the command checkpoints (psa: continue with --resume); check the cluster and run the same command again"
+        ) from None
     finally:
-        client.close()
+        if lost:
+            _abandon(client)
+        else:
+            with contextlib.suppress(Exception):
+                client.close()
 
 
 class WorkerCrashed(BrokenProcessPool):

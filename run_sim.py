@@ -9,7 +9,10 @@ Parameters are illustrative, not clinically validated.
 
 import sys
 
-from sim.cli import main
+try:
+    from sim.cli import main
+except KeyboardInterrupt:  # Ctrl-C while the program loads: nothing was started
+    sys.exit(130)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, NoReturn
 
 from . import __version__
@@ -57,26 +59,67 @@ class Terminated(KeyboardInterrupt):
 
 
 _sigterm_received = False
+_stopping: int | None = None  # the exit status once a first SIGINT or SIGTERM has arrived
+FORCED_EXIT_S = 1.0  # after a second signal, the clean-up the first one started has this long, then the process exits
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    global _sigterm_received
-    _sigterm_received = True
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one clean shutdown; a second SIGTERM does not cut it short
-    raise Terminated()
+def _on_signal(signum: int, frame: Any) -> None:
+    """The first SIGINT raises KeyboardInterrupt, the first SIGTERM :class:`Terminated`:
+    the command unwinds (partial output removed, workers stopped).  A second
+    one (either) does not interrupt that clean-up: it kills the local workers
+    and ends the process as soon as the clean-up is done, within
+    FORCED_EXIT_S; a third ends it at once."""
+    global _sigterm_received, _stopping
+    if _stopping is None:
+        _stopping = EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT
+        if signum == signal.SIGTERM:
+            _sigterm_received = True
+            raise Terminated()
+        raise KeyboardInterrupt()
+    parallel = sys.modules.get("sim.parallel")  # loaded only if a command used it
+    if parallel is not None:
+        parallel.kill_workers()
+    if any(t.name == "forced-exit" for t in threading.enumerate()):
+        _exit_now(_stopping)
+    threading.Thread(target=_exit_after, args=(_stopping,), daemon=True, name="forced-exit").start()
+
+
+def _exit_after(code: int) -> None:
+    time.sleep(FORCED_EXIT_S)
+    _exit_now(code)
+
+
+def _exit_now(code: int) -> NoReturn:
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 @contextmanager
 def _sigterm_as_exception() -> Iterator[None]:
-    """Turn SIGTERM into :class:`Terminated` while a command runs (main thread only)."""
+    """SIGINT and SIGTERM handled by :func:`_on_signal` while a command runs
+    (main thread only; a SIGINT that this process was started ignoring stays
+    ignored).  After an interrupt the local workers are stopped, and the
+    handler stays for the rest of the process, so a second signal during the
+    interpreter's exit cannot interrupt it either."""
+    global _stopping
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.signal(signal.SIGTERM, _on_sigterm)
+    _stopping = None
+    kinds = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN else [])
+    old = {k: signal.signal(k, _on_signal) for k in kinds}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        if _stopping is not None:
+            parallel = sys.modules.get("sim.parallel")
+            if parallel is not None:
+                parallel.stop_pools()
+        else:
+            for k, handler in old.items():
+                signal.signal(k, signal.SIG_DFL if handler is None else handler)
 
 
 def _stages_folder(args: argparse.Namespace) -> bool:
@@ -157,8 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the commands load: nothing was started
+        return EXIT_SIGINT
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE

@@ -16,8 +16,9 @@ specs and returns the results in task order, whatever the backend:
   this process through the scheduler.  An unreachable scheduler is reported
   within :data:`CONNECT_TIMEOUT_S` seconds.
 
-At most a few tasks per worker are in flight, so memory stays bounded when
-there are many tasks.  Because every random number is addressed by (seed,
+Tasks are taken from an iterable as they are needed (a generator of specs
+is never built up front) and at most a few per worker are in flight, so
+memory stays bounded however many tasks there are.  Because every random number is addressed by (seed,
 replication, patient, process), results do not depend on the backend or the
 worker count: the same seed gives byte-identical tables.
 
@@ -38,8 +39,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence, Sized
+from concurrent.futures import FIRST_COMPLETED, CancelledError, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -57,10 +58,18 @@ from .services import SERVICES, service_table
 CONNECT_TIMEOUT_S = 5.0
 # forkserver: workers forked from a server process that runs no Python thread of this one (never from this one)
 START_METHOD = "forkserver" if sys.platform.startswith("linux") else "spawn"
-# what a worker needs, imported once in the fork server (the cohort, replication and PSA tasks)
-PRELOAD = ("sim.parallel", "sim.psa", "sim.loader")
+# what a worker needs, imported once in the fork server (the cohort, replication and PSA tasks);
+# sim._forkserver first: the server's own set-up (SIGINT ignored)
+PRELOAD = ("sim._forkserver", "sim.parallel", "sim.psa", "sim.loader")
 MAX_CHUNKS_PER_TASK = 10  # engine chunks of DEFAULT_CHUNK patients per task
 GUIDED = 4  # each task takes about 1/(GUIDED x workers) of the chunks still to do
+# --workers' cap: the tasks are CPU-bound, so processes beyond a few per core add memory, not speed;
+# and each local worker takes memory of its own (about 0.19 GB at its peak, measured on cohort
+# tasks of 50,000 patients), so no more are started than the available memory holds
+WORKERS_PER_CORE = 4
+WORKER_MEMORY = 256 * 2**20  # bytes counted per worker against the available memory
+STOP_TIMEOUT_S = 10.0  # a stopped pool's thread is waited for this long at most
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent exits (Linux)
 
 
 class BackendError(Exception):
@@ -73,27 +82,97 @@ def default_workers() -> int:
 
 
 def check_workers(workers: int | None) -> int:
+    """The worker count (default: the cores), or BackendError outside 1 .. WORKERS_PER_CORE x cores."""
     w = default_workers() if workers is None else workers
     if not isinstance(w, int) or isinstance(w, bool) or w < 1:
         raise BackendError(f"--workers {workers}: give 1 or more worker processes")
+    cap = WORKERS_PER_CORE * default_workers()
+    if w > cap:
+        raise BackendError(
+            f"--workers {w}: at most {cap} local worker processes here ({WORKERS_PER_CORE} per core, "
+            f"{default_workers()} cores; more add memory, not speed); give --workers {cap} or fewer"
+        )
     return w
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to new processes (Linux: MemAvailable; elsewhere the
+    physical memory), or None when it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def max_workers() -> tuple[int, str]:
+    """The most local workers this machine takes now, and why: WORKERS_PER_CORE per core,
+    and no more than the available memory holds at WORKER_MEMORY each."""
+    cores = default_workers()
+    cap, why = WORKERS_PER_CORE * cores, f"{WORKERS_PER_CORE} per core, {cores} cores; more add memory, not speed"
+    mem = available_memory()
+    if mem is not None and max(1, mem // WORKER_MEMORY) < cap:
+        cap = max(1, mem // WORKER_MEMORY)
+        why = f"{mem / 2**30:.1f} GB of memory available, {WORKER_MEMORY / 2**30:.2f} GB counted per worker"
+    return cap, why
+
+
+DASK_PROTOCOLS = ("tcp", "tls", "inproc", "ws", "wss", "ucx")  # the address schemes of a Dask scheduler
+START_HINT = "start one with 'dask scheduler' and workers with 'dask worker ADDRESS' (docs/scale.md), or run without --scheduler"
+
+
 def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT_S) -> Any:
-    """A Dask client of the cluster at ``scheduler`` (tcp://host:port), or BackendError within ``timeout`` s."""
+    """A Dask client of the cluster at ``scheduler`` (tcp://host:port), or BackendError within ``timeout`` s:
+    for an address that is not a scheduler's (a web address, a worker's) as for one where nothing answers."""
     try:
         from dask.distributed import Client
     except ImportError:  # pragma: no cover - dask is a dependency
         raise BackendError("--scheduler needs dask[distributed]: pip install 'dask[distributed]'") from None
     if "://" not in scheduler and ":" not in scheduler:
         raise BackendError(f"--scheduler {scheduler!r}: give the scheduler's address, e.g. tcp://127.0.0.1:8786")
-    try:
-        return Client(scheduler, timeout=f"{timeout}s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
+    scheme = scheduler.split("://", 1)[0].lower() if "://" in scheduler else "tcp"
+    if scheme not in DASK_PROTOCOLS:
+        web = " (a web address, such as the dashboard's, is not the scheduler's)" if scheme in ("http", "https") else ""
         raise BackendError(
-            f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s ({type(exc).__name__}); "
-            "start one with 'dask scheduler' and workers with 'dask worker ADDRESS' (docs/scale.md), or run without --scheduler"
+            f"--scheduler {scheduler}: {scheme}:// is not a Dask address{web}; give the address the scheduler prints as "
+            f"'Scheduler at', e.g. tcp://127.0.0.1:8786 (one of {', '.join(p + '://' for p in DASK_PROTOCOLS)})"
+        )
+    client = Client.__new__(Client)
+    try:
+        client.__init__(scheduler, timeout=f"{timeout}s", set_as_default=False)  # type: ignore[misc]
+    except Exception as exc:  # whatever answered (or did not), it is not a scheduler to use
+        _abandon(client)
+        if isinstance(exc, (OSError, TimeoutError)):
+            raise BackendError(
+                f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s ({type(exc).__name__}); {START_HINT}"
+            ) from None
+        raise BackendError(
+            f"--scheduler {scheduler}: what answers there is not a Dask scheduler ({type(exc).__name__}; a worker's "
+            "address?); give the address the scheduler prints as 'Scheduler at', e.g. tcp://127.0.0.1:8786"
         ) from None
+    return client
+
+
+def _abandon(client: Any) -> None:
+    """Let go of a client whose scheduler is not there: its loop is stopped without the
+    farewell to the scheduler (which would wait for it, and when collected print a
+    traceback of its own)."""
+    import logging
+
+    before = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)  # its reconnection, cancelled here, would log a traceback
+    try:
+        with contextlib.suppress(Exception):
+            client.status = "closed"
+            client._loop_runner.stop()
+    finally:
+        logging.disable(before)
 
 
 def describe(workers: int | None, scheduler: str | None) -> str:
@@ -105,20 +184,21 @@ def describe(workers: int | None, scheduler: str | None) -> str:
 
 def imap(
     fn: Callable[[Any], Any],
-    specs: Sequence[Any],
+    specs: Iterable[Any],
     *,
     workers: int | None = None,
     scheduler: str | None = None,
     ordered: bool = True,
     window: int | None = None,
-) -> Iterator[tuple[int, Any]]:
-    """Yield ``(index, fn(specs[index]))``: in task order when ``ordered``,
-    else as tasks finish.  At most ``window`` tasks are in flight."""
-    n = len(specs)
+) -> Generator[tuple[int, Any], None, None]:
+    """Yield ``(index, fn(spec))`` for the specs in turn: in task order when
+    ``ordered``, else as tasks finish.  The specs are taken as they are
+    needed (a generator is fine); at most ``window`` tasks are in flight."""
+    n = len(specs) if isinstance(specs, Sized) else None
     if n == 0:
         return
     if scheduler:
-        yield from _imap_dask(fn, specs, scheduler, ordered, window)
+        yield from _imap_dask(fn, specs, scheduler, ordered, window, n)
         return
     w = check_workers(workers)
     if w == 1 or n == 1:
@@ -128,8 +208,13 @@ def imap(
     ctx = multiprocessing.get_context(START_METHOD)
     if START_METHOD == "forkserver":  # read when the server starts (once per process)
         ctx.set_forkserver_preload(list(PRELOAD))
+        parent = _start_fork_server()
+    else:
+        parent = os.getpid()
     task = _Pickled(fn)
-    with ProcessPoolExecutor(max_workers=min(w, n), mp_context=ctx) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(w, n or w), mp_context=ctx, initializer=_worker_started, initargs=(parent,))
+    _POOLS.add(pool)
+    try:
 
         def submit(spec: Any) -> Any:
             with _interrupts_held():  # a submit may start a worker process
@@ -143,7 +228,132 @@ def imap(
             lambda fs: wait(fs, return_when=FIRST_COMPLETED)[0],
             lambda f: pickle.loads(f.result()),
             lambda f: f.cancel(),
+            n,
         )
+    except BaseException:  # an interrupt, a task's error, or the consumer stopped early
+        with _interrupts_held():  # the results are not wanted: do not wait for the running tasks
+            _stop_pool(pool)
+        raise
+    else:
+        pool.shutdown(wait=True)
+    finally:
+        _POOLS.discard(pool)
+
+
+# the local pools whose tasks are running (stop_pools stops them)
+_POOLS: set[ProcessPoolExecutor] = set()
+
+
+def _start_fork_server() -> int:
+    """Start the fork server if it is not running; its pid (0 if unknown).
+
+    It starts with SIGINT blocked in this thread, which it and the workers it
+    forks inherit (a Ctrl-C at a terminal reaches the whole process group;
+    the driver stops the workers itself).  The resource tracker is started
+    first: it unblocks SIGINT in this thread once it has started."""
+    from multiprocessing import forkserver, resource_tracker
+
+    resource_tracker.ensure_running()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)  # a Ctrl-C meanwhile is delivered now
+    return int(getattr(forkserver._forkserver, "_forkserver_pid", None) or 0)
+
+
+def _worker_started(parent: int) -> None:
+    """Run first in each local worker: it ignores SIGINT (the driver stops it)
+    and dies with the process that started it, ``parent`` (the fork server,
+    or the driver with ``spawn``), so no worker outlives a killed driver.
+
+    On Linux by prctl(PR_SET_PDEATHSIG, SIGKILL), elsewhere by a thread that
+    watches the parent's pid.  A forked worker also closes its copy of the
+    fork server's alive pipe: the server stops when the last copy of that
+    pipe is closed, and with the workers' copies closed that is when the
+    driver exits, however it ends (killed, out of memory)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if START_METHOD == "forkserver":
+        from multiprocessing import forkserver
+
+        fd = getattr(forkserver._forkserver, "_forkserver_alive_fd", None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            forkserver._forkserver._forkserver_alive_fd = None  # type: ignore[attr-defined]  # a task that forks starts its own server
+    if not _die_with_parent():
+        threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True, name="watch-parent").start()
+    if parent and os.getppid() != parent:  # the parent died before the watch was set
+        os._exit(1)
+
+
+def _die_with_parent() -> bool:
+    """prctl(PR_SET_PDEATHSIG, SIGKILL) for this process (Linux); False where it is not available.
+
+    The signal comes when the parent *thread* exits: a worker's parent is the
+    fork server's only thread (or, with spawn, a thread of the driver that
+    may end, which is why spawn workers are watched instead)."""
+    if START_METHOD != "forkserver":
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool at once: its workers killed, the tasks not yet finished dropped.
+
+    A worker killed while it sends a result leaves the pool's thread waiting
+    for the rest of it: with the workers gone this process holds the only
+    other copy of that pipe's write end, and closing it ends the wait.  A task
+    on its way to the workers is dropped (the queue's feeder is not waited
+    for).  Safe to call twice."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
+    results, calls = getattr(pool, "_result_queue", None), getattr(pool, "_call_queue", None)
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+    if calls is not None:
+        calls.cancel_join_thread()
+    for p in procs:
+        p.join(STOP_TIMEOUT_S)
+    writer = getattr(results, "_writer", None)
+    if writer is not None:
+        with contextlib.suppress(OSError):
+            writer.close()
+    if manager is not None:
+        manager.join(STOP_TIMEOUT_S)
+
+
+def kill_workers() -> None:
+    """SIGKILL every worker of the running local pools (for a second Ctrl-C: nothing waits on them)."""
+    for pool in list(_POOLS):
+        for p in list((getattr(pool, "_processes", None) or {}).values()):
+            with contextlib.suppress(Exception):
+                p.kill()
+
+
+def stop_pools() -> None:
+    """Stop every running local pool at once (after an interrupt, and when the interpreter exits)."""
+    for pool in list(_POOLS):
+        _stop_pool(pool)
+        _POOLS.discard(pool)
+
+
+# before concurrent.futures waits for its pools at exit (these run in reverse order of registration)
+threading._register_atexit(stop_pools)  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager
@@ -185,7 +395,7 @@ class _Pickled:
 
 
 def _imap_dask(
-    fn: Callable[[Any], Any], specs: Sequence[Any], scheduler: str, ordered: bool, window: int | None
+    fn: Callable[[Any], Any], specs: Iterable[Any], scheduler: str, ordered: bool, window: int | None, n: int | None
 ) -> Iterator[tuple[int, Any]]:
     from dask.distributed import as_completed
 
@@ -197,13 +407,31 @@ def _imap_dask(
         finished.add(f)
         return f
 
+    lost = False
     try:
         threads = max(1, sum(client.nthreads().values()))
         yield from _drive(
-            submit, specs, ordered, window or 2 * threads, lambda fs: [next(finished)], lambda f: f.result(), lambda f: f.cancel()
+            submit,
+            specs,
+            ordered,
+            window or 2 * threads,
+            lambda fs: [next(finished)],
+            lambda f: f.result(),
+            lambda f: f.cancel(),
+            n,
         )
+    except (OSError, TimeoutError, CancelledError) as exc:  # the cluster, not a task: a task's error keeps its type
+        lost = True
+        raise BackendError(
+            f"lost the Dask scheduler at {scheduler} during the run ({type(exc).__name__}); nothing was written but what "
+            "the command checkpoints (psa: continue with --resume); check the cluster and run the same command again"
+        ) from None
     finally:
-        client.close()
+        if lost:
+            _abandon(client)
+        else:
+            with contextlib.suppress(Exception):
+                client.close()
 
 
 class WorkerCrashed(BrokenProcessPool):
@@ -212,34 +440,44 @@ class WorkerCrashed(BrokenProcessPool):
 
 def _drive(
     submit: Callable[[Any], Any],
-    specs: Sequence[Any],
+    specs: Iterable[Any],
     ordered: bool,
     window: int,
     wait_some: Callable[[Any], Any],
     result: Callable[[Any], Any],
     cancel: Callable[[Any], Any],
+    n: int | None = None,
 ) -> Iterator[tuple[int, Any]]:
-    """Keep ``window`` tasks in flight; yield results (in order, or as done)."""
-    n = len(specs)
+    """Keep ``window`` tasks in flight, taking the specs as they are needed;
+    yield results (in order, or as done).  ``n``: the number of specs, if known."""
+    todo = iter(specs)
+    more = True
     pending: dict[Any, int] = {}
     done: dict[int, Any] = {}
     nxt_submit = nxt_yield = 0
     try:
-        while nxt_yield < n:
-            while nxt_submit < n and len(pending) + len(done) < max(1, window):
-                pending[submit(specs[nxt_submit])] = nxt_submit
+        while True:
+            while more and len(pending) + len(done) < max(1, window):
+                spec = next(todo, _END)
+                if spec is _END:
+                    more = False
+                    break
+                pending[submit(spec)] = nxt_submit
                 nxt_submit += 1
             if ordered and nxt_yield in done:
                 yield nxt_yield, done.pop(nxt_yield)
                 nxt_yield += 1
                 continue
+            if not pending:
+                return
             finished = wait_some(set(pending))
             for f in finished:
                 i = pending.pop(f)
                 try:
                     value = result(f)  # a task's exception is raised here
                 except BrokenProcessPool as exc:
-                    raise WorkerCrashed(f"the worker running task {i} (of tasks 0-{n - 1}) died: {exc}") from exc
+                    of = f" (of tasks 0-{n - 1})" if n else ""
+                    raise WorkerCrashed(f"the worker running task {i}{of} died: {exc}") from exc
                 if ordered:
                     done[i] = value
                 else:
@@ -248,6 +486,9 @@ def _drive(
     finally:
         for f in pending:
             cancel(f)
+
+
+_END = object()  # no more specs
 
 
 def map_tasks(
@@ -263,10 +504,11 @@ def map_tasks(
     ``on_result(index, result)`` is called in this process as each task
     finishes (in any order), e.g. to checkpoint it."""
     out: list[Any] = [None] * len(specs)
-    for i, r in imap(fn, specs, workers=workers, scheduler=scheduler, ordered=on_result is None):
-        out[i] = r
-        if on_result is not None:
-            on_result(i, r)
+    with contextlib.closing(imap(fn, specs, workers=workers, scheduler=scheduler, ordered=on_result is None)) as results:
+        for i, r in results:  # an error in on_result stops the workers at once (closing)
+            out[i] = r
+            if on_result is not None:
+                on_result(i, r)
     return out
 
 
@@ -544,16 +786,17 @@ def run_replications(
     batch = tally.target if not tally.auto else max(w * 2, INITIAL)
     while tally.n < tally.target and not stop:
         n = tally.n
-        specs = [(data, base + k, k == 0) for k in range(n, min(tally.target, n + batch))]
-        for _, r in imap(replication_task, specs, workers=w, scheduler=scheduler, ordered=True):
-            if "result" in r:
-                first = RunResult(scenario=scenario, events=None, **r["result"])
-                if first_sink is not None:
-                    for t in r["tables"]:
-                        first_sink(t)  # one task: its dictionary is already the serial one
-            if tally.add(r["row"]):
-                stop = True
-                break
+        specs = ((data, base + k, k == 0) for k in range(n, min(tally.target, n + batch)))  # taken as needed
+        with contextlib.closing(imap(replication_task, specs, workers=w, scheduler=scheduler, ordered=True)) as results:
+            for _, r in results:
+                if "result" in r:
+                    first = RunResult(scenario=scenario, events=None, **r["result"])
+                    if first_sink is not None:
+                        for t in r["tables"]:
+                            first_sink(t)  # one task: its dictionary is already the serial one
+                if tally.add(r["row"]):
+                    stop = True  # the replications still running are not wanted: closing stops them
+                    break
     return tally.result(first)
 
 
@@ -630,7 +873,8 @@ def add_backend_args(p: Any) -> None:
         default=None,
         metavar="N",
         help=f"local worker processes (default: the machine's cores, {default_workers()} here, when the work is at least "
-        f"{AUTO_MIN_WORK:,} patient-runs; 1 below that)",
+        f"{AUTO_MIN_WORK:,} patient-runs; 1 below that; at most {WORKERS_PER_CORE} per core and as many as the "
+        f"available memory holds at {WORKER_MEMORY / 2**30:.2f} GB each)",
     )
     p.add_argument(
         "--scheduler",
@@ -641,14 +885,18 @@ def add_backend_args(p: Any) -> None:
 
 
 def workers_from_args(args: Any, work: int) -> int:
-    """The worker count: --workers if given, else the cores for large work, 1 for small."""
+    """The worker count: --workers if given (at most :func:`max_workers`), else the cores for
+    large work (as many as the memory holds), 1 for small."""
     from .cli import UsageError
 
     w = getattr(args, "workers", None)
+    cap, why = max_workers()
     if w is None:
-        return default_workers() if work >= AUTO_MIN_WORK else 1
+        return min(default_workers(), cap) if work >= AUTO_MIN_WORK else 1
     if w < 1:
         raise UsageError(f"--workers {w}: give 1 or more worker processes")
+    if w > cap:
+        raise UsageError(f"--workers {w}: at most {cap} local worker processes here ({why}); give --workers {cap} or fewer")
     return int(w)
 
 

@@ -55,6 +55,9 @@ CHECKPOINT = ".checkpoint"
 MANIFEST = "manifest.json"
 LUCK = ("common", "per-draw")
 DEFAULT_WTP_MAX = 100_000.0
+# the most draws one PSA takes: each finished draw is a checkpoint file (about 9 KB) read back at the
+# end, about 10 KB of memory per draw and scenario, so 100,000 draws take about 1 GB at the end
+MAX_DRAWS = 100_000
 
 # outcome column -> label (per patient unless a proportion)
 OUTCOMES: dict[str, str] = {
@@ -366,6 +369,17 @@ def plan(scenario: Scenario, comparator: Scenario | None, patients: int | None, 
     return _Plan(arms, _unique([s.name for s in arms]), data, cols, s0, n, luck, scenario.run.replication)
 
 
+def check_draws(draws: Any) -> None:
+    """PsaError unless ``draws`` is a whole number from 1 to MAX_DRAWS."""
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        raise PsaError(f"--draws {draws}: give 1 or more draws")
+    if draws > MAX_DRAWS:
+        raise PsaError(
+            f"--draws {draws}: at most {MAX_DRAWS:,} draws in one PSA (each is checkpointed and read back "
+            f"into memory); give {MAX_DRAWS:,} or fewer"
+        )
+
+
 def _check_draws(p: _Plan, todo: Iterable[int]) -> None:
     """Every draw's parameter set must be a valid scenario (cross-field rules)."""
     from .loader import ScenarioError
@@ -572,8 +586,7 @@ def run_psa(
     when every draw is done."""
     from . import parallel
 
-    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
-        raise PsaError(f"--draws {draws}: give 1 or more draws")
+    check_draws(draws)
     if isinstance(wtp_max, bool) or not isinstance(wtp_max, (int, float)) or not (math.isfinite(wtp_max) and wtp_max > 0):
         raise PsaError(f"--wtp-max {wtp_max}: give a positive, finite amount per QALY")
     t0 = time.perf_counter()
@@ -605,7 +618,10 @@ def run_psa(
         if progress is not None:
             progress(count, draws)
 
-    parallel.map_tasks(run_task, [p.spec(d) for d in todo], workers=workers, scheduler=scheduler, on_result=finished)
+    specs = (p.spec(d) for d in todo)  # built as the workers take them, not all up front
+    with contextlib.closing(parallel.imap(run_task, specs, workers=workers, scheduler=scheduler, ordered=False)) as results:
+        for i, r in results:
+            finished(i, r)
     if ck is not None:
         table = ck.read(draws)
     else:

@@ -56,6 +56,10 @@ AUTO_OUTCOMES = {
 }
 DEFAULT_PRECISION = 0.05
 DEFAULT_CAP = 50
+# the most replications one run takes (--replications and --max-replications): every replication's
+# row of outcomes (about 170 numbers, some 10 KB as the rows are kept) stays in memory until the
+# table is written, so this bounds that memory to about 1 GB
+MAX_REPLICATIONS = 100_000
 INITIAL = 3
 K_LIMIT = 5
 ALGORITHM = (
@@ -158,6 +162,15 @@ def replication_values(patients: pd.DataFrame) -> dict[str, float]:
 # ----------------------------------------------------------------------------- running
 
 
+def check_count(n: Any, flag: str = "--replications") -> None:
+    """ValueError naming ``flag`` when ``n`` replications exceed MAX_REPLICATIONS."""
+    if isinstance(n, int) and n > MAX_REPLICATIONS:
+        raise ValueError(
+            f"{flag} {n}: at most {MAX_REPLICATIONS:,} replications in one run (each keeps its row of outcomes "
+            f"in memory); give {MAX_REPLICATIONS:,} or fewer, or split the work over several seeds"
+        )
+
+
 @dataclass
 class Replications:
     """What a set of replications produced."""
@@ -220,6 +233,7 @@ class Tally:
             raise ValueError("replications must be a positive integer or 'auto'")
         if self.auto and cap < INITIAL:
             raise ValueError(f"the cap must be at least {INITIAL} replications")
+        check_count(cap if self.auto else replications, "--max-replications" if self.auto else "--replications")
         self.requested, self.precision, self.cap = replications, precision, cap
         self.target = cap if self.auto else int(replications)
         self.watch = list(outcomes or AUTO_OUTCOMES)

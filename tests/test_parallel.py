@@ -81,16 +81,26 @@ def test_local_workers_are_other_processes_forked_by_one_server() -> None:
 
 def test_interrupt_while_a_worker_starts_is_delivered_after_it() -> None:
     """Ctrl-C during a pool submit (which may start a worker) is held back
-    until the submit is done, then raised; the handlers are restored."""
-    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    finished = False
-    with pytest.raises(KeyboardInterrupt):
-        with parallel._interrupts_held():
-            signal.raise_signal(signal.SIGINT)
-            sum(range(1000))  # Python code runs on: an unheld handler would have raised by now
-            finished = True
-    assert finished
-    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    until the submit is done, then raised; the handlers are restored.
+
+    The test sets Python's own SIGINT handler and unblocks SIGINT itself: a
+    test run started in the background by a script inherits SIGINT ignored
+    (or blocked), and then no KeyboardInterrupt could come."""
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+        finished = False
+        with pytest.raises(KeyboardInterrupt):
+            with parallel._interrupts_held():
+                signal.raise_signal(signal.SIGINT)
+                sum(range(1000))  # Python code runs on: an unheld handler would have raised by now
+                finished = True
+        assert finished
+        assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        signal.signal(signal.SIGINT, outer)
 
 
 def test_chunk_plan_covers_every_patient_once() -> None:

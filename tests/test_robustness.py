@@ -71,8 +71,15 @@ def _pool_workers(pid: int) -> list[psutil.Process]:
     return found
 
 
+def _default_signals() -> None:
+    """In the child: SIGINT and SIGTERM at their defaults, whatever the test run inherited
+    (a run started in the background by a script ignores SIGINT, and so would its children)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 def start(procs: list[subprocess.Popen[bytes]], args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
-    p = subprocess.Popen([sys.executable, RUN_SIM, *args], cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.Popen([sys.executable, RUN_SIM, *args], cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_default_signals)
     procs.append(p)
     return p
 

@@ -19,7 +19,7 @@ from ..cli import UsageError
 from ..loader import load_scenario
 from ..output import default_folder
 from ..parallel import BackendError, add_backend_args, check_scheduler, workers_from_args
-from ..psa import DEFAULT_WTP_MAX, LUCK, OUTCOMES, PsaError, run_psa
+from ..psa import DEFAULT_WTP_MAX, LUCK, MAX_DRAWS, OUTCOMES, PsaError, check_draws, run_psa
 from .common import given, number_type, progress_bar, run_value, say
 
 
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="dotted.path=value",
         help="override one parameter in every scenario (repeatable)",
     )
-    p.add_argument("--draws", type=int, default=100, help="parameter draws (default 100)")
+    p.add_argument("--draws", type=int, default=100, help=f"parameter draws (default 100, at most {MAX_DRAWS:,})")
     p.add_argument("--patients", type=run_value("patients"), default=1000, help="patients per draw (default 1000)")
     p.add_argument(
         "--seed",
@@ -77,8 +77,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def main(args: argparse.Namespace) -> int:
     if len(args.scenarios) > 2:
         raise UsageError(f"psa takes one scenario, or two to compare; got {len(args.scenarios)}")
-    if args.draws < 1:
-        raise UsageError(f"--draws {args.draws}: give 1 or more draws")
+    try:
+        check_draws(args.draws)
+    except PsaError as exc:
+        raise UsageError(str(exc)) from None
     if args.patients < 1:
         raise UsageError(f"--patients {args.patients}: give 1 or more patients per draw")
     if args.resume and args.force:

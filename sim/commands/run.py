@@ -18,7 +18,7 @@ from typing import Any
 from ..cli import UsageError
 from ..output import default_folder
 from ..parallel import BackendError, add_backend_args, check_scheduler, chunkable, workers_from_args
-from ..replications import DEFAULT_CAP, DEFAULT_PRECISION, INITIAL, replications_to_folder
+from ..replications import DEFAULT_CAP, DEFAULT_PRECISION, INITIAL, check_count, replications_to_folder
 from ..results import FORMATS, run_to_folder
 from .common import add_scenario_args, given, load_from_args, progress_bar, say
 
@@ -63,6 +63,10 @@ def parse_replications(text: str) -> int | str:
         raise UsageError(f"--replications {text!r}: give a whole number of replications (1 or more) or 'auto'") from None
     if r < 1:
         raise UsageError(f"--replications {r}: give 1 or more, or 'auto'")
+    try:
+        check_count(r)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return r
 
 
@@ -73,6 +77,10 @@ def main(args: argparse.Namespace) -> int:
             raise UsageError(f"--precision {args.precision}: give a fraction between 0 and 1, e.g. 0.05 for 5%")
         if args.max_replications < INITIAL:
             raise UsageError(f"--max-replications {args.max_replications}: give at least {INITIAL}")
+        try:
+            check_count(args.max_replications, "--max-replications")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     scenario = load_from_args(args)
     out = Path(args.out) if args.out else default_folder(scenario.name)
     n_runs = reps if isinstance(reps, int) else args.max_replications

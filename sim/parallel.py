@@ -879,9 +879,21 @@ def add_backend_args(p: Any) -> None:
     p.add_argument(
         "--scheduler",
         default=None,
+        type=_address,
         metavar="ADDRESS",
         help="run on an existing Dask cluster instead, e.g. tcp://127.0.0.1:8786 (docs/scale.md)",
     )
+
+
+def _address(text: str) -> str:
+    """``--scheduler``: an empty address (an unset shell variable) is refused, never taken as 'run locally'."""
+    import argparse
+
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is empty; give the scheduler's address, e.g. tcp://HOST:8786, or leave the option out"
+        )
+    return text
 
 
 def workers_from_args(args: Any, work: int) -> int:

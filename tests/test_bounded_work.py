@@ -382,3 +382,45 @@ def test_scheduler_lost_during_a_run_is_a_clear_error(tmp_path: Path, procs: lis
     assert "Traceback" not in err, err[-2000:]
     assert err.strip().splitlines()[-1].startswith(f"error: lost the Dask scheduler at {address}"), err
     assert not out.exists() and not partials(tmp_path)
+
+
+def test_compare_replications_over_the_cap_and_an_empty_scheduler_are_refused(tmp_path: Path) -> None:
+    """compare --replications far over the cap, and --scheduler '' (an unset variable), are exit 2
+    before any work, with the flag named, never a default taken instead."""
+    import subprocess
+    import sys
+
+    from sim.replications import MAX_REPLICATIONS
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    base = [sys.executable, str(root / "run_sim.py")]
+    r = subprocess.run(
+        [
+            *base,
+            "compare",
+            "scenarios/baseline.yaml",
+            "scenarios/no_bone_agent.yaml",
+            "--replications",
+            str(MAX_REPLICATIONS + 1),
+            "--out",
+            str(tmp_path / "c"),
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2 and "--replications" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "c").exists()
+    r = subprocess.run(
+        [*base, "run", "scenarios/baseline.yaml", "--patients", "10", "--scheduler", "", "--out", str(tmp_path / "r")],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2 and "--scheduler" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "r").exists()

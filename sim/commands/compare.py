@@ -12,6 +12,7 @@ from ..compare import KEY_OUTCOMES, compare
 from ..loader import load_scenario
 from ..output import staged_output
 from ..params import ILLUSTRATIVE
+from ..replications import check_count
 from ..summary import json_safe
 from .common import given, progress_bar, run_value, say
 
@@ -48,6 +49,10 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError("compare needs at least two scenario files")
     if args.replications < 1:
         raise UsageError("--replications must be 1 or more")
+    try:
+        check_count(args.replications)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     overrides = list(args.overrides) + ([f"run.patients={args.patients}"] if args.patients is not None else [])
     scenarios = [load_scenario(Path(f), overrides) for f in args.scenarios]
     seed = args.seed if args.seed is not None else scenarios[0].run.seed

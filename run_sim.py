@@ -10,7 +10,7 @@ Parameters are illustrative, not clinically validated.
 import sys
 
 try:
-    from sim.cli import main
+    from sim.cli.main import main
 except KeyboardInterrupt:  # Ctrl-C while the program loads: nothing was started
     sys.exit(130)
 

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sim import load_scenario, simulate, with_overrides  # noqa: E402
-from sim.compare import run_metrics  # noqa: E402
+from sim.experiments.compare import run_metrics  # noqa: E402
 
 METRICS = {
     "sre.mean_per_patient": "SREs per patient",

@@ -4,7 +4,7 @@
 
 Parameters are illustrative, not clinically validated.  The app holds no
 model logic: it calls the same library functions as the command line
-(``sim``) and reuses the report's figures (``sim.plots``, ``sim.figures``).
+(``sim``) and reuses the report's figures (``sim.present.cohort_figures``, ``sim.present.course_figures``).
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 edited, cached runs and the runs of the session.
 
 The dashboard holds no model logic: scenarios are read and validated by
-:mod:`sim.loader`, widgets are described by :mod:`sim.authoring`, runs are
-made by :func:`sim.simulate` / :func:`sim.replications.run_replications`,
-outcomes by :mod:`sim.summary` and :mod:`sim.analysis`, comparisons by
-:mod:`sim.compare`.  Everything a page shows goes through :func:`guard`, so
+:mod:`sim.scenario.loader`, widgets are described by :mod:`sim.scenario.authoring`, runs are
+made by :func:`sim.simulate` / :func:`sim.experiments.replications.run_replications`,
+outcomes by :mod:`sim.analysis.summary` and :mod:`sim.analysis.survival`, comparisons by
+:mod:`sim.experiments.compare`.  Everything a page shows goes through :func:`guard`, so
 an unexpected error is a short message, never a traceback.
 """
 
@@ -26,9 +26,18 @@ import pandas as pd
 import streamlit as st
 
 from sim import ILLUSTRATIVE, Scenario, ScenarioError, simulate, with_overrides
-from sim.authoring import parameters
-from sim.loader import MAX_SCENARIO_BYTES, SCENARIO_DIR, Problem, apply_overrides, load_raw, parse_yaml, resolve_upload, validate
-from sim.oserrors import describe
+from sim.outputs.oserrors import describe
+from sim.scenario.authoring import parameters
+from sim.scenario.loader import (
+    MAX_SCENARIO_BYTES,
+    SCENARIO_DIR,
+    Problem,
+    apply_overrides,
+    load_raw,
+    parse_yaml,
+    resolve_upload,
+    validate,
+)
 
 log = logging.getLogger("bmc_sim.dashboard")
 
@@ -44,7 +53,7 @@ PROGRESS_FROM_PATIENTS = 20_000  # runs this large (patients x replications) sho
 SWIMMER_SAMPLE = 40
 
 # the key parameters edited with widgets on the Scenario page (dotted paths);
-# their description, unit, default, range and source come from sim.authoring
+# their description, unit, default, range and source come from sim.scenario.authoring
 # (a path the schema no longer has is left out, so the page keeps working)
 KEY_PARAMETERS: dict[str, list[str]] = {
     "Disease course": [
@@ -141,7 +150,7 @@ def read_upload(name: str, data: bytes, inherited: dict[str, dict[str, str]] | N
     """Raw scenario dict of an uploaded file: size-capped, UTF-8, safe YAML,
     a mapping; ``extends:`` resolved against scenarios/ by the loader, every
     message naming the upload by its own name.  ``inherited``: filled as by
-    :func:`sim.loader.load_raw`, for :func:`build`."""
+    :func:`sim.scenario.loader.load_raw`, for :func:`build`."""
     if len(data) > MAX_SCENARIO_BYTES:
         raise ScenarioError([Problem("", f"the file is {len(data):,} bytes, over the {MAX_SCENARIO_BYTES:,}-byte limit for scenarios")], name)
     try:
@@ -246,8 +255,8 @@ def keep_excluded(copy: Scenario, original: Scenario) -> Scenario:
 
 
 def _compute(scenario_json: str, seed: int, patients: int, replications: int, progress: Callable[[int, int], None] | None) -> RunOutput:
-    from sim.replications import across, run_replications
-    from sim.summary import outcomes
+    from sim.analysis.summary import outcomes
+    from sim.experiments.replications import across, run_replications
 
     t0 = time.perf_counter()
     s = run_scenario_for(from_json(scenario_json), seed, patients)
@@ -286,7 +295,7 @@ def _compute(scenario_json: str, seed: int, patients: int, replications: int, pr
 
 
 def _sample(df: pd.DataFrame, seed: int) -> np.ndarray:
-    from sim.figures import sample_ids
+    from sim.present.course_figures import sample_ids
 
     return sample_ids(df, SWIMMER_SAMPLE, seed)
 
@@ -352,8 +361,8 @@ def run_with_progress(scenario: Scenario, seed: int, patients: int, replications
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def cached_analysis(scenario_json: str, seed: int, patients: int, replications: int, _df: pd.DataFrame, horizon: float) -> Any:
-    """sim.analysis.analyse of a run's reported patients, cached by the run's key."""
-    from sim.analysis import analyse
+    """sim.analysis.survival.analyse of a run's reported patients, cached by the run's key."""
+    from sim.analysis.survival import analyse
 
     return analyse(_df, horizon)
 

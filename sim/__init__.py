@@ -14,13 +14,40 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import kernel as _kernel
+from typing import TYPE_CHECKING
 
-_kernel.load()  # the course kernel: compiled if a current build exists, else the Python sources
+if TYPE_CHECKING:  # for type checkers; at run time they are imported on first use
+    from sim.engine.simulate import RunResult, simulate
+    from sim.scenario.fields import ILLUSTRATIVE
+    from sim.scenario.loader import ScenarioError, load_scenario, with_overrides
+    from sim.scenario.model import Scenario
 
-from .engine import RunResult, simulate  # noqa: E402 (after the kernel is chosen)
-from .loader import ScenarioError, load_scenario, with_overrides  # noqa: E402
-from .params import ILLUSTRATIVE  # noqa: E402
-from .scenario import Scenario  # noqa: E402
+# The names below are imported on first use (PEP 562), so ``import sim`` (or
+# ``import sim.scenario.fields``) loads neither pandas, pyarrow nor SimPy.
+# Importing any module of :mod:`sim.kernel` chooses the kernel first
+# (compiled if a current build exists, else the Python sources).
+_LAZY = {
+    "RunResult": "sim.engine.simulate",
+    "simulate": "sim.engine.simulate",
+    "ScenarioError": "sim.scenario.loader",
+    "load_scenario": "sim.scenario.loader",
+    "with_overrides": "sim.scenario.loader",
+    "ILLUSTRATIVE": "sim.scenario.fields",
+    "Scenario": "sim.scenario.model",
+}
 
 __all__ = ["__version__", "Scenario", "ScenarioError", "RunResult", "load_scenario", "with_overrides", "simulate", "ILLUSTRATIVE"]
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

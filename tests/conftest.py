@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sim import Scenario, simulate, with_overrides  # noqa: E402
-from sim.params import PRIMARIES  # noqa: E402
+from sim.scenario.fields import PRIMARIES  # noqa: E402
 
 SCENARIOS = ROOT / "scenarios"
 

@@ -1,4 +1,4 @@
-"""Known answers for the estimators in sim.analysis, computed by hand on
+"""Known answers for the estimators in sim.analysis.survival, computed by hand on
 small fixtures, and the estimators on a simulated cohort."""
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import analysis as an
+from sim.analysis import survival as an
 
 from .conftest import run
 
@@ -199,7 +199,7 @@ def test_incidence_at_horizon_equals_the_proportion_without_early_censoring(coho
 
 
 def test_analysis_matches_the_summary(cohort):
-    from sim.summary import outcomes
+    from sim.analysis.summary import outcomes
 
     a = an.analyse(cohort, 120.0)
     o = outcomes(cohort)
@@ -216,7 +216,7 @@ def test_analysis_matches_the_summary(cohort):
 def test_plots_return_figures(cohort):
     from matplotlib.figure import Figure
 
-    from sim import plots
+    from sim.present import cohort_figures as plots
 
     a = an.analyse(cohort, 120.0)
     figs = plots.report_figures(a)

@@ -14,7 +14,8 @@ import yaml
 
 import sim
 from sim import Scenario, ScenarioError
-from sim.authoring import (
+from sim.cli.main import main
+from sim.scenario.authoring import (
     LOADER_ONLY_RULES,
     REFERENCE_FILE,
     REGENERATE,
@@ -29,12 +30,11 @@ from sim.authoring import (
     set_keys,
     undocumented,
 )
-from sim.cli import main
-from sim.loader import load_raw, read_scenario_file, validate
+from sim.scenario.loader import load_raw, read_scenario_file, validate
 
 from .conftest import ROOT, SCENARIOS
 
-# parameters known to lack a unit or source in sim/scenario.py (requested there)
+# parameters known to lack a unit or source in sim/scenario/model.py (requested there)
 KNOWN_GAPS = {"other_mortality.enabled"}
 
 
@@ -214,7 +214,7 @@ def test_reference_doc_is_current() -> None:
 def test_reference_doc_follows_the_scenario_sections() -> None:
     text = reference_markdown()
     heads = [line[3:] for line in text.splitlines() if line.startswith("## ") and line[3:] in Scenario.model_fields]
-    from sim.loader import _field_model
+    from sim.scenario.loader import _field_model
 
     sections = [k for k, f in Scenario.model_fields.items() if _field_model(f.annotation) is not None]
     assert heads == sections
@@ -226,7 +226,7 @@ def test_reference_doc_follows_the_scenario_sections() -> None:
 def test_schema_docs_command_writes_both_files(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import sim.authoring as authoring
+    import sim.scenario.authoring as authoring
 
     monkeypatch.setattr(authoring, "SCHEMA_FILE", tmp_path / "docs" / "scenario.schema.json")
     monkeypatch.setattr(authoring, "REFERENCE_FILE", tmp_path / "docs" / "scenario-reference.md")
@@ -274,7 +274,7 @@ def test_explain_known_parameter(capsys: pytest.CaptureFixture[str]) -> None:
         f"default:   {s.carcinosis.probability!r}",
         "range:     0 to 1",
         "source:    source article (8-10% of patients with bone metastases)",
-        "step 6 of the course: bone marrow carcinosis (sim/course.py)",
+        "step 6 of the course: bone marrow carcinosis (sim/kernel/course.py)",
         "illustrative, not clinically validated",
     ):
         assert text in out, text
@@ -471,7 +471,7 @@ def test_citation_has_the_required_fields() -> None:
 
 
 def test_diff_markdown_for_reports(scenario_dir: Path) -> None:
-    from sim.authoring import diff_markdown
+    from sim.scenario.authoring import diff_markdown
 
     a, b = scenario_dir / "baseline.yaml", scenario_dir / "high_carcinosis.yaml"
     sa, sb = sim.load_scenario(a), sim.load_scenario(b)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.bench import TARGETS, best_of, figures, repeats_for
-from sim.cli import main
+from sim.cli.main import main
+from sim.experiments.bench import TARGETS, best_of, figures, repeats_for
 
 
 def _run(wall: float, simulate: float | None = None, bare: float | None = None) -> dict:

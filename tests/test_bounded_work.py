@@ -23,7 +23,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from sim import parallel, psa, replications
+from sim.experiments import psa, replications
+from sim.runtime import parallel
 
 from .conftest import ROOT, SCENARIOS
 
@@ -390,7 +391,7 @@ def test_compare_replications_over_the_cap_and_an_empty_scheduler_are_refused(tm
     import subprocess
     import sys
 
-    from sim.replications import MAX_REPLICATIONS
+    from sim.experiments.replications import MAX_REPLICATIONS
 
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": str(root)}

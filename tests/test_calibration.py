@@ -1,7 +1,7 @@
 """The default scenario against its calibration targets, as a whole model.
 
 20,000 patients (seed 20261125). Tolerance: each published figure's range
-in sim/targets.py, which is at least 4 standard errors of the model's
+in sim/analysis/targets.py, which is at least 4 standard errors of the model's
 estimate at this size for the cohort-level figures (carcinosis: SE 0.002 vs
 range +-0.01; hypercalcemia: SE 0.0015 vs +-0.01; prostate 1-year survival,
 n ~ 6,800: SE 0.006 vs +-0.03).
@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from sim.targets import TARGETS, model_values
+from sim.analysis.targets import TARGETS, model_values
 
 # held out and known not to be met (docs/calibration.md explains why)
 KNOWN_MISSES = {"os12_thyroid"}
@@ -41,10 +41,10 @@ def test_breast_treated_median_on_a_dedicated_cohort():
     """Breast patients with carcinosis (5,000, all develop it), treated at
     diagnosis with the default uptake: median survival from diagnosis
     within Niu 2023 / Demir 2014 (6.4-7.6 months); about 2,100 treated."""
-    from sim.calibrate import _cohort
-    from sim.loader import with_overrides
-    from sim.scenario import Scenario
-    from sim.targets import after, km_median
+    from sim.analysis.targets import after, km_median
+    from sim.experiments.calibrate import _cohort
+    from sim.scenario.loader import with_overrides
+    from sim.scenario.model import Scenario
 
     df = _cohort(with_overrides(Scenario(), {"carcinosis.probability": 1.0}), "breast", 5000, 20261125)
     treated = df[df["chemotherapy"]]

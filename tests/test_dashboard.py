@@ -19,8 +19,8 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from sim import load_scenario  # noqa: E402
-from sim.authoring import parameters  # noqa: E402
-from sim.loader import MAX_SCENARIO_BYTES  # noqa: E402
+from sim.scenario.authoring import parameters  # noqa: E402
+from sim.scenario.loader import MAX_SCENARIO_BYTES  # noqa: E402
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -289,20 +289,20 @@ def test_compare_needs_two_scenarios():
 
 
 def test_uncertainty_explains_until_psa_exists():
-    if "sim.psa" in sys.modules or importlib.util.find_spec("sim.psa") is not None:
-        pytest.skip("sim.psa exists: the page shows its results (tested below)")
+    if "sim.experiments.psa" in sys.modules or importlib.util.find_spec("sim.experiments.psa") is not None:
+        pytest.skip("sim.experiments.psa exists: the page shows its results (tested below)")
     at = page(app(), "uncertainty")
     body = "\n".join(m.value for m in at.markdown)
-    assert "not available yet" in body and "sim/psa.py" in body
+    assert "not available yet" in body and "sim/experiments/psa.py" in body
     assert not at.error
     no_traceback(at)
 
 
 @pytest.fixture
 def fake_psa(monkeypatch):
-    mod = types.ModuleType("sim.psa")
+    mod = types.ModuleType("sim.experiments.psa")
     mod.__doc__ = "Sensitivity analysis (test stand-in)."
-    mod.__spec__ = importlib.machinery.ModuleSpec("sim.psa", None)
+    mod.__spec__ = importlib.machinery.ModuleSpec("sim.experiments.psa", None)
 
     def one_way(scenario):
         return pd.DataFrame({"parameter": ["carcinosis.probability"], "low": [0.05], "high": [0.2], "scenario": [scenario.name]})
@@ -314,7 +314,7 @@ def fake_psa(monkeypatch):
 
     mod.one_way = one_way
     mod.probabilistic = probabilistic
-    monkeypatch.setitem(sys.modules, "sim.psa", mod)
+    monkeypatch.setitem(sys.modules, "sim.experiments.psa", mod)
     return mod
 
 
@@ -335,9 +335,9 @@ def test_uncertainty_shows_psa_results_when_the_module_exists(fake_psa):
 
 
 def test_uncertainty_runs_the_models_one_way_analysis():
-    """With the model's own sim.psa and a scenario with an uncertainty: section."""
-    if importlib.util.find_spec("sim.psa") is None or not (SCENARIOS / "baseline_psa.yaml").exists():
-        pytest.skip("sim.psa or scenarios/baseline_psa.yaml is not there yet")
+    """With the model's own sim.experiments.psa and a scenario with an uncertainty: section."""
+    if importlib.util.find_spec("sim.experiments.psa") is None or not (SCENARIOS / "baseline_psa.yaml").exists():
+        pytest.skip("sim.experiments.psa or scenarios/baseline_psa.yaml is not there yet")
     at = run_scenario(app(), "baseline_psa.yaml", patients=200)
     page(at, "uncertainty")
     at.button(key="psa|One-way sensitivity analysis").click().run()

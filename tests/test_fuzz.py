@@ -25,8 +25,8 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sim.cli import main
-from sim.loader import (
+from sim.cli.main import main
+from sim.scenario.loader import (
     MAX_SCENARIO_BYTES,
     Problem,
     ScenarioError,
@@ -36,7 +36,7 @@ from sim.loader import (
     read_scenario_file,
     validate,
 )
-from sim.scenario import Scenario
+from sim.scenario.model import Scenario
 
 from .conftest import SCENARIOS, fuzz_count
 
@@ -213,7 +213,7 @@ not_numbers = st.sampled_from(
 
 
 def _number_leaf(path: str) -> bool:
-    from sim.uncertainty import resolve
+    from sim.scenario.uncertainty import resolve
 
     try:
         _, info, sub = resolve(path)

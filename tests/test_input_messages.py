@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sim.cli import main
-from sim.loader import ScenarioError, load_scenario, parse_yaml, validate
+from sim.cli.main import main
+from sim.scenario.loader import ScenarioError, load_scenario, parse_yaml, validate
 
 from .conftest import SCENARIOS
 
@@ -142,8 +142,8 @@ def test_the_models_refuse_non_finite_numbers_given_directly() -> None:
     """Scenarios built in code (not through the loader) refuse NaN too."""
     from pydantic import ValidationError
 
-    from sim.scenario import Run
-    from sim.uncertainty import Distribution
+    from sim.scenario.model import Run
+    from sim.scenario.uncertainty import Distribution
 
     with pytest.raises(ValidationError):
         Run(horizon_months=float("nan"))
@@ -210,7 +210,7 @@ def test_a_bad_numeric_flag_is_refused_naming_the_flag(
 
 
 def test_run_psa_refuses_an_infinite_willingness_to_pay() -> None:
-    from sim.psa import PsaError, run_psa
+    from sim.experiments.psa import PsaError, run_psa
 
     s = load_scenario(PSA_BASE)
     for bad in (float("inf"), float("nan"), 0.0, -1.0):
@@ -344,7 +344,7 @@ def test_a_key_the_file_writes_itself_is_not_called_inherited(tmp_path: Path) ->
 
 @pytest.mark.parametrize("name", sorted(p.name for p in SCENARIOS.glob("*.yaml")))
 def test_the_commented_scenario_file_reproduces_every_shipped_scenario(name: str) -> None:
-    from sim.authoring import commented_yaml
+    from sim.scenario.authoring import commented_yaml
 
     s = load_scenario(SCENARIOS / name)
     text = commented_yaml(s, f"{name} (test)")
@@ -354,7 +354,7 @@ def test_the_commented_scenario_file_reproduces_every_shipped_scenario(name: str
 
 def test_the_commented_file_keeps_its_title_on_one_comment_line() -> None:
     from sim import with_overrides
-    from sim.authoring import commented_yaml
+    from sim.scenario.authoring import commented_yaml
 
     s = with_overrides(load_scenario(BASE), {"name": "a\u2028b"})
     text = commented_yaml(s, "my run\nname: injected\r\u2028more")

@@ -6,8 +6,8 @@ import re
 import numpy as np
 
 from sim import simulate, with_overrides
-from sim.cli import main
-from sim.journey import first_difference, narrate, render, render_compare, simulate_patient
+from sim.cli.main import main
+from sim.experiments.journey import first_difference, narrate, render, render_compare, simulate_patient
 
 from .conftest import make
 

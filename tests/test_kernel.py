@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim import engine, kernel, load_scenario, simulate
+from sim import kernel, load_scenario, simulate
+from sim.engine import simulate as engine
 
 from . import golden
 from .conftest import SCENARIOS
@@ -77,7 +78,7 @@ def test_compiled_kernel_matches_python_kernel_byte_for_byte() -> None:
     compiled, k1, lazy1 = _fingerprints_in_subprocess(pure=False)
     pure, k2, lazy2 = _fingerprints_in_subprocess(pure=True)
     assert (k1, k2) == ("compiled (mypyc)", "python")
-    # the compiled kernel draws each number when used (sim.philox), the Python one pre-draws blocks
+    # the compiled kernel draws each number when used (sim.kernel.philox), the Python one pre-draws blocks
     assert (lazy1, lazy2) == (True, False)
     assert compiled == pure == GOLDEN
 
@@ -116,7 +117,7 @@ def test_guard_refuses_a_stale_or_foreign_build(tmp_path: Path) -> None:
     _stamp(pkg)
     (pkg / "course.py").write_text("# edited after the build\n")
     state, why = kernel.decide(pkg, {})
-    assert state == "python" and "sim/course.py changed" in why
+    assert state == "python" and "sim/kernel/course.py changed" in why
     _stamp(pkg)
     doc = json.loads((pkg / kernel.STAMP.name).read_text())
     doc["abi"] = "cpython-39-elsewhere"
@@ -149,7 +150,7 @@ def test_step_order_is_the_order_of_one_shared_heap() -> None:
 
     import numpy as np
 
-    from sim.events import step_order
+    from sim.kernel.events import step_order
 
     rng = random.Random(5)
     for trial in range(30):
@@ -170,7 +171,7 @@ def test_step_order_is_the_order_of_one_shared_heap() -> None:
             if k < len(delays[i]):
                 heapq.heappush(heap, (t + delays[i][k], eid, i, k + 1))
                 eid += 1
-        # the same courses run one after another, as sim.course.run_direct records them
+        # the same courses run one after another, as sim.kernel.course.run_direct records them
         key: list[float] = []
         prev: list[int] = []
         ident: list[tuple[int, int]] = []
@@ -209,11 +210,11 @@ def test_interleaved_events_and_requests_match_a_shared_simpy_environment(monkey
 
 
 def test_scenario_mirrors_hold_the_scenario_values_under_its_names() -> None:
-    """The course reads scenario values from native mirrors (sim.compiled): every
+    """The course reads scenario values from native mirrors (sim.kernel.constants): every
     mirrored field is the scenario's value of the same name, with its type."""
     import dataclasses
 
-    from sim.compiled import compile_scenario
+    from sim.kernel.constants import compile_scenario
 
     s = load_scenario(
         SCENARIOS / "baseline.yaml",

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from sim import simulate
-from sim.cli import main
-from sim.labs import Trajectory, calcium, grade_of
+from sim.cli.main import main
+from sim.kernel.labs import Trajectory, calcium, grade_of
 
 from .conftest import SCENARIOS, make
 
@@ -127,7 +127,7 @@ def _random_trajectory(rng: np.random.Generator) -> Trajectory:
 
 def test_time_below_counts_the_grid_as_the_array_evaluation_does():
     """time_below (point by point in the compiled kernel) agrees with Trajectory.values on the same grid."""
-    from sim.labs import time_below
+    from sim.kernel.labs import time_below
 
     rng = np.random.default_rng(5)
     checked = 0
@@ -154,7 +154,7 @@ def test_grid_search_counts_the_points_each_evaluation_counts():
     (declines, nadirs, one or several transfusions), grids whose points fall
     exactly on change times, and thresholds at the trajectory's own values,
     the counts are those of evaluating every point."""
-    from sim.labs import _grid_below_points, _grid_below_searched
+    from sim.kernel.labs import _grid_below_points, _grid_below_searched
 
     rng = np.random.default_rng(11)
     partial = 0

@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from sim.compiled import individual_probabilities
-from sim.params import PRIMARIES
-from sim.targets import km_median
+from sim.analysis.targets import km_median
+from sim.kernel.constants import individual_probabilities
+from sim.scenario.fields import PRIMARIES
 
 from .conftest import QUIET, run
 

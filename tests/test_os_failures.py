@@ -26,9 +26,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from sim import oserrors
-from sim.oserrors import atomic_file, describe, write_text
-from sim.output import MARKER
+from sim.outputs import oserrors
+from sim.outputs.folder import MARKER
+from sim.outputs.oserrors import atomic_file, describe, write_text
 
 from .conftest import fuzz_count
 
@@ -336,13 +336,13 @@ def test_interrupted_report_says_what_is_true_and_leaves_the_folder(tmp_path: Pa
     code = (
         "import os, signal, sys\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "import sim.report as report\n"
+        "import sim.present.report as report\n"
         "real = report.build_workbook\n"
         "def workbook_then_ctrl_c(*a, **k):\n"
         "    real(*a, **k)\n"
         "    os.kill(os.getpid(), signal.SIGINT)\n"
         "report.build_workbook = workbook_then_ctrl_c\n"
-        "from sim.cli import main\n"
+        "from sim.cli.main import main\n"
         f"sys.exit(main(['report', {str(folder)!r}]))\n"
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)

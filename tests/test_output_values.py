@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.summary import wilson
+from sim.analysis.summary import wilson
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -46,7 +46,7 @@ def test_wilson_of_nobody_is_not_estimable():
 def test_outcome_bars_accept_a_bound_a_rounding_error_past_the_estimate():
     import pandas as pd
 
-    from sim.figures import outcome_bars, paired_differences
+    from sim.present.course_figures import outcome_bars, paired_differences
 
     table = pd.DataFrame(
         {
@@ -90,7 +90,7 @@ def test_dashboard_compare_page_after_a_run_with_a_zero_outcome():
 def _exponential(scale: float, horizon: float, patients: int = 4000, seed: int = 3):
     """A cohort whose only death is exponential (mean ``scale`` months), followed ``horizon`` months."""
     from sim import simulate
-    from sim.params import PRIMARIES
+    from sim.scenario.fields import PRIMARIES
 
     from .conftest import QUIET, make
 
@@ -104,13 +104,13 @@ def _exponential(scale: float, horizon: float, patients: int = 4000, seed: int =
 
 
 def _summary(res):
-    from sim.summary import summary_document
+    from sim.analysis.summary import summary_document
 
     return summary_document(res, "test", "0" * 64)
 
 
 def test_km_known_until_separates_censoring_from_everyone_dead():
-    from sim.summary import km_known_until, km_summary
+    from sim.analysis.summary import km_known_until, km_summary
 
     t, e = np.array([1.0, 2.0, 3.0]), np.array([True, False, True])
     assert km_known_until(t, e) == math.inf  # the last one followed died: survival 0 from then on
@@ -162,7 +162,7 @@ def test_everyone_dead_before_the_time_gives_survival_zero_not_unknown():
 
 
 def test_analysis_tables_leave_times_beyond_follow_up_empty_with_a_note():
-    from sim.analysis import analyse
+    from sim.analysis.survival import analyse
 
     res = _exponential(10.0, 18.0)
     a = analyse(res.patients, horizon_months=18.0)
@@ -179,7 +179,7 @@ def test_analysis_tables_leave_times_beyond_follow_up_empty_with_a_note():
 
 def test_psa_survival_at_twelve_months_is_not_estimable_with_six_months_of_follow_up():
     from sim import load_scenario, with_overrides
-    from sim.psa import km, km_at, outcomes_of, run_psa
+    from sim.experiments.psa import km, km_at, outcomes_of, run_psa
 
     res = _exponential(10.0, 6.0, patients=500)
     s = res.scenario
@@ -200,7 +200,7 @@ def test_psa_survival_at_twelve_months_is_not_estimable_with_six_months_of_follo
 
 def test_owsa_refuses_survival_at_twelve_months_with_shorter_follow_up():
     from sim import load_scenario, with_overrides
-    from sim.psa import PsaError, choose_outcome
+    from sim.experiments.psa import PsaError, choose_outcome
 
     s = with_overrides(load_scenario(SCENARIOS / "baseline_psa.yaml"), {"run.horizon_months": 6.0})
     with pytest.raises(PsaError, match="run.horizon_months is 6.*alive_12_months|alive_12_months.*run.horizon_months is 6"):
@@ -208,7 +208,7 @@ def test_owsa_refuses_survival_at_twelve_months_with_shorter_follow_up():
 
 
 def test_replications_report_not_estimable_rather_than_a_mean_of_some():
-    from sim.replications import replicated_summary, run_replications
+    from sim.experiments.replications import replicated_summary, run_replications
 
     from .conftest import QUIET, make
 
@@ -226,7 +226,7 @@ def test_replications_report_not_estimable_rather_than_a_mean_of_some():
 def test_run_command_prints_not_estimable_beyond_the_horizon(tmp_path, capsys):
     import json
 
-    from sim.cli import main
+    from sim.cli.main import main
 
     out = tmp_path / "r"
     code = main(["run", str(SCENARIOS / "baseline.yaml"), "--patients", "400", "--horizon-months", "6", "--out", str(out)])
@@ -265,7 +265,7 @@ def test_population_run_with_nobody_reported_gives_a_summary_and_a_report(tmp_pa
 
     from openpyxl import load_workbook
 
-    from sim.cli import main
+    from sim.cli.main import main
 
     out = tmp_path / "pop"
     code = main(["run", str(SCENARIOS / "regional_baseline.yaml"), *NOBODY, "--out", str(out), *extra])
@@ -295,7 +295,7 @@ def test_population_run_with_nobody_reported_gives_a_summary_and_a_report(tmp_pa
 def test_summary_of_an_empty_patients_table():
     import pandas as pd
 
-    from sim.summary import outcomes
+    from sim.analysis.summary import outcomes
 
     from .conftest import run
 
@@ -360,7 +360,7 @@ def test_scenario_text_never_becomes_a_formula_in_csv_or_xlsx(tmp_path):
 
     from openpyxl import load_workbook
 
-    from sim.cli import main
+    from sim.cli.main import main
 
     scen = tmp_path / "inj.yaml"
     scen.write_text(INJECTION.format(base=SCENARIOS / "baseline.yaml"), encoding="utf-8")
@@ -397,7 +397,7 @@ def test_scenario_text_never_becomes_a_formula_in_csv_or_xlsx(tmp_path):
 def test_csv_safe_frame_changes_text_only():
     import pandas as pd
 
-    from sim.results import csv_safe_frame
+    from sim.outputs.results import csv_safe_frame
 
     df = pd.DataFrame(
         {
@@ -426,7 +426,7 @@ def test_two_runs_with_the_same_seed_differ_only_in_timing(tmp_path, extra):
 
     import pandas as pd
 
-    from sim.cli import main
+    from sim.cli.main import main
 
     folders = [tmp_path / "a", tmp_path / "b"]
     for f in folders:

@@ -14,10 +14,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from sim import load_scenario, parallel, psa
-from sim.cli import main
-from sim.replications import replications_to_folder as serial_replications
-from sim.results import run_to_folder as serial_run_to_folder
+from sim import load_scenario
+from sim.cli.main import main
+from sim.experiments import psa
+from sim.experiments.replications import replications_to_folder as serial_replications
+from sim.outputs.results import run_to_folder as serial_run_to_folder
+from sim.runtime import parallel
 
 from .conftest import SCENARIOS
 
@@ -117,7 +119,7 @@ def test_patient_columns_filled_in_place_equal_the_joined_parts() -> None:
     (int, then float, as joining would widen it) and a categorical column."""
     import numpy as np
 
-    from sim.engine import join_patients
+    from sim.engine.simulate import join_patients
 
     def part(first: int, n: int, floats: bool) -> dict[str, Any]:
         ids = np.arange(first, first + n, dtype=np.int64)
@@ -147,7 +149,7 @@ def test_details_recoded_as_one_run_interns_them() -> None:
     of one task extend one dictionary; the next task starts its own)."""
     import pyarrow as pa
 
-    from sim.engine import simulate
+    from sim.engine.simulate import simulate
 
     s = load_scenario(BASE, ["run.patients=400", "run.seed=5", "run.horizon_months=36"])
     serial: list[pa.Table] = []

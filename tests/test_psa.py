@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 from sim import ScenarioError, load_scenario, simulate, with_overrides
-from sim.cli import main
-from sim.loader import validate
-from sim.psa import draws_table, outcomes_of, qalys, run_owsa, run_psa, tornado_table, uniforms
+from sim.cli.main import main
+from sim.experiments.psa import draws_table, outcomes_of, qalys, run_owsa, run_psa, tornado_table, uniforms
+from sim.scenario.loader import validate
 
 from .conftest import ROOT, SCENARIOS
 
@@ -363,7 +363,7 @@ def test_psa_folder_is_on_disk_before_its_marker(tmp_path: Path, monkeypatch: py
     """psa.parquet and the resolved scenario are flushed (fsync) before
     summary.json, the marker of a complete folder, is written; the marker and
     the folder's entries are flushed after it."""
-    import sim.output as output
+    import sim.outputs.folder as output
 
     out = tmp_path / "psa"
     synced: list[tuple[str, bool]] = []  # (file flushed, was the marker already there)

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from sim import simulate
-from sim.cli import main
-from sim.replications import (
+from sim.cli.main import main
+from sim.experiments.replications import (
     INITIAL,
     K_LIMIT,
     flatten,
@@ -20,7 +20,7 @@ from sim.replications import (
     running_ci,
     t_ci,
 )
-from sim.results import read_results
+from sim.outputs.results import read_results
 
 from .conftest import make
 

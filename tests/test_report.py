@@ -9,10 +9,10 @@ import shutil
 import pytest
 from openpyxl import load_workbook
 
-from sim.cli import main
-from sim.replications import replications_to_folder
-from sim.report import services_tables, write_report
-from sim.results import run_to_folder
+from sim.cli.main import main
+from sim.experiments.replications import replications_to_folder
+from sim.outputs.results import run_to_folder
+from sim.present.report import services_tables, write_report
 
 from .conftest import make
 

@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-import sim.output as output
-from sim.cli import main
-from sim.output import CLAIM_SUFFIX, MARKER, OutputError, clean_stale, staged_output
-from sim.results import read_results
+import sim.outputs.folder as output
+from sim.cli.main import main
+from sim.outputs.folder import CLAIM_SUFFIX, MARKER, OutputError, clean_stale, staged_output
+from sim.outputs.results import read_results
 
 from .conftest import ROOT, SCENARIOS
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sim.rng import PatientStreams, philox4x32, uniforms
+from sim.engine.streams import PatientStreams, philox4x32, uniforms
 
 
 def test_philox_known_answers():
@@ -56,12 +56,12 @@ def test_streams_continue_past_the_pre_drawn_block_with_the_same_numbers():
 
 def test_patient_draws_past_the_block_match_the_address(monkeypatch):
     """A course that needs more draws than pre-drawn gets exactly the addressed numbers."""
-    import sim.course as course
+    import sim.kernel.course as course
     from tests.conftest import run
 
     full = run(patients=300, seed=4, keep_events=False).patients
     monkeypatch.setattr(course, "STREAM_SIZES", (2,) * len(course.STREAM_SIZES))
-    import sim.engine as engine
+    import sim.engine.simulate as engine
 
     monkeypatch.setattr(engine, "STREAM_SIZES", course.STREAM_SIZES)
     small = run(patients=300, seed=4, keep_events=False).patients
@@ -71,22 +71,22 @@ def test_patient_draws_past_the_block_match_the_address(monkeypatch):
 
 
 def _philox_modules() -> list[object]:
-    """sim.philox as imported (compiled when a current kernel build exists) and from its source."""
+    """sim.kernel.philox as imported (compiled when a current kernel build exists) and from its source."""
     import importlib.util
 
-    import sim.philox
+    import sim.kernel.philox
     from sim.kernel import PACKAGE_DIR
 
     spec = importlib.util.spec_from_file_location("philox_source", PACKAGE_DIR / "philox.py")
     assert spec is not None and spec.loader is not None
     source = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(source)
-    return [sim.philox, source]
+    return [sim.kernel.philox, source]
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["as-imported", "source"])
 def test_one_at_a_time_philox_gives_the_addressed_numbers(which: int) -> None:
-    """The compiled kernel's scalar Philox (sim.philox) draws exactly what sim.rng.uniforms draws,
+    """The compiled kernel's scalar Philox (sim.kernel.philox) draws exactly what sim.engine.streams.uniforms draws,
     at the edges of every counter word and of the seed."""
     px = _philox_modules()[which]
     rng = np.random.default_rng(11)

@@ -23,9 +23,9 @@ import psutil
 import pytest
 import yaml
 
-from sim.loader import SCENARIO_DIR, ScenarioError, load_scenario, validate
-from sim.output import OWNER_FILE, clean_stale, staged_output
-from sim.results import NotAResultsFolder, read_results
+from sim.outputs.folder import OWNER_FILE, clean_stale, staged_output
+from sim.outputs.results import NotAResultsFolder, read_results
+from sim.scenario.loader import SCENARIO_DIR, ScenarioError, load_scenario, validate
 
 from .conftest import ROOT
 
@@ -202,7 +202,7 @@ def test_the_scenario_name_cannot_choose_an_output_path(tmp_path: Path, name: st
 def test_no_scenario_value_reaches_the_output_path(tmp_path: Path) -> None:
     """Output paths come from --out (or results/<plain name>) only: a scenario
     full of path-like strings writes nothing outside --out."""
-    from sim.cli import main
+    from sim.cli.main import main
 
     work = tmp_path / "work"
     work.mkdir()
@@ -382,7 +382,7 @@ def test_staged_output_is_on_disk_before_it_takes_its_name(tmp_path: Path, monke
     """Every file and folder of a results folder is flushed (fsync) before the
     rename that gives it its name, so a crash cannot leave a named, 'complete'
     folder whose files were lost; the rename is flushed too."""
-    import sim.output as output
+    import sim.outputs.folder as output
 
     synced: list[str] = []
     renamed: list[int] = []
@@ -421,7 +421,7 @@ def test_staged_output_is_on_disk_before_it_takes_its_name(tmp_path: Path, monke
 
 
 def test_output_cannot_replace_the_working_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sim.output import OutputError, check_target
+    from sim.outputs.folder import OutputError, check_target
 
     (tmp_path / "keep").write_text("x")
     monkeypatch.chdir(tmp_path)
@@ -505,7 +505,7 @@ def crashing_task(spec: tuple[int, bool]) -> int:
 def test_local_worker_crash_is_an_error_and_completed_work_is_kept() -> None:
     """A worker process dying (os._exit) stops the map with an exception, not
     a hang, and every task finished before it has reached on_result."""
-    parallel = pytest.importorskip("sim.parallel")
+    parallel = pytest.importorskip("sim.runtime.parallel")
     kept: dict[int, int] = {}
     with pytest.raises(Exception) as err:
         parallel.map_tasks(crashing_task, [(i, i == 6) for i in range(12)], workers=2, on_result=lambda i, r: kept.__setitem__(i, r))
@@ -515,7 +515,7 @@ def test_local_worker_crash_is_an_error_and_completed_work_is_kept() -> None:
 
 
 def test_local_worker_crash_names_the_task() -> None:
-    parallel = pytest.importorskip("sim.parallel")
+    parallel = pytest.importorskip("sim.runtime.parallel")
     with pytest.raises(Exception, match=r"\b6\b"):
         parallel.map_tasks(crashing_task, [(i, i == 6) for i in range(12)], workers=2, on_result=lambda i, r: None)
 
@@ -527,9 +527,9 @@ def _rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_dask_worker_killed_mid_run_gives_identical_results(tmp_path: Path) -> None:
     """Kill one worker process of a Dask cluster (processes=True) while
     replications run: the run finishes with exactly the undisturbed results."""
-    parallel = pytest.importorskip("sim.parallel")
+    parallel = pytest.importorskip("sim.runtime.parallel")
     distributed = pytest.importorskip("dask.distributed")
-    from sim.scenario import Scenario
+    from sim.scenario.model import Scenario
 
     data = Scenario(name="faults").model_dump(mode="json")
     data["run"]["patients"] = 300

@@ -8,10 +8,10 @@ import pytest
 import simpy
 
 from sim import simulate
-from sim.cli import main
-from sim.compare import compare
-from sim.engine import arrival_times
-from sim.services import SERVICES, SVC, Pools, ServiceLog, next_weekday_start, serve, service_table
+from sim.cli.main import main
+from sim.engine.simulate import arrival_times
+from sim.experiments.compare import compare
+from sim.kernel.services import SERVICES, SVC, Pools, ServiceLog, next_weekday_start, serve, service_table
 
 from .conftest import SCENARIOS, make
 
@@ -221,7 +221,7 @@ def test_years_grouped_by_one_sort_match_a_mask_per_year(start):
     """The per-year positions used by the service table are exactly those of
     a boolean mask per year, in the same order (so sums over them add the same
     numbers in the same order), NaN and out-of-range times in no year."""
-    from sim.services import _by_year, _count_by_year
+    from sim.kernel.services import _by_year, _count_by_year
 
     rng = np.random.default_rng(4)
     t = np.concatenate([rng.uniform(start - 5, start + 70, 5000), [np.nan, start, start + 12.0, start + 60.0]])

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from sim import Scenario, ScenarioError, load_scenario, with_overrides
-from sim.loader import apply_overrides, parse_override, validate
+from sim.scenario.loader import apply_overrides, parse_override, validate
 
 from .conftest import SCENARIOS
 

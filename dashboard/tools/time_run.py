@@ -20,7 +20,7 @@ logging.getLogger("streamlit").setLevel(logging.ERROR)
 
 from dashboard import core  # noqa: E402
 from sim import load_scenario  # noqa: E402
-from sim.analysis import analyse  # noqa: E402
+from sim.analysis.survival import analyse  # noqa: E402
 
 
 def main() -> int:

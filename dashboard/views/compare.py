@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import core
-from sim import figures
-from sim.compare import KEY_OUTCOMES
+from sim.experiments.compare import KEY_OUTCOMES
+from sim.present import course_figures as figures
 
 st.title("Compare")
 core.page_text("compare")
@@ -17,8 +17,8 @@ core.illustrative()
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def paired(scenario_jsons: tuple[str, ...], names: tuple[str, ...], seed: int, patients: int, replications: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """sim.compare.compare of the scenarios (same seed, same replication indices)."""
-    from sim.compare import compare
+    """sim.experiments.compare.compare of the scenarios (same seed, same replication indices)."""
+    from sim.experiments.compare import compare
 
     scns = []
     for js, name in zip(scenario_jsons, names, strict=False):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import core
-from sim import figures
+from sim.present import course_figures as figures
 
 st.title("Journeys")
 core.page_text("journeys")
@@ -15,14 +15,14 @@ core.illustrative()
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def story(scenario_json: str, patient_id: int) -> str:
-    from sim.journey import render, simulate_patient
+    from sim.experiments.journey import render, simulate_patient
 
     return render(simulate_patient(core.from_json(scenario_json), patient_id))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def trajectories(scenario_json: str, patient_id: int):  # type: ignore[no-untyped-def]
-    from sim.journey import simulate_patient
+    from sim.experiments.journey import simulate_patient
 
     scn = core.from_json(scenario_json)
     course = simulate_patient(scn, patient_id)
@@ -33,7 +33,7 @@ def trajectories(scenario_json: str, patient_id: int):  # type: ignore[no-untype
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def story_pair(a_json: str, b_json: str, patient_id: int) -> str:
-    from sim.journey import render_compare, simulate_patient
+    from sim.experiments.journey import render_compare, simulate_patient
 
     a = simulate_patient(core.from_json(a_json), patient_id)
     b = simulate_patient(core.from_json(b_json), patient_id)

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import core
-from sim import plots
+from sim.present import cohort_figures as plots
 
 
 def _not_estimable_caption(table: pd.DataFrame) -> None:
@@ -66,7 +66,7 @@ with core.guard("The Outcomes page"):
             st.dataframe(a.tables["hospital"], hide_index=True)
         if run.replication_table is not None:
             st.markdown("##### Precision across replications")
-            from sim.replications import AUTO_OUTCOMES
+            from sim.experiments.replications import AUTO_OUTCOMES
 
             cols_ = {k: v for k, v in AUTO_OUTCOMES.items() if k in run.replication_table}
             st.pyplot(plots.replication_precision(run.replication_table, cols_))

@@ -12,11 +12,11 @@ import streamlit as st
 
 from dashboard import core
 from sim import ScenarioError
-from sim.authoring import commented_yaml, parameters
-from sim.loader import MAX_SCENARIO_BYTES, Problem, resolved_yaml
+from sim.scenario.authoring import commented_yaml, parameters
+from sim.scenario.loader import MAX_SCENARIO_BYTES, Problem, resolved_yaml
 
 # the browser refuses files over 1 MB before they are sent (where Streamlit
-# supports it); read_upload then enforces sim.loader.MAX_SCENARIO_BYTES exactly
+# supports it); read_upload then enforces sim.scenario.loader.MAX_SCENARIO_BYTES exactly
 UPLOAD_CAP: dict[str, Any] = {"max_upload_size": max(1, -(-MAX_SCENARIO_BYTES // 1_048_576))} if "max_upload_size" in inspect.signature(st.file_uploader).parameters else {}
 
 st.title("Scenario")
@@ -25,7 +25,7 @@ core.illustrative()
 
 
 def _widget(path: str, current: Any, token: str) -> Any:
-    """One parameter's widget; label, help and range from sim.authoring."""
+    """One parameter's widget; label, help and range from sim.scenario.authoring."""
     p = parameters()[path]
     label = f"{p.description} ({p.unit})" if p.unit else p.description
     if path.startswith("services."):  # the same description for every service: name the service
@@ -46,15 +46,15 @@ def _widget(path: str, current: Any, token: str) -> Any:
 
 
 def _scenario_yaml(scenario: Any, label: str) -> str | None:
-    """The edited scenario as a commented YAML file (sim.authoring), or the
-    plain resolved file (sim.loader) should the commented form fail."""
+    """The edited scenario as a commented YAML file (sim.scenario.authoring), or the
+    plain resolved file (sim.scenario.loader) should the commented form fail."""
     try:
         return commented_yaml(scenario, f"{label} (written by the bmc-sim dashboard)")
     except Exception:  # noqa: BLE001 - a download must not take the page down
         core.log.exception("dashboard: commented_yaml failed; offering the resolved scenario instead")
     try:
         try:  # with the uncertainty distributions, where the model has them
-            from sim.uncertainty import full_yaml
+            from sim.scenario.uncertainty import full_yaml
 
             return str(full_yaml(scenario))
         except ImportError:

@@ -6,8 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import core
-from sim import figures
-from sim.services import services_summary
+from sim.kernel.services import services_summary
+from sim.present import course_figures as figures
 
 st.title("Services")
 core.page_text("services")

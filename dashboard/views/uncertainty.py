@@ -1,5 +1,5 @@
 """Uncertainty page: probabilistic and one-way sensitivity analysis, when the
-library has them (sim.psa); until then, an explanation."""
+library has them (sim.experiments.psa); until then, an explanation."""
 
 from __future__ import annotations
 
@@ -15,18 +15,18 @@ from dashboard import core
 st.title("Uncertainty")
 core.illustrative()
 
-# functions of sim.psa the page calls when the module exists: (label, names tried in turn)
+# functions of sim.experiments.psa the page calls when the module exists: (label, names tried in turn)
 ANALYSES = (("Probabilistic sensitivity analysis", ("probabilistic", "run_psa", "psa")),
             ("One-way sensitivity analysis", ("one_way", "one_way_sensitivity", "tornado")))
 
 
 def _psa_module() -> Any:
     try:
-        if importlib.util.find_spec("sim.psa") is None:
+        if importlib.util.find_spec("sim.experiments.psa") is None:
             return None
     except (ImportError, ValueError):
         return None
-    return importlib.import_module("sim.psa")
+    return importlib.import_module("sim.experiments.psa")
 
 
 def _show(result: Any) -> None:

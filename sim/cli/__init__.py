@@ -1,0 +1,1 @@
+"""The command line: ``python run_sim.py COMMAND`` (or ``bmc-sim``)."""

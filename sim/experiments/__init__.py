@@ -1,0 +1,1 @@
+"""Experiments built on runs: replications, paired comparisons, calibration, one patient's journey, PSA and OWSA, the benchmark."""

@@ -1,0 +1,235 @@
+"""A results folder: what a run writes, and reading it back.
+
+Files: ``patients.parquet`` (one row per patient), ``events.parquet`` (every
+event of every course), ``summary.json`` (outcomes with confidence
+intervals, calibration targets beside model values), ``scenario.resolved.yaml``
+(reproduces the run), ``timing.json`` (wall time; the one file that differs
+between two runs of the same scenario and seed).  With ``--format csv`` the
+two tables are CSV instead.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from sim import __version__
+from sim.analysis.summary import summary_document
+from sim.engine.simulate import RunResult, few_collections, release_freed_memory, simulate
+from sim.kernel import status as kernel_status
+from sim.kernel.events import EVENT_SCHEMA
+from sim.outputs.folder import staged_output, write_json
+from sim.scenario.loader import resolved_yaml, scenario_sha256
+from sim.scenario.model import Scenario
+
+FORMATS = ("parquet", "csv")
+REQUIRED = ("summary.json", "scenario.resolved.yaml")
+
+# a text cell starting with one of these is a formula to a spreadsheet that opens the CSV
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe_text(value: str) -> str:
+    """A text cell a spreadsheet shows as text (OWASP CSV injection rule): one
+    that starts like a formula gets a leading single quote."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def csv_safe_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every text cell made safe by :func:`csv_safe_text`; numbers,
+    booleans and missing values stay as they are (a copy only when a column changes)."""
+    out = df
+    for col in df.columns:
+        s = df[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            cats = s.cat.categories
+            if cats.dtype == object and any(isinstance(c, str) and c.startswith(FORMULA_START) for c in cats):
+                safe = s.cat.rename_categories([csv_safe_text(c) if isinstance(c, str) else c for c in cats])
+                out = out.assign(**{col: safe})
+        elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            text = s.map(lambda v: csv_safe_text(v) if isinstance(v, str) else v)
+            if not text.equals(s):
+                out = out.assign(**{col: text})
+    return out
+
+
+def _csv_safe_dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A dictionary-coded text column with its values made safe (the codes are kept)."""
+    chunks = []
+    for chunk in column.chunks:
+        values = chunk.dictionary.to_pylist()
+        if any(isinstance(v, str) and v.startswith(FORMULA_START) for v in values):
+            safe = pa.array([csv_safe_text(v) if isinstance(v, str) else v for v in values], type=chunk.dictionary.type)
+            chunk = pa.DictionaryArray.from_arrays(chunk.indices, safe)
+        chunks.append(chunk)
+    return pa.chunked_array(chunks, type=column.type)
+
+
+class _EventWriter:
+    """Streams event chunks to one file as they are produced (memory stays flat)."""
+
+    def __init__(self, path: Path, fmt: str):
+        self.path = path
+        self.fmt = fmt
+        self.writer: Any = None
+
+    def __call__(self, table: pa.Table) -> None:
+        if self.fmt == "parquet":
+            if self.writer is None:
+                # dictionary pages only for the coded columns (ids and times rarely repeat: trying
+                # costs a quarter of the writing time and makes the file larger); min/max statistics
+                # of the string columns would cost a fifth
+                self.writer = pq.ParquetWriter(
+                    self.path,
+                    EVENT_SCHEMA,
+                    compression="zstd",
+                    use_dictionary=["event", "detail"],
+                    write_statistics=["patient_id", "time_months"],  # the columns readers filter on
+                )
+            self.writer.write_table(table)
+        else:
+            coded = [i for i, f in enumerate(table.schema) if pa.types.is_dictionary(f.type)]
+            for i in coded:  # text cells a spreadsheet would read as formulas get a leading quote
+                table = table.set_column(i, table.schema.field(i), _csv_safe_dictionary(table.column(i)))
+            plain = table.cast(
+                pa.schema([(f.name, pa.string() if pa.types.is_dictionary(f.type) else f.type) for f in EVENT_SCHEMA])
+            )
+            if self.writer is None:
+                self.writer = pacsv.CSVWriter(self.path, plain.schema)
+            self.writer.write_table(plain)
+
+    def close(self) -> None:
+        if self.writer is None:  # no events at all: still write an empty table
+            self(EVENT_SCHEMA.empty_table())
+        self.writer.close()
+
+
+def write_patients(df: pd.DataFrame, path: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, compression="zstd")
+    else:
+        csv_safe_frame(df).to_csv(path, index=False)
+
+
+def write_labs(tmp: Path, labs: pa.Table | None, fmt: str) -> None:
+    """labs.parquet (or .csv) when the run kept any trajectories."""
+    if labs is None:
+        return
+    if fmt == "parquet":
+        pq.write_table(labs, tmp / "labs.parquet", compression="zstd")
+    else:
+        csv_safe_frame(labs.to_pandas()).to_csv(tmp / "labs.csv", index=False)
+
+
+def write_tables(
+    tmp: Path,
+    result: RunResult,
+    fmt: str,
+    t0: float,
+    extra: Callable[[Path, RunResult], None] | None = None,
+    timing: dict[str, Any] | None = None,
+    services: Future[pd.DataFrame] | None = None,
+) -> dict[str, Any]:
+    """Everything of a results folder but summary.json (written last by the
+    caller); returns the summary document. Shared by the serial and parallel runs.
+    ``services``: the per-year services table still being built (it is then
+    set on ``result`` when done)."""
+    pending = services.result if services is not None else None
+
+    def tables() -> None:
+        write_patients(result.patients, tmp / f"patients.{fmt}", fmt)
+        write_labs(tmp, result.labs, fmt)
+        write_patients(result.services if pending is None else pending(), tmp / f"services.{fmt}", fmt)
+
+    # the tables are written (Arrow, outside the GIL) while the summary is computed (Python):
+    # two cores at the end of a run that otherwise uses one; leaving the block waits for both
+    with ThreadPoolExecutor(max_workers=1) as pool, few_collections():
+        written = pool.submit(tables)
+        doc = summary_document(result, __version__, scenario_sha256(result.scenario), pending)
+        written.result()  # a writing error is raised here
+    if pending is not None:
+        result.services = pending()
+    release_freed_memory()
+    (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(result.scenario), encoding="utf-8")
+    if extra is not None:
+        extra(tmp, result)
+    write_json(
+        tmp / "timing.json",
+        {
+            "wall_seconds": round(time.perf_counter() - t0, 3),
+            "simulate_seconds": round(result.wall_seconds, 3),
+            "events": result.n_events,
+            "kernel": kernel_status()["kernel"],
+            **(timing or {}),
+        },
+    )
+    return doc
+
+
+def run_to_folder(
+    scenario: Scenario,
+    out: Path,
+    *,
+    fmt: str = "parquet",
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    extra: Callable[[Path, RunResult], None] | None = None,
+) -> tuple[RunResult, dict[str, Any]]:
+    """Run a scenario and write its results folder atomically. Returns the
+    result and the summary document."""
+    with staged_output(out, force) as tmp:
+        writer = _EventWriter(tmp / f"events.{fmt}", fmt)
+        t0 = time.perf_counter()
+        try:
+            result = simulate(scenario, keep_events=False, event_sink=writer, progress=progress, keep_service_log=False)
+        finally:
+            writer.close()
+        doc = write_tables(tmp, result, fmt, t0, extra)
+        write_json(tmp / "summary.json", doc)  # written last: its presence marks a complete folder
+    return result, doc
+
+
+@dataclass
+class ResultsFolder:
+    """A complete results folder read back."""
+
+    path: Path
+    summary: dict[str, Any]
+    patients: pd.DataFrame
+    scenario_yaml: str
+
+    def events(self) -> pd.DataFrame:
+        p = self.path / "events.parquet"
+        return pd.read_parquet(p) if p.exists() else pd.read_csv(self.path / "events.csv")
+
+
+class NotAResultsFolder(Exception):
+    """The folder is not a complete results folder (message says what is missing)."""
+
+
+def read_results(path: str | Path) -> ResultsFolder:
+    p = Path(path)
+    if not p.is_dir():
+        raise NotAResultsFolder(f"{p} is not a folder; give a results folder written by 'run_sim.py run'")
+    missing = [f for f in REQUIRED if not (p / f).is_file()]
+    pat = p / "patients.parquet" if (p / "patients.parquet").exists() else p / "patients.csv"
+    if not pat.is_file():
+        missing.append("patients.parquet")
+    if missing:
+        raise NotAResultsFolder(f"{p} is not a complete results folder: missing {', '.join(missing)}; re-run 'run_sim.py run'")
+    try:
+        summary = json.loads((p / "summary.json").read_text(encoding="utf-8"))
+        patients = pd.read_parquet(pat) if pat.suffix == ".parquet" else pd.read_csv(pat)
+    except (ValueError, OSError, pa.ArrowException) as exc:
+        raise NotAResultsFolder(f"{p}: cannot read results ({exc}); re-run 'run_sim.py run'") from None
+    return ResultsFolder(p, summary, patients, (p / "scenario.resolved.yaml").read_text(encoding="utf-8"))

@@ -1,0 +1,1 @@
+"""Where the work runs: local processes or a Dask cluster."""

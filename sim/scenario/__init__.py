@@ -1,0 +1,1 @@
+"""Scenarios: parameter declarations, uncertainty, the model of a scenario, loading and authoring."""

@@ -1,0 +1,746 @@
+"""Loading scenarios: safe YAML, ``extends:``, ``--set`` overrides, and one
+validation pass that reports every error at once with its dotted path."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import functools
+import hashlib
+import itertools
+import json
+import math
+import re
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from sim.scenario.model import Scenario
+
+MAX_SCENARIO_BYTES = (
+    256_000  # a complete, commented scenario is about 21 kB; the pure-Python YAML parser reads 256 kB in well under a second
+)
+MAX_EXTENDS_DEPTH = 8
+MAX_YAML_DEPTH = 50  # nesting levels of mappings and lists (a scenario needs about 6)
+MAX_YAML_ALIASES = 100  # uses of ``*anchor`` in one document
+MAX_YAML_VALUES = 5_000  # values in a document, every alias expanded (a complete scenario has about 600)
+MAX_INT_BITS = 256  # integers beyond this are refused before they reach any formatting
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a scenario: where (dotted path) and what to do."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ScenarioError(Exception):
+    """A scenario, override or file that cannot be used; holds every problem found."""
+
+    def __init__(self, problems: list[Problem], source: str = ""):
+        self.problems = problems
+        self.source = source
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        head = f"{self.source}: " if self.source else ""
+        n = len(self.problems)
+        lines = [f"{head}{n} problem{'s' if n != 1 else ''} found:"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class _Refused(yaml.YAMLError):
+    """A document refused for its shape (too deep, too many aliases, too large once expanded)."""
+
+    def __init__(self, message: str, mark: Any = None):
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe loader that refuses duplicate keys (a silent overwrite hides typos),
+    deep nesting, many aliases, documents that aliases expand past a size
+    limit ("billion laughs"), recursive aliases and huge integers."""
+
+    def __init__(self, stream: Any):
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+        self._nodes = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise _Refused(
+                    f"more than {MAX_YAML_ALIASES} aliases (*name); write the values out", self.peek_event().start_mark
+                )
+        self._nodes += 1
+        if self._nodes > MAX_YAML_VALUES:  # stop early: parsing a huge document is slow in itself
+            raise _Refused(
+                f"more than {MAX_YAML_VALUES:,} values; a complete scenario has about 600", self.peek_event().start_mark
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _Refused(
+                    f"nested more than {MAX_YAML_DEPTH} levels deep; a scenario needs only a few levels",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_document(self, node: Any) -> Any:
+        _check_expanded(node)
+        return super().construct_document(node)
+
+
+def _check_expanded(root: Any) -> None:
+    """Count the values of a node tree as if every alias were written out;
+    refuse recursive aliases and trees over MAX_YAML_VALUES (stops as soon
+    as the limit is passed, so the check itself is cheap)."""
+    count = 0
+    on_path: set[int] = set()
+
+    def walk(node: Any, depth: int) -> None:
+        nonlocal count
+        count += 1
+        if count > MAX_YAML_VALUES:
+            raise _Refused(
+                f"the document expands to more than {MAX_YAML_VALUES:,} values (through aliases); write the values out",
+                node.start_mark,
+            )
+        if depth > MAX_YAML_DEPTH:
+            raise _Refused(f"nested more than {MAX_YAML_DEPTH} levels deep (through aliases)", node.start_mark)
+        if isinstance(node, yaml.ScalarNode):
+            return
+        if id(node) in on_path:
+            raise _Refused("an alias refers to a value that contains it (recursive alias); remove the loop", node.start_mark)
+        on_path.add(id(node))
+        children = [x for pair in node.value for x in pair] if isinstance(node, yaml.MappingNode) else node.value
+        for child in children:
+            walk(child, depth + 1)
+        on_path.discard(id(node))
+
+    walk(root, 0)
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            raise _Refused(
+                "merge keys (<<) are not supported; write the keys out, or put the shared values in a base "
+                "scenario that this file extends (extends: BASE.yaml)",
+                key_node.start_mark,
+            )
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if not isinstance(key, (str, int, float, bool)) and key is not None:
+            raise yaml.constructor.ConstructorError(None, None, "mapping keys must be plain names", key_node.start_mark)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}; keep only one", key_node.start_mark)
+        seen[key] = loader.construct_object(value_node, deep=deep)  # type: ignore[no-untyped-call]
+    return seen
+
+
+def _construct_int(loader: _UniqueKeyLoader, node: yaml.ScalarNode) -> int:
+    value = yaml.SafeLoader.construct_yaml_int(loader, node)  # type: ignore[no-untyped-call]
+    if abs(value).bit_length() > MAX_INT_BITS:
+        raise _Refused("an integer is far too large to be a scenario value; give a smaller number", node.start_mark)
+    return int(value)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)  # type: ignore[arg-type]
+
+
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_BRACKETS = re.compile(r"[][{}]")
+
+
+def _bracket_depth(text: str) -> int:
+    """Deepest nesting of flow brackets (quotes not excluded: an upper bound).
+    Checked before parsing, because PyYAML's scanner slows down on a long
+    run of open brackets before its own nesting limit is reached."""
+    steps = map(_BRACKET_STEP.__getitem__, _BRACKETS.findall(text))
+    return max(itertools.accumulate(steps, initial=0))
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Safe-load YAML text; syntax errors become a ScenarioError with the line."""
+    if _bracket_depth(text) > MAX_YAML_DEPTH:
+        raise ScenarioError(
+            [
+                Problem(
+                    "",
+                    f"YAML refused: brackets [ {{ nested more than {MAX_YAML_DEPTH} levels deep; a scenario needs only a few levels",
+                )
+            ],
+            source,
+        )
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        what = exc.problem or exc.context or "invalid YAML"
+        raise ScenarioError([Problem("", f"YAML syntax error at {where}: {what}; fix the file's syntax")], source) from None
+    except _Refused as exc:
+        where = f" at line {exc.mark.line + 1}, column {exc.mark.column + 1}" if exc.mark else ""
+        raise ScenarioError([Problem("", f"YAML refused{where}: {exc.message}")], source) from None
+    except RecursionError:
+        raise ScenarioError([Problem("", "YAML nested too deeply; a scenario needs only a few levels")], source) from None
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:
+        raise ScenarioError([Problem("", f"cannot read YAML ({type(exc).__name__}); fix the file's syntax")], source) from None
+
+
+def read_scenario_file(path: str | Path) -> dict[str, Any]:
+    """Read one scenario file to a dict (no extends resolution)."""
+    p = Path(path)
+    src = str(path)
+    if not src.strip():
+        raise ScenarioError([Problem("", "no file name given (an empty path); give the path of a scenario YAML file")], repr(src))
+    try:
+        p.exists()
+    except (OSError, ValueError):
+        raise ScenarioError(
+            [Problem("", f"{src!r} cannot be used as a file name; give the path of a scenario YAML file")], src
+        ) from None
+    if not p.exists():
+        raise ScenarioError([Problem("", f"file not found: {src}; give the path of a scenario YAML file")], src)
+    if not p.is_file():
+        what = "is a folder" if p.is_dir() else "is not a file"
+        raise ScenarioError([Problem("", f"{src} {what}; give the path of a scenario YAML file")], src)
+    try:
+        size = p.stat().st_size
+        if size > MAX_SCENARIO_BYTES:
+            raise ScenarioError(
+                [Problem("", f"file is {size} bytes, over the {MAX_SCENARIO_BYTES}-byte limit for scenarios")], src
+            )
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_SCENARIO_BYTES + 1)  # the file may grow after stat
+    except OSError as exc:
+        raise ScenarioError(
+            [Problem("", f"cannot read {src} ({exc.strerror or type(exc).__name__}); check the path and its permissions")], src
+        ) from None
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise ScenarioError([Problem("", f"file is over the {MAX_SCENARIO_BYTES}-byte limit for scenarios")], src)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScenarioError([Problem("", "file is not UTF-8 text; save it as a UTF-8 YAML file")], src) from None
+    data = parse_yaml(text, src)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem("", f"top level must be a mapping of sections, not {type(data).__name__}")], src)
+    return data
+
+
+def _within(path: Path, roots: list[Path]) -> bool:
+    return any(path == r or r in path.parents for r in roots)
+
+
+def _resolve_extends(
+    data: dict[str, Any],
+    path: Path,
+    depth: int,
+    seen: tuple[Path, ...],
+    shown: str | None = None,
+    beside: bool = True,
+    inherited: dict[str, dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """``data`` (the file at ``path``, named ``shown`` in messages) over the
+    scenario it extends, resolved recursively.  ``beside=False``: the name is
+    looked up in scenarios/ only (a file that is not on disk, e.g. an upload).
+    ``inherited`` collects, per uncertainty entry that a file sets in part, the
+    keys that come from a base file (key -> that file's name)."""
+    parent_name = data.pop("extends", None)
+    if parent_name is None:
+        return data
+    src = shown if shown is not None else str(path)
+    if not isinstance(parent_name, str) or not parent_name.strip():
+        raise ScenarioError([Problem("extends", "must be the file name of another scenario, e.g. baseline.yaml")], src)
+    shown_name = repr(parent_name) if len(parent_name) <= 60 else repr(parent_name[:57]) + "..."
+    where = (
+        f"beside {src} or in scenarios/" if beside else "in scenarios/ (an uploaded file can extend a scenario of the project)"
+    )
+    roots = ([path.parent.resolve()] if beside else []) + [SCENARIO_DIR]
+    try:
+        parent = (path.parent / parent_name).resolve() if beside else (SCENARIO_DIR / parent_name).resolve()
+        if not parent.exists() and (SCENARIO_DIR / parent_name).exists():
+            parent = (SCENARIO_DIR / parent_name).resolve()
+        found = parent.is_file()
+    except (OSError, ValueError, RuntimeError):  # NUL byte, name too long, symlink loop
+        raise ScenarioError(
+            [Problem("extends", f"{shown_name} cannot be used as a file name; name a scenario {where}")], src
+        ) from None
+    if not _within(parent, roots):
+        raise ScenarioError(
+            [Problem("extends", f"{shown_name} is outside the scenario folders; name a scenario {where}")],
+            src,
+        )
+    if parent in seen:
+        raise ScenarioError([Problem("extends", f"circular extends through {parent.name}; remove the loop")], src)
+    if depth >= MAX_EXTENDS_DEPTH:
+        raise ScenarioError([Problem("extends", f"more than {MAX_EXTENDS_DEPTH} levels of extends; flatten the chain")], src)
+    if not found:
+        what = "is a folder, not a scenario file," if parent.exists() else "not found"
+        known = {f.stem: f.name for r in roots if r.is_dir() for f in r.glob("*.yaml") if f.is_file() and f.name != path.name}
+        close = difflib.get_close_matches(Path(parent_name).stem, sorted(known), n=3, cutoff=0.6)
+        hint = (
+            f"did you mean {' or '.join(repr(known[c]) for c in close)}?" if close else "give the file name of a scenario there"
+        )
+        raise ScenarioError([Problem("extends", f"{shown_name} {what} {where}; {hint}")], src)
+    origins: dict[str, dict[str, str]] = {}
+    base = _resolve_extends(read_scenario_file(parent), parent, depth + 1, seen + (parent,), inherited=origins)
+    _note_inherited(base, data, parent.name, origins, inherited)
+    return deep_merge(base, data)
+
+
+def _note_inherited(
+    base: dict[str, Any],
+    data: dict[str, Any],
+    base_name: str,
+    base_origins: dict[str, dict[str, str]],
+    out: dict[str, dict[str, str]] | None,
+) -> None:
+    """Record the keys of each uncertainty entry that ``data`` sets in part and
+    ``base`` completes (the entries merge key by key, like every section)."""
+    if out is None:
+        return
+    for entry, keys in base_origins.items():  # entries completed further down the chain
+        out[entry] = dict(keys)
+    mine, theirs = data.get("uncertainty"), base.get("uncertainty")
+    if not isinstance(mine, dict):
+        return
+    if not isinstance(theirs, dict):
+        theirs = {}
+    for entry, spec in mine.items():
+        old = theirs.get(entry)
+        out.pop(str(entry), None)
+        if isinstance(spec, dict) and isinstance(old, dict):
+            kept = {k: base_origins.get(entry, {}).get(k, base_name) for k in old if k not in spec and old[k] is not None}
+            if kept:
+                out[str(entry)] = kept
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` wins; mappings merge key by key, everything else replaces."""
+    out = dict(base)  # shallow: every value taken from base or over is copied below, once
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy_tree(v)
+    for k in base.keys() - over.keys():
+        out[k] = copy_tree(base[k])
+    return out
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``dotted.path=value`` -> (path, value); the value is read as YAML."""
+    if "=" not in item:
+        raise ScenarioError([Problem("--set", f"{item!r} is not of the form dotted.path=value, e.g. carcinosis.probability=0.1")])
+    key, _, text = item.partition("=")
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ScenarioError([Problem("--set", f"{item!r} has an empty name; write dotted.path=value")])
+    value = parse_yaml(text, "--set " + key) if text.strip() else ""
+    return key, value
+
+
+def copy_tree(node: Any) -> Any:
+    """A deep copy of parsed YAML/JSON data (dicts, lists, immutable scalars),
+    several times faster than ``copy.deepcopy``; anything else is deep-copied."""
+    if isinstance(node, dict):
+        return {k: copy_tree(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [copy_tree(v) for v in node]
+    if node is None or isinstance(node, (str, int, float, bool)):
+        return node
+    return copy.deepcopy(node)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | dict[str, Any]) -> dict[str, Any]:
+    """Set each dotted path in a raw scenario dict; unknown paths are reported."""
+    out = copy_tree(data)
+    items = list(overrides.items()) if isinstance(overrides, dict) else [parse_override(o) for o in overrides]
+    problems: list[Problem] = []
+    for key, value in items:
+        parts = key.split(".")
+        if parts[0] == "uncertainty" and len(parts) > 1:  # entries are named by dotted paths themselves
+            unknown = _set_uncertainty(out, parts[1:], value)
+            if unknown:
+                problems.append(Problem(key, unknown))
+            continue
+        known = _known_path(parts)
+        if known is not None:
+            problems.append(Problem(key, known))
+            continue
+        node = out
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = value
+    if problems:
+        raise ScenarioError(problems, "--set")
+    return out
+
+
+def _set_uncertainty(data: dict[str, Any], parts: list[str], value: Any) -> str | None:
+    """``--set uncertainty.PATH.KEY=value`` (one key of the entry of parameter PATH)
+    or ``--set uncertainty.PATH={...}`` (the entry, merged key by key like a file's);
+    the entry is checked by validation.  Returns the problem of a key set in
+    an entry the scenario does not have, for a path that names no parameter."""
+    from sim.scenario.uncertainty import Distribution, unknown_path_problem
+
+    section = data.get("uncertainty")
+    if not isinstance(section, dict):
+        section = data["uncertainty"] = {}
+    if len(parts) > 1 and parts[-1] in Distribution.model_fields:
+        entry, key = ".".join(parts[:-1]), parts[-1]
+        spec = section.get(entry)
+        if not isinstance(spec, dict) and unknown_path_problem(entry):
+            return unknown_path_problem(entry)
+        section[entry] = {**(spec if isinstance(spec, dict) else {}), key: value}
+    else:
+        entry = ".".join(parts)
+        spec = section.get(entry)
+        section[entry] = deep_merge(spec, value) if isinstance(spec, dict) and isinstance(value, dict) else value
+    return None
+
+
+def _known_path(parts: list[str]) -> str | None:
+    """None if the dotted path names a scenario parameter, else the problem."""
+    model: Any = Scenario
+    for i, part in enumerate(parts):
+        fields = getattr(model, "model_fields", None)
+        if fields is None:
+            return f"{'.'.join(parts[:i])} is a value, not a section; set it directly"
+        if part not in fields:
+            return _unknown_key_message(part, list(fields))
+        model = _field_model(fields[part].annotation)
+    return None
+
+
+def _field_model(annotation: Any) -> Any:
+    """The section model behind a field's annotation (also through ``Model | None``)."""
+    for a in (annotation, *typing.get_args(annotation)):
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            return a
+    return None
+
+
+def _unknown_key_message(key: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(str(key), options, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else f"known keys: {', '.join(options)}"
+    return f"unknown key {key!r}; {hint}"
+
+
+def _model_at(loc: tuple[Any, ...]) -> Any:
+    model: Any = Scenario
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            return None
+        model = _field_model(fields[part].annotation)
+    return model
+
+
+def _problems_from(exc: ValidationError) -> list[Problem]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        path = ".".join(str(x) for x in loc)
+        if err["type"] == "extra_forbidden":
+            parent = _model_at(loc[:-1])
+            options = list(parent.model_fields) if parent is not None else []
+            problems.append(Problem(path, _unknown_key_message(str(loc[-1]), options)))
+            continue
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        inp = err.get("input")
+        if err["type"] == "finite_number":
+            msg = "not a finite number"
+        if isinstance(inp, (dict, list, tuple)) and loc:  # a rule of a whole section or entry: its message says what
+            problems.append(Problem(path, msg))
+            continue
+        try:
+            shown = repr(inp) if isinstance(inp, (int, float, str, bool)) or inp is None else type(inp).__name__
+        except ValueError:  # an integer too long to print
+            shown = "a very large number"
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        hint = _range_hint(loc)
+        problems.append(Problem(path, f"{msg} (got {shown}){hint}" if loc else msg))  # a whole-scenario rule names its fields
+    return problems
+
+
+def _range_hint(loc: tuple[Any, ...]) -> str:
+    parent = _model_at(loc[:-1])
+    if parent is None or not loc or loc[-1] not in getattr(parent, "model_fields", {}):
+        return ""
+    return _info_hint(parent.model_fields[loc[-1]])
+
+
+def _info_hint(info: Any) -> str:
+    """'; use a value from LO to HI (unit)' for a field with a range ('' without one)."""
+    lo = hi = gt = None
+    for m in info.metadata:
+        lo = getattr(m, "ge", lo)
+        gt = getattr(m, "gt", gt)
+        hi = getattr(m, "le", hi)
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    unit = f" ({extra['unit']})" if extra.get("unit") else ""
+    if lo is not None and hi is not None:
+        return f"; use a value from {lo} to {hi}{unit}"
+    if gt is not None:
+        return f"; use a value above {gt}" + (f" and at most {hi}" if hi is not None else "") + unit
+    if lo is not None:
+        return f"; use a value of at least {lo}{unit}"
+    if hi is not None:
+        return f"; use a value of at most {hi}{unit}"
+    return ""
+
+
+def _reject_non_finite(data: Any, path: str, problems: list[Problem], expected: Any = Scenario, info: Any = None) -> None:
+    """Values that the model would take in silently as something else, found
+    before validation: NaN and infinities (also written as text, e.g. "nan" or
+    1e999, which YAML reads as a string), true/false where a number goes,
+    huge integers, keys that are not valid text.  ``expected`` is the type the
+    model expects at ``path`` (None where unknown), ``info`` its field."""
+    kinds = _kinds(expected)
+    if isinstance(data, dict):
+        fields, values = _mapping_of(expected, kinds)
+        for k, v in data.items():
+            if isinstance(k, str) and not _utf8(k):
+                problems.append(Problem(path, f"key {k!r} contains a character that is not valid text; retype the key"))
+                continue
+            key = str(k) if str(k) else "''"
+            field = fields.get(k) if isinstance(k, str) else None
+            sub = field.annotation if field is not None else (values[1] if len(values) == 2 else None)
+            _reject_non_finite(v, f"{path}.{key}" if path else key, problems, sub, field)
+    elif isinstance(data, list):
+        items = _container_args(expected, tuple) or _container_args(expected, list)
+        for i, v in enumerate(data):
+            sub = items[0] if len(items) == 1 or (len(items) == 2 and items[1] is Ellipsis) else None
+            if len(items) > 1 and items[-1] is not Ellipsis and i < len(items):
+                sub = items[i]
+            _reject_non_finite(v, f"{path}.{i}", problems, sub, info)
+    elif isinstance(data, float) and not math.isfinite(data):
+        problems.append(Problem(path, f"{data} is not a finite number{_fix(info)}"))
+    elif isinstance(data, bool):
+        if kinds & {int, float} and bool not in kinds:
+            problems.append(Problem(path, f"{str(data).lower()} is a yes/no value, not a number{_fix(info, 'give a number')}"))
+    elif isinstance(data, int) and abs(data).bit_length() > MAX_INT_BITS:
+        problems.append(Problem(path, "the number is far too large; give a value in the field's range"))
+    elif isinstance(data, str) and float in kinds and str not in kinds and _non_finite_text(data):
+        what = "not a number" if "nan" in data.lower() else "not a finite number"
+        problems.append(Problem(path, f"{data.strip()!r} is {what}{_fix(info)}"))
+
+
+def _fix(info: Any, default: str = "give a finite value") -> str:
+    return (_info_hint(info) if info is not None else "") or f"; {default}"
+
+
+_KINDS: dict[
+    int, tuple[Any, frozenset[Any]]
+] = {}  # id(annotation) -> (annotation, its kinds): annotations live as long as their models
+
+
+def _kinds(annotation: Any) -> frozenset[Any]:
+    """The plain types an annotation admits (through Annotated, unions and Optional)."""
+    hit = _KINDS.get(id(annotation))
+    if hit is not None and hit[0] is annotation:
+        return hit[1]
+    kinds = frozenset(_plain_kinds(annotation))
+    _KINDS[id(annotation)] = (annotation, kinds)
+    return kinds
+
+
+def _plain_kinds(annotation: Any) -> set[Any]:
+    if annotation is None:
+        return set()
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _plain_kinds(typing.get_args(annotation)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return set().union(*(_plain_kinds(a) for a in typing.get_args(annotation)))
+    return {origin if origin is not None else annotation}
+
+
+_MAPPINGS: dict[int, tuple[Any, dict[str, Any], tuple[Any, ...]]] = {}
+
+
+def _mapping_of(annotation: Any, kinds: frozenset[Any]) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    """The fields of the section model an annotation admits, and the type arguments of its ``dict`` member."""
+    hit = _MAPPINGS.get(id(annotation))
+    if hit is not None and hit[0] is annotation:
+        return hit[1], hit[2]
+    model = next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
+    found = (model.model_fields if model is not None else {}, _container_args(annotation, dict))
+    _MAPPINGS[id(annotation)] = (annotation, *found)
+    return found
+
+
+def _container_args(annotation: Any, container: type) -> tuple[Any, ...]:
+    """The type arguments of the ``container`` member of an annotation (``dict[str, X]`` -> (str, X))."""
+    if annotation is None:
+        return ()
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _container_args(typing.get_args(annotation)[0], container)
+    if origin is typing.Union or origin is types.UnionType:
+        for a in typing.get_args(annotation):
+            found = _container_args(a, container)
+            if found:
+                return found
+        return ()
+    return typing.get_args(annotation) if origin is container else ()
+
+
+def _non_finite_text(text: str) -> bool:
+    """Whether a string would be read as NaN or an infinity where a number goes ("nan", "-inf", "1e999")."""
+    try:
+        return not math.isfinite(float(text.strip().replace("_", "")))
+    except (ValueError, OverflowError):
+        return False
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from a "\\ud800" escape
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=1)
+def _defaults() -> dict[str, Any]:
+    return Scenario().model_dump(mode="json")
+
+
+def validate(data: dict[str, Any], source: str = "", inherited: dict[str, dict[str, str]] | None = None) -> Scenario:
+    """Validate a raw scenario dict completely; every problem is reported at once.
+
+    The data is laid over the complete defaults first, so a section given in
+    part (one primary's Weibull shape, one service's capacity) keeps the
+    defaults of everything it does not mention.  ``inherited`` (from
+    :func:`load_raw`): keys of uncertainty entries that come from a base file,
+    named as such in the problems they cause."""
+    problems: list[Problem] = []
+    try:
+        _reject_non_finite(data, "", problems)
+    except RecursionError:
+        raise ScenarioError([Problem("", "structure nested too deeply (or containing itself)")], source) from None
+    if problems:
+        raise ScenarioError(_with_origins(problems, inherited), source)
+    try:
+        return Scenario.model_validate(deep_merge(_defaults(), data))
+    except ValidationError as exc:
+        raise ScenarioError(_with_origins(_problems_from(exc), inherited), source) from None
+    except RecursionError:
+        raise ScenarioError([Problem("", "structure nested too deeply")], source) from None
+
+
+def _with_origins(problems: list[Problem], inherited: dict[str, dict[str, str]] | None) -> list[Problem]:
+    """Problems of an uncertainty entry that a file sets in part, with the keys
+    that come from its base file named, and how to replace the base's entry."""
+    if not inherited:
+        return problems
+    out = []
+    for pr in problems:
+        for entry, keys in inherited.items():
+            head = f"uncertainty.{entry}"
+            if pr.path != head and not pr.path.startswith(head + "."):
+                continue
+            leaf = pr.path[len(head) + 1 :]
+            named = [
+                k for k in keys if k == leaf or f"'{k}'" in pr.message or re.search(rf"given: .*\b{re.escape(k)}\b", pr.message)
+            ]
+            if named:
+                files = sorted({keys[k] for k in named})
+                nulls = ", ".join(f"{k}: null" for k in keys if k not in ("distribution", "source"))
+                pr = Problem(
+                    pr.path,
+                    f"{pr.message} ({', '.join(repr(k) for k in named)} {'comes' if len(named) == 1 else 'come'} from "
+                    f"{' and '.join(files)}, which this file extends; an entry merges key by key with the base's, so to "
+                    f"replace the base's distribution remove its keys here with {nulls})",
+                )
+            break
+        out.append(pr)
+    return out
+
+
+def load_raw(path: str | Path, inherited: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """The raw dict of a scenario file with its ``extends`` chain merged in
+    (``inherited``: filled as described in :func:`_resolve_extends`)."""
+    p = Path(path)
+    data = read_scenario_file(p)
+    return _resolve_extends(data, p.resolve(), 0, (p.resolve(),), shown=str(path), inherited=inherited)
+
+
+def resolve_upload(data: dict[str, Any], name: str, inherited: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """The raw dict of a scenario that is not a file on disk (an upload named
+    ``name``), its ``extends:`` looked up in scenarios/."""
+    return _resolve_extends(
+        copy_tree(data), SCENARIO_DIR / "(uploaded file)", 0, (), shown=name, beside=False, inherited=inherited
+    )
+
+
+def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None = None) -> Scenario:
+    """Load, merge ``extends``, apply overrides, validate. Raises ScenarioError."""
+    inherited: dict[str, dict[str, str]] = {}
+    data = load_raw(path, inherited)
+    if not overrides:
+        return validate(data, str(path), inherited)
+    data = apply_overrides(data, overrides)
+    try:
+        return validate(data, str(path), inherited)
+    except ScenarioError as exc:
+        keys = list(overrides) if isinstance(overrides, dict) else [parse_override(o)[0] for o in overrides]
+        raise ScenarioError([_from_override(p, keys) for p in exc.problems], exc.source) from None
+
+
+def _from_override(problem: Problem, keys: list[str]) -> Problem:
+    """A problem in a value given by ``--set`` (not by the file) says so."""
+    for key in reversed(keys):  # the last override of a path is the one in force
+        if problem.path == key or problem.path.startswith(key + "."):
+            return Problem(problem.path, f"{problem.message} (the value given by --set {key}=...)")
+    return problem
+
+
+def with_overrides(scenario: Scenario, overrides: dict[str, Any] | list[str]) -> Scenario:
+    """A copy of a validated scenario with dotted-path overrides, validated again
+    (its uncertainty section, which the dump leaves out, kept as it was)."""
+    from sim.scenario.uncertainty import keep_uncertainty
+
+    return keep_uncertainty(validate(apply_overrides(scenario.model_dump(mode="json"), overrides), "overrides"), scenario)
+
+
+def resolved_yaml(scenario: Scenario) -> str:
+    """The fully resolved scenario as YAML: reproduces the run on its own."""
+    header = "# Resolved scenario. Parameters are illustrative, not clinically validated.\n"
+    return header + yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def scenario_sha256(scenario: Scenario) -> str:
+    """Hash of the canonical JSON of the resolved scenario (the run settings included)."""
+    canon = json.dumps(scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode()).hexdigest()

@@ -39,7 +39,7 @@ from typing import Any
 
 from sim import kernel
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 TARGETS = {
     "event_rate_ratio": ("model event rate / bare SimPy event rate (same run)", ">= 0.5"),

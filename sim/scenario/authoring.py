@@ -115,7 +115,7 @@ def commented_yaml(s: Scenario, title: str) -> str:
 
 # ============================================================================ parameters
 
-ROOT_DIR = Path(__file__).resolve().parent.parent
+ROOT_DIR = Path(__file__).resolve().parents[2]
 DOCS_DIR = ROOT_DIR / "docs"
 SCHEMA_FILE = DOCS_DIR / "scenario.schema.json"
 REFERENCE_FILE = DOCS_DIR / "scenario-reference.md"

@@ -30,7 +30,7 @@ MAX_YAML_DEPTH = 50  # nesting levels of mappings and lists (a scenario needs ab
 MAX_YAML_ALIASES = 100  # uses of ``*anchor`` in one document
 MAX_YAML_VALUES = 5_000  # values in a document, every alias expanded (a complete scenario has about 600)
 MAX_INT_BITS = 256  # integers beyond this are refused before they reach any formatting
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 @dataclass(frozen=True)

@@ -16,20 +16,18 @@ from sim.scenario.model import Scenario
 def add_scenario_args(p: argparse.ArgumentParser, run_flags: bool = True) -> None:
     """SCENARIO plus --set overrides (and the run settings flags)."""
     p.add_argument("scenario", type=given("a scenario file"), help="scenario YAML file, e.g. scenarios/baseline.yaml")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="dotted.path=value",
-        help="override one parameter, e.g. --set carcinosis.probability=0.1 (repeatable)",
-    )
+    add_set_arg(p, "override one parameter, e.g. --set carcinosis.probability=0.1 (repeatable)")
     if run_flags:
         p.add_argument("--patients", type=run_value("patients"), help="cohort size (overrides run.patients)")
         p.add_argument("--seed", type=run_value("seed"), help="root seed (overrides run.seed)")
         p.add_argument(
             "--horizon-months", type=run_value("horizon_months"), help="follow-up in months (overrides run.horizon_months)"
         )
+
+
+def add_set_arg(p: argparse.ArgumentParser, help: str) -> None:
+    """``--set dotted.path=value`` (repeatable): parameter overrides, collected in ``args.overrides``."""
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.path=value", help=help)
 
 
 def given(what: str) -> Callable[[str], str]:

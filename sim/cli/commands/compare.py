@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 
 from sim.analysis.summary import json_safe
-from sim.cli.commands.common import given, progress_bar, run_value, say
+from sim.cli.commands.common import add_set_arg, given, progress_bar, run_value, say
 from sim.experiments.compare import KEY_OUTCOMES, compare
 from sim.experiments.replications import check_count
 from sim.outputs.folder import staged_output
@@ -28,14 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--replications", type=int, default=3, help="replications per scenario (default 3)")
     p.add_argument("--seed", type=run_value("seed"), help="root seed for every scenario (default: the first scenario's run.seed)")
     p.add_argument("--patients", type=run_value("patients"), help="cohort size for cohort-mode scenarios")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="dotted.path=value",
-        help="override a parameter in every scenario (repeatable)",
-    )
+    add_set_arg(p, "override a parameter in every scenario (repeatable)")
     p.add_argument("--out", type=given("a folder path"), help="folder for comparison.parquet and comparison.json (new or empty)")
     p.add_argument("--force", action="store_true", help="replace an existing non-empty --out folder")
     p.add_argument("--quiet", action="store_true", help="no progress or table on the terminal")

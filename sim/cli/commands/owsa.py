@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sim.cli.commands.common import given, run_value, say
+from sim.cli.commands.common import add_set_arg, given, run_value, say
 from sim.cli.main import UsageError
 from sim.experiments.psa import OUTCOMES, PsaError, choose_outcome, owsa_settings, owsa_to_folder
 from sim.outputs.folder import default_folder
@@ -25,14 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description=__doc__,
     )
     p.add_argument("scenario", help="scenario YAML with an uncertainty: section")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="dotted.path=value",
-        help="override one parameter (repeatable)",
-    )
+    add_set_arg(p, "override one parameter (repeatable)")
     p.add_argument(
         "--outcome",
         default=None,

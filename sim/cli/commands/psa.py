@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sim.cli.commands.common import given, number_type, progress_bar, run_value, say
+from sim.cli.commands.common import add_set_arg, given, number_type, progress_bar, run_value, say
 from sim.cli.main import UsageError
 from sim.experiments.psa import DEFAULT_WTP_MAX, LUCK, MAX_DRAWS, OUTCOMES, PsaError, check_draws, run_psa
 from sim.outputs.folder import default_folder
@@ -36,14 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="SCENARIO",
         help="scenario YAML with an uncertainty: section; a second one is compared with the first (paired draws)",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="dotted.path=value",
-        help="override one parameter in every scenario (repeatable)",
-    )
+    add_set_arg(p, "override one parameter in every scenario (repeatable)")
     p.add_argument("--draws", type=int, default=100, help=f"parameter draws (default 100, at most {MAX_DRAWS:,})")
     p.add_argument("--patients", type=run_value("patients"), default=1000, help="patients per draw (default 1000)")
     p.add_argument(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +60,26 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
     for kind, n in sorted(FUZZ_COUNTS.items()):
         terminalreporter.write_line(f"{n:6d}  {kind}")
     terminalreporter.write_line(f"{sum(FUZZ_COUNTS.values()):6d}  inputs tried in total")
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Child processes of a test; whatever is still running is killed afterwards."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for p in started:
+        if p.poll() is None:
+            for child in _children(p.pid):
+                child.kill()
+            p.kill()
+        p.wait(timeout=30)
+
+
+def _children(pid: int) -> list[Any]:
+    """Every descendant process of ``pid`` (none if it has gone)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []

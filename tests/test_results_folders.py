@@ -40,14 +40,6 @@ PSA = str(SCENARIOS / "baseline_psa.yaml")
 # ----------------------------------------------------------------------------- helpers
 
 
-@pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for p in started:
-        if p.poll() is None:
-            p.kill()
-        p.wait(timeout=30)
 
 
 def start(procs: list[subprocess.Popen[bytes]], args: list[str], cwd: Path, **kw: object) -> subprocess.Popen[bytes]:

@@ -27,7 +27,7 @@ from sim.outputs.folder import OWNER_FILE, clean_stale, staged_output
 from sim.outputs.results import NotAResultsFolder, read_results
 from sim.scenario.loader import SCENARIO_DIR, ScenarioError, load_scenario, validate
 
-from .conftest import ROOT
+from .conftest import ROOT, _children
 
 RUN_SIM = str(ROOT / "run_sim.py")
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -35,26 +35,6 @@ WAIT = 120  # s: the longest any child may take before it counts as hung
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-@pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Child processes of a test; whatever is still running is killed afterwards."""
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for p in started:
-        if p.poll() is None:
-            for child in _children(p.pid):
-                child.kill()
-            p.kill()
-        p.wait(timeout=30)
-
-
-def _children(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.Error:
-        return []
 
 
 def _pool_workers(pid: int) -> list[psutil.Process]:

@@ -20,7 +20,7 @@ from contextlib import contextmanager, suppress
 from typing import Any, NoReturn
 
 from sim import __version__
-from sim.errors import RunawayCourse
+from sim.errors import RunawayCourse, UsageError
 from sim.outputs.folder import OutputError
 from sim.scenario.loader import ScenarioError
 
@@ -44,10 +44,6 @@ COMMANDS = (
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143  # 128 + the signal number, as shells report it
-
-
-class UsageError(Exception):
-    """Bad input detected by a command (exit 2)."""
 
 
 class Terminated(KeyboardInterrupt):

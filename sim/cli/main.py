@@ -153,7 +153,7 @@ def _stopped(args: argparse.Namespace, how: str) -> None:
 
 def _os_error(args: argparse.Namespace, exc: OSError) -> str:
     """The one-line message of an operating-system error: the path, the fix, what was kept."""
-    from sim.outputs.oserrors import describe
+    from sim.oserrors import describe
 
     out = getattr(args, "out", None)
     where = {"report": getattr(args, "results", None), "new": getattr(args, "dir", None)}.get(getattr(args, "command", ""), out)

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.survival import STATES, Analysis, analyse
-from sim.outputs.oserrors import atomic_file, check_writable_folder
+from sim.oserrors import atomic_file, check_writable_folder
 from sim.outputs.results import NotAResultsFolder, ResultsFolder, read_results
 from sim.scenario.fields import ILLUSTRATIVE, PRIMARIES
 

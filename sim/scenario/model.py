@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from sim.scenario.fields import AGENTS, ASSUMED, LINEAGES, PRIMARIES, Section, keyed, par, section_field
-from sim.scenario.uncertainty import (
+from sim.scenario.distributions import (
     UNCERTAINTY_DOC,
     UNCERTAINTY_EXCLUDE,
     UNCERTAINTY_EXTRA,
     UTILITIES_DOC,
-    UncertaintyMap,
+    Distribution,
     Utilities,
+    check_uncertainty,
 )
+from sim.scenario.fields import AGENTS, ASSUMED, LINEAGES, PRIMARIES, Section, keyed, par, section_field
 
 CAL = "calibrated (docs/calibration.md)"
 
@@ -795,6 +796,16 @@ class Population(Section):
 
 
 # ----------------------------------------------------------------------------- scenario
+
+
+def _check_uncertainty(mapping: dict[str, Distribution]) -> dict[str, Distribution]:
+    return check_uncertainty(mapping, Scenario)
+
+
+# the value type is Annotated so the mapping reads as one parameter (not a section) to sim.scenario.authoring and sim.scenario.loader
+UncertaintyMap = Annotated[
+    dict[str, Annotated[Distribution, Field(description="A distribution with its source")]], AfterValidator(_check_uncertainty)
+]
 
 
 class Scenario(Section):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sim.cli.commands.common import given
 from sim.errors import UsageError
-from sim.outputs.oserrors import write_text
+from sim.oserrors import write_text
 from sim.scenario import authoring
 
 

@@ -24,6 +24,8 @@ import pandas as pd
 import streamlit as st
 
 from sim import ILLUSTRATIVE, Scenario, ScenarioError
+from sim.analysis.outcomes import CATALOGUE
+from sim.analysis.outcomes import HEADLINE as HEADLINE_OUTCOMES
 from sim.experiments.dashboard_run import (  # noqa: F401 - the run's pieces, as the pages use them
     SWIMMER_SAMPLE,
     RunOutput,
@@ -89,14 +91,9 @@ KEY_PARAMETERS: dict[str, list[str]] = {
     ],
 }
 
-# outcomes shown as headline figures (flattened outcome names -> labels)
-HEADLINE = {
-    "carcinosis.proportion": "carcinosis (proportion)",
-    "hypercalcemia.proportion": "hypercalcemia (proportion)",
-    "sre.proportion_with_any": "any skeletal-related event (proportion)",
-    "survival.median_months": "median survival (months)",
-    "survival.at_12_months.overall": "alive at 12 months (proportion)",
-}
+# outcomes shown as headline figures (path in the summary's outcomes -> label; sim.analysis.outcomes)
+HEADLINE = {str(CATALOGUE[n].key): CATALOGUE[n].label for n in HEADLINE_OUTCOMES}
+UNITS = {str(CATALOGUE[n].key): CATALOGUE[n].unit for n in HEADLINE_OUTCOMES}
 
 
 # ----------------------------------------------------------------------------- text and errors
@@ -342,7 +339,7 @@ def headline_table(run: RunOutput) -> pd.DataFrame:
                 # missing in some replications (beyond their follow-up): no mean of the others
                 est, lo, hi = None, None, None
                 reason = f"not estimable in {run.replications - st_['n']} of {run.replications} replications"
-        unit = "months" if key == "survival.median_months" else "proportion"
+        unit = UNITS[key]
         note = "" if _f(est) is not None else str(reason or "not estimable")
         rows.append(
             {"outcome": label, "estimate": _f(est), "lower 95%": _f(lo), "upper 95%": _f(hi), "unit": unit, "method": method, "note": note}

@@ -50,6 +50,7 @@ from sim.analysis.kaplan_meier import known_until as km_known_until
 from sim.analysis.kaplan_meier import product_limit as km
 from sim.analysis.kaplan_meier import steps_at as km_at
 from sim.analysis.kaplan_meier import steps_median as km_median
+from sim.analysis.outcomes import psa_labels
 from sim.scenario.fields import ILLUSTRATIVE
 from sim.scenario.model import Scenario
 from sim.scenario.uncertainty import (
@@ -73,21 +74,8 @@ DEFAULT_WTP_MAX = 100_000.0
 # end, about 10 KB of memory per draw and scenario, so 100,000 draws take about 1 GB at the end
 MAX_DRAWS = 100_000
 
-# outcome column -> label (per patient unless a proportion)
-OUTCOMES: dict[str, str] = {
-    "carcinosis_proportion": "carcinosis (proportion)",
-    "hypercalcemia_proportion": "hypercalcemia (proportion)",
-    "sre_any_proportion": "any SRE (proportion)",
-    "sre_per_patient": "SREs per patient",
-    "median_survival_months": "median survival (months)",
-    "alive_12_months": "alive at 12 months (proportion)",
-    "life_years": "life-years per patient (within the horizon)",
-    "radiotherapy_courses_per_patient": "radiotherapy courses per patient",
-    "rbc_units_per_patient": "red-cell units per patient",
-    "bed_days_per_patient": "bed-days per patient",
-    "cost_per_patient": "discounted cost per patient",
-    "qalys_per_patient": "discounted QALYs per patient",
-}
+# outcome column -> label (per patient unless a proportion; sim.analysis.outcomes)
+OUTCOMES: dict[str, str] = psa_labels()
 
 
 class PsaError(ValueError):

@@ -892,4 +892,17 @@ class Scenario(Section):
         return self
 
 
-__all__ = ["Scenario", "PRIMARIES", "AGENTS", "LINEAGES"]
+def has_finite_service(scenario: Scenario) -> bool:
+    """Whether any service has a capacity (then requests queue on it)."""
+    services = scenario.services
+    return any(getattr(services, n).capacity is not None for n in type(services).model_fields)
+
+
+def patients_interact(scenario: Scenario) -> bool:
+    """Whether patients affect each other: population mode or a finite service.
+    Then their courses share one SimPy environment; otherwise each course is
+    independent (run in any chunks, or one patient alone, with the same result)."""
+    return scenario.mode == "population" or has_finite_service(scenario)
+
+
+__all__ = ["Scenario", "PRIMARIES", "AGENTS", "LINEAGES", "has_finite_service", "patients_interact"]

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import json
 import logging
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +23,19 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from sim import ILLUSTRATIVE, Scenario, ScenarioError, simulate, with_overrides
-from sim.outputs.oserrors import describe
+from sim import ILLUSTRATIVE, Scenario, ScenarioError
+from sim.analysis.outcomes import CATALOGUE
+from sim.analysis.outcomes import HEADLINE as HEADLINE_OUTCOMES
+from sim.experiments.dashboard_run import (  # noqa: F401 - the run's pieces, as the pages use them
+    SWIMMER_SAMPLE,
+    RunOutput,
+    compute,
+    from_json,
+    keep_excluded,
+    resolved_json,
+    run_scenario_for,
+)
+from sim.oserrors import describe
 from sim.scenario.authoring import parameters
 from sim.scenario.loader import (
     MAX_SCENARIO_BYTES,
@@ -50,7 +59,6 @@ MAX_REPLICATIONS = 20
 MAX_RUNS_KEPT = 12  # runs of the session kept for Compare
 MAX_COMPARE_REPLICATIONS = 10
 PROGRESS_FROM_PATIENTS = 20_000  # runs this large (patients x replications) show a progress bar
-SWIMMER_SAMPLE = 40
 
 # the key parameters edited with widgets on the Scenario page (dotted paths);
 # their description, unit, default, range and source come from sim.scenario.authoring
@@ -83,14 +91,9 @@ KEY_PARAMETERS: dict[str, list[str]] = {
     ],
 }
 
-# outcomes shown as headline figures (flattened outcome names -> labels)
-HEADLINE = {
-    "carcinosis.proportion": "carcinosis (proportion)",
-    "hypercalcemia.proportion": "hypercalcemia (proportion)",
-    "sre.proportion_with_any": "any skeletal-related event (proportion)",
-    "survival.median_months": "median survival (months)",
-    "survival.at_12_months.overall": "alive at 12 months (proportion)",
-}
+# outcomes shown as headline figures (path in the summary's outcomes -> label; sim.analysis.outcomes)
+HEADLINE = {str(CATALOGUE[n].key): CATALOGUE[n].label for n in HEADLINE_OUTCOMES}
+UNITS = {str(CATALOGUE[n].key): CATALOGUE[n].unit for n in HEADLINE_OUTCOMES}
 
 
 # ----------------------------------------------------------------------------- text and errors
@@ -177,14 +180,6 @@ def build(raw: dict[str, Any], edits: dict[str, Any], source: str, inherited: di
     return validate(data, source, inherited)
 
 
-def resolved_json(scenario: Scenario) -> str:
-    return json.dumps(scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-
-
-def from_json(text_: str) -> Scenario:
-    return Scenario.model_validate(json.loads(text_))
-
-
 def value_at(data: dict[str, Any], path: str) -> Any:
     node: Any = data
     for part in path.split("."):
@@ -212,113 +207,10 @@ def param_help(path: str) -> str:
 # ----------------------------------------------------------------------------- runs
 
 
-@dataclass
-class RunOutput:
-    """What the pages show of one run (cached; small enough to keep several)."""
-
-    scenario_json: str
-    name: str
-    mode: str
-    seed: int
-    patients_requested: int
-    replications: int
-    patients: pd.DataFrame  # reported patients of the first replication
-    outcomes: dict[str, Any]
-    services: pd.DataFrame
-    sample_events: pd.DataFrame
-    sample_ids: list[int]
-    replication_table: pd.DataFrame | None
-    across: dict[str, dict[str, Any]] | None
-    n_events: int
-    simulate_seconds: float
-    wall_seconds: float
-    horizon_months: float
-
-    @property
-    def scenario(self) -> Scenario:
-        return from_json(self.scenario_json)
-
-
-def run_scenario_for(scenario: Scenario, seed: int, patients: int) -> Scenario:
-    """The scenario as run: the seed and cohort size of the run settings.
-
-    Fields the scenario leaves out of its dump (they do not change a run, e.g.
-    the uncertainty distributions) are carried over from the original."""
-    s = with_overrides(scenario, {"run.seed": int(seed), "run.patients": int(patients), "run.replication": 0})
-    return keep_excluded(s, scenario)
-
-
-def keep_excluded(copy: Scenario, original: Scenario) -> Scenario:
-    """``copy`` with the values of ``original``'s fields that ``model_dump`` leaves out."""
-    update = {n: getattr(original, n) for n, f in type(original).model_fields.items() if f.exclude and getattr(copy, n, None) != getattr(original, n)}
-    return copy.model_copy(update=update) if update else copy
-
-
-def _compute(scenario_json: str, seed: int, patients: int, replications: int, progress: Callable[[int, int], None] | None) -> RunOutput:
-    from sim.analysis.summary import outcomes
-    from sim.experiments.replications import across, run_replications
-
-    t0 = time.perf_counter()
-    s = run_scenario_for(from_json(scenario_json), seed, patients)
-    tables: list[Any] = []
-    if replications == 1:
-        res = simulate(s, keep_events=False, event_sink=tables.append, progress=progress)
-        table = None
-        stats = None
-    else:
-        reps = run_replications(s, replications, first_sink=tables.append, progress=progress)
-        res = reps.first
-        table = reps.table
-        stats = across(table)
-    df = res.reported_patients
-    ids = _sample(df, seed)
-    events = _events_of(tables, ids)
-    return RunOutput(
-        scenario_json=resolved_json(s),
-        name=s.name,
-        mode=s.mode,
-        seed=int(seed),
-        patients_requested=int(patients),
-        replications=int(replications),
-        patients=df,
-        outcomes=outcomes(df),
-        services=res.services,
-        sample_events=events,
-        sample_ids=[int(i) for i in ids],
-        replication_table=table,
-        across=stats,
-        n_events=int(res.n_events),
-        simulate_seconds=float(res.wall_seconds),
-        wall_seconds=time.perf_counter() - t0,
-        horizon_months=float(res.report_to_months - res.report_from_months) if s.mode == "population" else float(s.run.horizon_months),
-    )
-
-
-def _sample(df: pd.DataFrame, seed: int) -> np.ndarray:
-    from sim.present.course_figures import sample_ids
-
-    return sample_ids(df, SWIMMER_SAMPLE, seed)
-
-
-def _events_of(tables: list[Any], ids: np.ndarray) -> pd.DataFrame:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    cols = ["patient_id", "time_months", "event", "detail"]
-    if not tables:
-        return pd.DataFrame({c: [] for c in cols})
-    keep = pa.array(ids, type=pa.int64())
-    parts = [t.filter(pc.is_in(t["patient_id"], value_set=keep)).select(cols) for t in tables]
-    out = pa.concat_tables(parts, promote_options="permissive").to_pandas()
-    out["event"] = out["event"].astype(str)
-    out["detail"] = out["detail"].astype(str)
-    return out
-
-
 @st.cache_data(max_entries=16, show_spinner=False)
 def cached_run(scenario_json: str, seed: int, patients: int, replications: int, _progress: Callable[[int, int], None] | None = None) -> RunOutput:
     """One run, cached by (resolved scenario JSON, seed, patients, replications)."""
-    return _compute(scenario_json, seed, patients, replications, _progress)
+    return compute(scenario_json, seed, patients, replications, _progress)
 
 
 def check_limits(patients: int, replications: int, mode: str) -> list[str]:
@@ -447,7 +339,7 @@ def headline_table(run: RunOutput) -> pd.DataFrame:
                 # missing in some replications (beyond their follow-up): no mean of the others
                 est, lo, hi = None, None, None
                 reason = f"not estimable in {run.replications - st_['n']} of {run.replications} replications"
-        unit = "months" if key == "survival.median_months" else "proportion"
+        unit = UNITS[key]
         note = "" if _f(est) is not None else str(reason or "not estimable")
         rows.append(
             {"outcome": label, "estimate": _f(est), "lower 95%": _f(lo), "upper 95%": _f(hi), "unit": unit, "method": method, "note": note}

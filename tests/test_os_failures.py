@@ -26,9 +26,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from sim.outputs import oserrors
+from sim import oserrors
+from sim.oserrors import atomic_file, describe, write_text
 from sim.outputs.folder import MARKER
-from sim.outputs.oserrors import atomic_file, describe, write_text
 
 from .conftest import fuzz_count
 

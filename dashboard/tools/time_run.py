@@ -34,7 +34,7 @@ def main() -> int:
     runs, curves = [], []
     for _ in range(args.repeat):
         t0 = time.perf_counter()
-        out = core._compute(key, s.run.seed, args.patients, 1, None)
+        out = core.compute(key, s.run.seed, args.patients, 1, None)
         t1 = time.perf_counter()
         analyse(out.patients, out.horizon_months)
         t2 = time.perf_counter()

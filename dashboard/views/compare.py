@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import core
+from sim import with_overrides
 from sim.experiments.compare import KEY_OUTCOMES
 from sim.present import course_figures as figures
 
@@ -23,7 +24,7 @@ def paired(scenario_jsons: tuple[str, ...], names: tuple[str, ...], seed: int, p
     scns = []
     for js, name in zip(scenario_jsons, names, strict=False):
         s = core.run_scenario_for(core.from_json(js), seed, patients)
-        scns.append(core.with_overrides(s, {"name": name[:100]}))
+        scns.append(with_overrides(s, {"name": name[:100]}))
     c = compare(scns, replications, seed=seed)
     return c.key_table(), c.differences
 

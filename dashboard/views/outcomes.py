@@ -66,7 +66,7 @@ with core.guard("The Outcomes page"):
             st.dataframe(a.tables["hospital"], hide_index=True)
         if run.replication_table is not None:
             st.markdown("##### Precision across replications")
-            from sim.experiments.replications import AUTO_OUTCOMES
+            from sim.analysis.outcomes import PRECISION, flat_labels
 
-            cols_ = {k: v for k, v in AUTO_OUTCOMES.items() if k in run.replication_table}
+            cols_ = {k: v for k, v in flat_labels(PRECISION).items() if k in run.replication_table}
             st.pyplot(plots.replication_precision(run.replication_table, cols_))

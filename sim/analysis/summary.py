@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.analysis.kaplan_meier import fit, not_estimable, survival_at
+from sim.analysis.kaplan_meier import known_until as km_known_until
 from sim.kernel.events import CAUSES
 from sim.scenario.fields import ILLUSTRATIVE, PRIMARIES
 
@@ -35,34 +37,11 @@ def _num(x: float) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
-def km_known_until(time: np.ndarray, event: np.ndarray) -> float:
-    """The last time (months) at which a Kaplan-Meier estimate of these data is
-    known: the longest follow-up (an event or a censoring), or for ever when
-    everyone followed that long died then (survival has reached 0 and stays 0).
-    Beyond it the estimate is not estimable: carrying the last value forward
-    would invent survival nobody was followed for.  -inf for no patients."""
-    t = np.asarray(time, dtype=float)
-    if len(t) == 0:
-        return -math.inf
-    last = float(t.max())
-    at_end = t == last
-    return math.inf if bool(np.asarray(event, dtype=bool)[at_end].all()) else last
-
-
-def not_estimable(known_until: float) -> str:
-    """Why an estimate at a time beyond ``known_until`` (see :func:`km_known_until`) is missing."""
-    if not math.isfinite(known_until):
-        return "not estimable (no patients)"
-    shown = math.floor(known_until * 10 + 1e-9) / 10  # rounded down: the follow-up really reached
-    return f"not estimable (follow-up {shown:g} months)"
-
-
 def km_summary(time: np.ndarray, event: np.ndarray, at: tuple[float, ...] = (12.0, 60.0), kmf: Any = None) -> dict[str, Any]:
     """Median and survival at given months, with 95% CIs (lifelines; log-log
     intervals). ``kmf``: the Kaplan-Meier fit of these data, when already made.
     An estimate at a time beyond the follow-up (:func:`km_known_until`), and a
     median survival does not reach within it, is None with a ``reason``."""
-    from lifelines import KaplanMeierFitter
     from lifelines.utils import median_survival_times
 
     until = km_known_until(time, event)
@@ -70,7 +49,7 @@ def km_summary(time: np.ndarray, event: np.ndarray, at: tuple[float, ...] = (12.
         missing = {"estimate": None, "ci95": [None, None], "reason": not_estimable(until)}
         return {"n": 0, "median_months": dict(missing), **{f"at_{t:g}_months": dict(missing) for t in at}}
     if kmf is None:
-        kmf = KaplanMeierFitter().fit(time, event)
+        kmf = fit(time, event)
     med_ci = median_survival_times(kmf.confidence_interval_)
     median: dict[str, Any] = {
         "estimate": _num(kmf.median_survival_time_),
@@ -83,7 +62,7 @@ def km_summary(time: np.ndarray, event: np.ndarray, at: tuple[float, ...] = (12.
         if t > until:
             out[f"at_{t:g}_months"] = {"estimate": None, "ci95": [None, None], "reason": not_estimable(until)}
             continue
-        sf = float(kmf.survival_function_at_times(t).iloc[0])
+        sf = survival_at(kmf, t)
         ci = kmf.confidence_interval_survival_function_
         idx = ci.index.searchsorted(t, side="right") - 1
         lo, hi = (float(ci.iloc[idx, 0]), float(ci.iloc[idx, 1])) if idx >= 0 else (1.0, 1.0)
@@ -94,8 +73,6 @@ def km_summary(time: np.ndarray, event: np.ndarray, at: tuple[float, ...] = (12.
 def outcomes(df: pd.DataFrame, fits: dict[str, Any] | None = None) -> dict[str, Any]:
     """The headline outcomes of one run. ``fits``, when given, receives the
     Kaplan-Meier fit of overall survival per primary (for the targets to reuse)."""
-    from lifelines import KaplanMeierFitter
-
     n = len(df)
     t = df["followup_months"].to_numpy()
     e = (~df["censored"]).to_numpy()
@@ -104,7 +81,7 @@ def outcomes(df: pd.DataFrame, fits: dict[str, Any] | None = None) -> dict[str, 
     for p in PRIMARIES:
         sel = (df["primary"] == p).to_numpy()
         if sel.any():
-            kmf = KaplanMeierFitter().fit(t[sel], e[sel])
+            kmf = fit(t[sel], e[sel])
             if fits is not None:
                 fits[p] = kmf
             by_primary[p] = km_summary(t[sel], e[sel], kmf=kmf)

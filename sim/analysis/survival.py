@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.analysis import kaplan_meier as km
 from sim.scenario.fields import PRIMARIES
 
 CURVE_COLUMNS = ["time", "estimate", "lower", "upper"]
@@ -71,9 +72,7 @@ def _empty_curve(start: float) -> pd.DataFrame:
 
 
 def _known(curve: pd.DataFrame, durations: np.ndarray, observed: np.ndarray) -> pd.DataFrame:
-    from sim.analysis.summary import km_known_until
-
-    curve.attrs["known_until"] = km_known_until(durations, observed)
+    curve.attrs["known_until"] = km.known_until(durations, observed)
     return curve
 
 
@@ -88,13 +87,11 @@ def known_until(curve: pd.DataFrame) -> float:
 
 def km_curve(durations: Any, observed: Any) -> pd.DataFrame:
     """Kaplan-Meier survival with pointwise 95% log-log intervals (lifelines)."""
-    from lifelines import KaplanMeierFitter
-
     t = np.asarray(durations, dtype=float)
     e = np.asarray(observed, dtype=bool)
     if len(t) == 0:
         return _known(_empty_curve(1.0), t, e)
-    kmf = KaplanMeierFitter().fit(t, e)
+    kmf = km.fit(t, e)
     sf = kmf.survival_function_.iloc[:, 0]
     ci = kmf.confidence_interval_survival_function_
     lo, hi = ci.iloc[:, 0].to_numpy(), ci.iloc[:, 1].to_numpy()
@@ -200,10 +197,8 @@ def known_at(curve: pd.DataFrame, times: Any, column: str = "estimate") -> np.nd
 
 def not_estimable_note(curve: pd.DataFrame, at: tuple[float, ...]) -> str:
     """Why values of ``curve`` at some of the times ``at`` are missing ("" when none is)."""
-    from sim.analysis.summary import not_estimable
-
     until = known_until(curve)
-    return not_estimable(until) if any(t > until for t in at) else ""
+    return km.not_estimable(until) if any(t > until for t in at) else ""
 
 
 def curve_median(curve: pd.DataFrame) -> dict[str, float | None]:

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.analysis import kaplan_meier as km
+
 
 @dataclass(frozen=True)
 class Target:
@@ -86,24 +88,14 @@ TARGETS = (
 
 def km_at(time: np.ndarray, event: np.ndarray, t: float) -> float:
     """Kaplan-Meier survival at time t (lifelines); NaN beyond the follow-up
-    (:func:`sim.analysis.summary.km_known_until`)."""
-    from lifelines import KaplanMeierFitter
-
-    from sim.analysis.summary import km_known_until
-
-    if len(time) == 0 or t > km_known_until(time, event):
-        return float("nan")
-    kmf = KaplanMeierFitter().fit(time, event)
-    return float(kmf.survival_function_at_times(t).iloc[0])
+    (:func:`sim.analysis.kaplan_meier.known_until`)."""
+    until = km.known_until(time, event)
+    return km.survival_at(km.fit(time, event) if t <= until else None, t, until)
 
 
 def km_median(time: np.ndarray, event: np.ndarray) -> float:
     """Kaplan-Meier median (lifelines); inf if survival never falls to 0.5."""
-    from lifelines import KaplanMeierFitter
-
-    if len(time) == 0:
-        return float("nan")
-    return float(KaplanMeierFitter().fit(time, event).median_survival_time_)
+    return km.median(km.fit(time, event) if len(time) else None)
 
 
 def after(df: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
@@ -139,25 +131,21 @@ def model_values(df: pd.DataFrame, fits: dict[str, Any] | None = None) -> dict[s
     ev = (~df["censored"]).to_numpy()
     out["carcinosis_proportion"] = float(df["carcinosis_onset_months"].notna().mean())
     out["hypercalcemia_proportion"] = float(df["hypercalcemia_months"].notna().mean())
-    from lifelines import KaplanMeierFitter
-
-    from sim.analysis.summary import km_known_until
-
     follow = df["followup_months"].to_numpy()
     for prim in ("prostate", "breast", "lung", "renal", "thyroid"):
         sel = (df["primary"] == prim).to_numpy()
         # one fit per primary, read at every time its targets need (the same values as km_at / km_median)
         kmf = (fits or {}).get(prim)
         if kmf is None and sel.any():
-            kmf = KaplanMeierFitter().fit(follow[sel], ev[sel])
+            kmf = km.fit(follow[sel], ev[sel])
         # survival beyond the follow-up is not estimable (NaN), never the last value carried forward
-        until = km_known_until(follow[sel], ev[sel])
+        until = km.known_until(follow[sel], ev[sel])
         if prim != "renal":
-            out[f"os12_{prim}"] = float(kmf.survival_function_at_times(12.0).iloc[0]) if kmf and 12.0 <= until else float("nan")
+            out[f"os12_{prim}"] = km.survival_at(kmf, 12.0, until)
         if prim in ("prostate", "breast"):
-            out[f"os60_{prim}"] = float(kmf.survival_function_at_times(60.0).iloc[0]) if kmf and 60.0 <= until else float("nan")
+            out[f"os60_{prim}"] = km.survival_at(kmf, 60.0, until)
         if prim in ("renal", "thyroid"):
-            out[f"median_{prim}"] = float(kmf.median_survival_time_) if kmf else float("nan")
+            out[f"median_{prim}"] = km.median(kmf)
     out["median_after_scc"] = km_median(*after(df, "cord_compression_months"))
     out["median_after_hypercalcemia"] = km_median(*after(df[df["primary"] != "breast"], "hypercalcemia_months"))
     out["median_after_hypercalcemia_breast"] = km_median(*after(df[df["primary"] == "breast"], "hypercalcemia_months"))

@@ -20,7 +20,7 @@ from contextlib import contextmanager, suppress
 from typing import Any, NoReturn
 
 from sim import __version__
-from sim.errors import RunawayCourse
+from sim.errors import RunawayCourse, UsageError
 from sim.outputs.folder import OutputError
 from sim.scenario.loader import ScenarioError
 
@@ -44,10 +44,6 @@ COMMANDS = (
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143  # 128 + the signal number, as shells report it
-
-
-class UsageError(Exception):
-    """Bad input detected by a command (exit 2)."""
 
 
 class Terminated(KeyboardInterrupt):
@@ -157,7 +153,7 @@ def _stopped(args: argparse.Namespace, how: str) -> None:
 
 def _os_error(args: argparse.Namespace, exc: OSError) -> str:
     """The one-line message of an operating-system error: the path, the fix, what was kept."""
-    from sim.outputs.oserrors import describe
+    from sim.oserrors import describe
 
     out = getattr(args, "out", None)
     where = {"report": getattr(args, "results", None), "new": getattr(args, "dir", None)}.get(getattr(args, "command", ""), out)

@@ -39,7 +39,7 @@ from typing import Any
 
 from sim import kernel
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]  # the project folder (sim/experiments/bench.py)
 
 TARGETS = {
     "event_rate_ratio": ("model event rate / bare SimPy event rate (same run)", ">= 0.5"),
@@ -157,30 +157,21 @@ def case_psa(draws: int, patients: int, workers: int) -> dict[str, Any]:
 
 
 def case_dashboard(patients: int) -> dict[str, Any]:
-    """The dashboard's run as the app makes it (``dashboard.core._compute``:
-    simulate, the sample of journeys, the outcome table with survival
-    estimates), in a fresh process: the first run (including the one-off
-    imports of lifelines and SciPy it triggers) and a second run with another
-    seed, as a teacher moving a slider in a running app waits for it."""
+    """The dashboard's run as the app makes it (:func:`sim.experiments.dashboard_run.compute`,
+    which ``dashboard.core`` caches: simulate, the sample of journeys, the
+    outcome table with survival estimates), in a fresh process: the first run
+    (including the one-off imports of lifelines and SciPy it triggers) and a
+    second run with another seed, as a teacher moving a slider in a running
+    app waits for it."""
+    from sim.experiments.dashboard_run import compute, resolved_json
     from sim.scenario.loader import load_scenario
 
     s = load_scenario(ROOT / "scenarios/baseline.yaml", [f"run.patients={patients}"])
-    try:
-        sys.path.insert(0, str(ROOT))
-        from dashboard import core  # the app's own entry point (imports streamlit)
 
-        def run(seed: int) -> None:
-            core._compute(core.resolved_json(s), seed, patients, 1, None)
+    def run(seed: int) -> None:
+        compute(resolved_json(s), seed, patients, 1, None)
 
-        how = "dashboard.core._compute"
-    except ImportError:  # the dashboard's requirements are not installed: what it calls
-        from sim.analysis.summary import outcomes
-        from sim.engine.simulate import simulate
-
-        def run(seed: int) -> None:
-            outcomes(simulate(s.model_copy(update={"run": s.run.model_copy(update={"seed": seed})})).patients)
-
-        how = "sim.simulate + sim.analysis.summary.outcomes"
+    how = "sim.experiments.dashboard_run.compute"
     t0 = time.perf_counter()
     run(s.run.seed)
     first = time.perf_counter() - t0
@@ -374,7 +365,7 @@ def check_out(out_dir: Path) -> None:
     """Fail before any benchmark runs if results cannot be written in ``out_dir``:
     ValueError for a file given as the folder, the OSError writing would meet
     (read-only, no permission, a name too long) otherwise."""
-    from sim.outputs.oserrors import check_writable_folder
+    from sim.oserrors import check_writable_folder
 
     existing = out_dir
     while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
@@ -392,7 +383,7 @@ def check_out(out_dir: Path) -> None:
 
 
 def write(doc: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    from sim.outputs.oserrors import write_text
+    from sim.oserrors import write_text
 
     out_dir.mkdir(parents=True, exist_ok=True)
     j, md = out_dir / "results.json", out_dir / "results.md"

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.analysis.outcomes import COMPARE, flat_labels
 from sim.engine.simulate import RunResult, simulate
 from sim.experiments.replications import replication_values, t_ci
 from sim.kernel.services import SERVICES
@@ -26,16 +27,7 @@ from sim.scenario.loader import with_overrides
 from sim.scenario.model import Scenario
 
 # outcomes shown on the terminal (flattened names -> labels)
-KEY_OUTCOMES = {
-    "carcinosis.proportion.estimate": "carcinosis (proportion)",
-    "hypercalcemia.proportion.estimate": "hypercalcemia (proportion)",
-    "survival.median_months.estimate": "median survival (months)",
-    "survival.at_12_months.overall.estimate": "alive at 12 months",
-    "sre.mean_per_patient": "SREs per patient",
-    "care.radiotherapy_courses.per_patient": "radiotherapy courses per patient",
-    "care.rbc_units.per_patient": "red-cell units per patient",
-    "care.bed_days.per_patient": "bed-days per patient",
-}
+KEY_OUTCOMES = flat_labels(COMPARE)  # flattened name -> label (sim.analysis.outcomes)
 SERVICE_KEYS = ("uses_per_year", "units_per_year", "wait_mean_days", "utilisation", "deaths_waiting_per_year", "cost_per_year")
 
 

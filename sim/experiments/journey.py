@@ -25,7 +25,7 @@ from sim.engine.simulate import patients_frame, run_chunk
 from sim.kernel.constants import DAYS_PER_MONTH
 from sim.kernel.events import Recorder
 from sim.scenario.fields import ILLUSTRATIVE
-from sim.scenario.model import Scenario
+from sim.scenario.model import Scenario, patients_interact
 
 AGENT_NAMES = {"none": "no bone-targeted agent", "zoledronic_acid": "zoledronic acid", "denosumab": "denosumab"}
 TRIGGERS = {
@@ -63,17 +63,6 @@ class Line:
     events: list[tuple[float, str, str]] = field(default_factory=list)
 
 
-def interacting(scenario: Scenario) -> bool:
-    """Whether patients affect each other (population mode or finite service
-    capacity): then a patient's course is taken from a full run."""
-    if getattr(scenario, "mode", "cohort") == "population":
-        return True
-    services = getattr(scenario, "services", None)
-    if services is None:
-        return False
-    return any(getattr(getattr(services, n, None), "capacity", None) is not None for n in type(services).model_fields)
-
-
 def simulate_patient(scenario: Scenario, patient_id: int) -> Course:
     """Simulate one patient exactly as in a full run (same random streams).
 
@@ -86,7 +75,7 @@ def simulate_patient(scenario: Scenario, patient_id: int) -> Course:
 
     scenario = with_overrides(scenario, {"labs.keep_patients": -1}) if scenario.labs.keep_patients != -1 else scenario
     labs_tab = None
-    if interacting(scenario):
+    if patients_interact(scenario):
         from sim.engine.simulate import simulate
 
         res = simulate(scenario, keep_events=True)

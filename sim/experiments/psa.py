@@ -46,6 +46,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sim.analysis.kaplan_meier import known_until as km_known_until
+from sim.analysis.kaplan_meier import product_limit as km
+from sim.analysis.kaplan_meier import steps_at as km_at
+from sim.analysis.kaplan_meier import steps_median as km_median
+from sim.analysis.outcomes import psa_labels
 from sim.scenario.fields import ILLUSTRATIVE
 from sim.scenario.model import Scenario
 from sim.scenario.uncertainty import (
@@ -69,21 +74,8 @@ DEFAULT_WTP_MAX = 100_000.0
 # end, about 10 KB of memory per draw and scenario, so 100,000 draws take about 1 GB at the end
 MAX_DRAWS = 100_000
 
-# outcome column -> label (per patient unless a proportion)
-OUTCOMES: dict[str, str] = {
-    "carcinosis_proportion": "carcinosis (proportion)",
-    "hypercalcemia_proportion": "hypercalcemia (proportion)",
-    "sre_any_proportion": "any SRE (proportion)",
-    "sre_per_patient": "SREs per patient",
-    "median_survival_months": "median survival (months)",
-    "alive_12_months": "alive at 12 months (proportion)",
-    "life_years": "life-years per patient (within the horizon)",
-    "radiotherapy_courses_per_patient": "radiotherapy courses per patient",
-    "rbc_units_per_patient": "red-cell units per patient",
-    "bed_days_per_patient": "bed-days per patient",
-    "cost_per_patient": "discounted cost per patient",
-    "qalys_per_patient": "discounted QALYs per patient",
-}
+# outcome column -> label (per patient unless a proportion; sim.analysis.outcomes)
+OUTCOMES: dict[str, str] = psa_labels()
 
 
 class PsaError(ValueError):
@@ -158,33 +150,6 @@ def draws_table(scenario: Scenario, draws: int, seed: int | None = None, first: 
 # ----------------------------------------------------------------------------- outcomes of one run
 
 
-def km(time_: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Kaplan-Meier: distinct event times and the survival just after each."""
-    order = np.argsort(time_, kind="mergesort")
-    t, e = time_[order], event[order].astype(bool)
-    uniq, first = np.unique(t, return_index=True)
-    n = len(t)
-    at_risk = n - first
-    deaths = np.add.reduceat(e.astype(np.int64), first) if n else np.array([], dtype=np.int64)
-    keep = deaths > 0
-    s = np.cumprod(1.0 - deaths[keep] / at_risk[keep])
-    return uniq[keep], s
-
-
-def km_median(times: np.ndarray, surv: np.ndarray) -> float:
-    below = np.nonzero(surv <= 0.5)[0]
-    return float(times[below[0]]) if len(below) else math.nan
-
-
-def km_at(times: np.ndarray, surv: np.ndarray, t: float, known_until: float = math.inf) -> float:
-    """Survival at ``t`` from :func:`km`; NaN (not estimable) beyond ``known_until``,
-    the end of follow-up (:func:`sim.analysis.summary.km_known_until`)."""
-    if t > known_until:
-        return math.nan
-    i = np.searchsorted(times, t, side="right") - 1
-    return 1.0 if i < 0 else float(surv[i])
-
-
 def _discounted_years(months: np.ndarray, rate: float) -> np.ndarray:
     """Integral from 0 to ``months`` of the yearly discount factor (1 + rate)^-year, in years."""
     x = np.asarray(months, dtype=float) / 12.0
@@ -232,8 +197,6 @@ def outcomes_of(patients: pd.DataFrame, services: pd.DataFrame, scenario: Scenar
     t = patients["followup_months"].to_numpy(dtype=float)
     e = ~patients["censored"].to_numpy(dtype=bool)
     kt, ks = km(t, e)
-    from sim.analysis.summary import km_known_until
-
     out = {
         "carcinosis_proportion": float(patients["carcinosis_onset_months"].notna().sum() / nn),
         "hypercalcemia_proportion": float(patients["hypercalcemia_months"].notna().sum() / nn),
@@ -436,7 +399,7 @@ class _Checkpoint:
     def start(self, identity: dict[str, Any]) -> None:
         """Create the checkpoint folder and its manifest (whole or not at all); on
         failure nothing this call created is left."""
-        from sim.outputs.oserrors import write_text
+        from sim.oserrors import write_text
 
         self.made = [f for f in (self.dir.parent, self.dir) if not f.exists()]
         try:
@@ -780,7 +743,7 @@ def _write_folder(out: Path, r: PsaResult, p: _Plan, figures: bool) -> None:
 
 
 def _write_files(out: Path, r: PsaResult, p: _Plan, figures: bool) -> None:
-    from sim.outputs.oserrors import atomic_file, write_text
+    from sim.oserrors import atomic_file, write_text
 
     with atomic_file(out / "psa.parquet") as tmp:
         pq.write_table(pa.Table.from_pandas(r.table, preserve_index=False), tmp, compression="zstd")

@@ -42,18 +42,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sim.analysis.intervals import running_ci, t_ci  # noqa: F401 - running_ci: part of this module's interface
+from sim.analysis.outcomes import PRECISION, flat_labels
 from sim.engine.simulate import RunResult, simulate
 from sim.scenario.loader import with_overrides
 from sim.scenario.model import Scenario
 
-# the outcomes whose precision --replications auto controls (flattened names)
-AUTO_OUTCOMES = {
-    "carcinosis.proportion.estimate": "carcinosis (proportion)",
-    "hypercalcemia.proportion.estimate": "hypercalcemia (proportion)",
-    "sre.proportion_with_any.estimate": "any SRE (proportion)",
-    "survival.median_months.estimate": "median survival (months)",
-    "survival.at_12_months.overall.estimate": "alive at 12 months",
-}
+# the outcomes whose precision --replications auto controls (flattened names; sim.analysis.outcomes)
+AUTO_OUTCOMES = flat_labels(PRECISION)
 DEFAULT_PRECISION = 0.05
 DEFAULT_CAP = 50
 # the most replications one run takes (--replications and --max-replications): every replication's
@@ -69,43 +65,6 @@ ALGORITHM = (
 
 
 # ----------------------------------------------------------------------------- statistics
-
-
-def t_ci(values: Any, confidence: float = 0.95) -> dict[str, Any]:
-    """Mean with a Student-t confidence interval across replications (NaNs ignored)."""
-    from scipy.stats import t as student_t
-
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    n = len(x)
-    if n == 0:
-        return {"mean": None, "sd": None, "n": 0, "half_width": None, "ci95": [None, None], "relative_half_width": None}
-    mean = float(x.mean())
-    if n == 1:
-        return {"mean": mean, "sd": None, "n": 1, "half_width": None, "ci95": [None, None], "relative_half_width": None}
-    sd = float(x.std(ddof=1))
-    half = float(student_t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n))
-    rel = half / abs(mean) if mean != 0 else (0.0 if half == 0 else math.inf)
-    return {"mean": mean, "sd": sd, "n": n, "half_width": half, "ci95": [mean - half, mean + half], "relative_half_width": rel}
-
-
-def running_ci(values: Any, confidence: float = 0.95) -> pd.DataFrame:
-    """Mean and t-based CI after 1, 2, ... R replications (for precision plots)."""
-    x = np.asarray(values, dtype=float)
-    rows = []
-    for k in range(1, len(x) + 1):
-        c = t_ci(x[:k], confidence)
-        lo, hi = c["ci95"]
-        rows.append(
-            {
-                "replications": k,
-                "mean": c["mean"],
-                "lower": np.nan if lo is None else lo,
-                "upper": np.nan if hi is None else hi,
-                "relative_half_width": np.nan if c["relative_half_width"] is None else c["relative_half_width"],
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def look_ahead(n_sol: int, k_limit: int = K_LIMIT) -> int:

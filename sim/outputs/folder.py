@@ -63,6 +63,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sim.oserrors import describe
+from sim.oserrors import owner_gone as _is_dead
+from sim.oserrors import start_time as _start_time
+
 COMPLETE_MARKER = "summary.json"
 OWNER_FILE = ".bmc-sim-partial.json"
 MARKER = ".bmc-sim-results.json"
@@ -111,9 +115,7 @@ class OutputError(Exception):
 
 def _os_error(label: str, exc: OSError, fix: str) -> OutputError:
     """An operating-system error met while preparing ``label``: the general
-    message of :func:`sim.outputs.oserrors.describe`, then this step's own fix."""
-    from sim.outputs.oserrors import describe
-
+    message of :func:`sim.oserrors.describe`, then this step's own fix."""
     return OutputError(f"{label}: {describe(exc, elsewhere=None)}; {fix}")
 
 
@@ -357,48 +359,8 @@ def write_marker(folder: Path, kind: str, files: list[str] | None = None) -> Non
 # ----------------------------------------------------------------------------- owners of partial folders and claims
 
 
-def _start_time(pid: int) -> str | None:
-    """The kernel's start time of a process (tells a reused pid apart), or None."""
-    try:
-        stat_ = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat_[stat_.rfind(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def _state(pid: int) -> str | None:
-    try:
-        stat_ = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat_[stat_.rfind(")") + 2 :].split()[0]
-
-
 def _owner() -> dict[str, Any]:
     return {"pid": os.getpid(), "host": socket.gethostname(), "start": _start_time(os.getpid())}
-
-
-def _is_dead(owner: dict[str, Any]) -> bool:
-    """True only when the owning process is certainly gone (same host, no such
-    process, a zombie, or the pid now belongs to a later process)."""
-    pid = owner.get("pid")
-    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
-        return False
-    if owner.get("host", socket.gethostname()) != socket.gethostname():
-        return False  # another machine's run on a shared folder: not ours to judge
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass  # alive, another user's
-    except OSError:
-        return False
-    if _state(pid) in ("Z", "X"):
-        return True
-    start = owner.get("start")
-    return start is not None and _start_time(pid) not in (None, start)
 
 
 def _read_owner(folder: Path, pid_in_name: int) -> dict[str, Any] | None:

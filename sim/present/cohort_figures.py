@@ -177,7 +177,7 @@ def replication_precision(
     reps: pd.DataFrame, metrics: dict[str, str], title: str = "Replications: mean and 95% CI as replications accumulate"
 ) -> Figure:
     """For each metric (column -> label), the running mean with its t-based 95% CI."""
-    from sim.experiments.replications import running_ci
+    from sim.analysis.intervals import running_ci
 
     n = max(len(metrics), 1)
     fig = Figure(figsize=(7.0, 1.9 * n + 0.6), dpi=100, layout="constrained")

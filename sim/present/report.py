@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.analysis.outcomes import CATALOGUE, PRECISION, REPLICATIONS_TABLE, REPORT_HEADLINE, flat_labels
 from sim.analysis.survival import STATES, Analysis, analyse
-from sim.outputs.oserrors import atomic_file, check_writable_folder
+from sim.oserrors import atomic_file, check_writable_folder
 from sim.outputs.results import NotAResultsFolder, ResultsFolder, read_results
 from sim.scenario.fields import ILLUSTRATIVE, PRIMARIES
 
@@ -141,17 +142,8 @@ def _get(d: Any, path: str) -> Any:
     return d
 
 
-HEADLINE = [
-    ("Bone marrow carcinosis during the course", "carcinosis.proportion", "pct"),
-    ("… of which diagnosed", "carcinosis.diagnosed_proportion_of_carcinosis", "pct"),
-    ("… of the diagnosed, given chemotherapy", "carcinosis.chemotherapy_proportion_of_diagnosed", "pct"),
-    ("Hypercalcemia (at least one episode)", "hypercalcemia.proportion", "pct"),
-    ("Any skeletal-related event", "sre.proportion_with_any", "pct"),
-    ("Spinal cord compression", "sre.cord_compression_proportion", "pct"),
-    ("Median survival (months)", "survival.median_months", "num"),
-    ("Alive at 12 months", "survival.at_12_months.overall", "pct"),
-    ("Alive at 60 months", "survival.at_60_months.overall", "pct"),
-]
+# (title, path in the summary's outcomes, format) of the headline table (sim.analysis.outcomes)
+HEADLINE = [(CATALOGUE[n].title, str(CATALOGUE[n].key), CATALOGUE[n].fmt) for n in REPORT_HEADLINE]
 
 
 def _fmt(v: Any, kind: str = "num") -> str:
@@ -206,11 +198,12 @@ def headline_table(summary: dict[str, Any]) -> pd.DataFrame:
                 "reason": "not estimable (no diagnosed carcinosis)" if delay.get("median") is None else None,
             }
         )
-    mean_sre = _get(o, "sre.mean_per_patient")
+    sre = CATALOGUE["sre_per_patient"]
+    mean_sre = sre.read(o)
     if mean_sre is not None:
         rows.append(
             {
-                "outcome": "Skeletal-related events per patient (mean)",
+                "outcome": sre.title,
                 "estimate": mean_sre,
                 "ci_low": None,
                 "ci_high": None,
@@ -367,16 +360,9 @@ def calibration_table(summary: dict[str, Any]) -> pd.DataFrame | None:
 
 
 def replications_table(reps: pd.DataFrame) -> pd.DataFrame:
-    from sim.experiments.replications import AUTO_OUTCOMES, t_ci
+    from sim.analysis.intervals import t_ci
 
-    labels = {
-        **AUTO_OUTCOMES,
-        "carcinosis.diagnosed_proportion_of_carcinosis.estimate": "carcinosis diagnosed (share)",
-        "sre.cord_compression_proportion.estimate": "cord compression (proportion)",
-        "survival.at_60_months.overall.estimate": "alive at 60 months",
-        "sre.mean_per_patient": "SREs per patient (mean)",
-        "care.bed_days.per_patient": "bed-days per patient",
-    }
+    labels = flat_labels(REPLICATIONS_TABLE)
     rows = []
     for col, label in labels.items():
         if col not in reps:
@@ -935,9 +921,7 @@ def write_report(path: str | Path, *, excel: bool = True, progress: Callable[[in
     figs = plots.report_figures(a)
     reps = inp.summary.get("replications")
     if inp.replications is not None and isinstance(reps, dict) and len(inp.replications) > 1:
-        from sim.experiments.replications import AUTO_OUTCOMES
-
-        cols = {k: v for k, v in AUTO_OUTCOMES.items() if k in inp.replications}
+        cols = {k: v for k, v in flat_labels(PRECISION).items() if k in inp.replications}
         figs["replications"] = (
             "Mean and t-based 95% CI as replications accumulate.",
             plots.replication_precision(inp.replications, cols),

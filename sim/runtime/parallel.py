@@ -899,7 +899,7 @@ def _address(text: str) -> str:
 def workers_from_args(args: Any, work: int) -> int:
     """The worker count: --workers if given (at most :func:`max_workers`), else the cores for
     large work (as many as the memory holds), 1 for small."""
-    from sim.cli.main import UsageError
+    from sim.errors import UsageError
 
     w = getattr(args, "workers", None)
     cap, why = max_workers()
@@ -914,7 +914,7 @@ def workers_from_args(args: Any, work: int) -> int:
 
 def check_scheduler(args: Any) -> None:
     """An unreachable --scheduler: exit 2 within seconds, before anything is written."""
-    from sim.cli.main import UsageError
+    from sim.errors import UsageError
 
     if getattr(args, "scheduler", None):
         try:

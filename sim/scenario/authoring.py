@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from sim.outputs.oserrors import atomic_file, write_text
+from sim.oserrors import atomic_file, write_text
 from sim.scenario.fields import ILLUSTRATIVE
 from sim.scenario.loader import SCENARIO_DIR, load_scenario, read_scenario_file
 from sim.scenario.model import Scenario
@@ -115,7 +115,7 @@ def commented_yaml(s: Scenario, title: str) -> str:
 
 # ============================================================================ parameters
 
-ROOT_DIR = Path(__file__).resolve().parents[2]
+ROOT_DIR = Path(__file__).resolve().parents[2]  # the project folder (sim/scenario/authoring.py)
 DOCS_DIR = ROOT_DIR / "docs"
 SCHEMA_FILE = DOCS_DIR / "scenario.schema.json"
 REFERENCE_FILE = DOCS_DIR / "scenario-reference.md"

@@ -4,6 +4,7 @@ the reference docs and the dashboard widgets all read the same definition."""
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
@@ -68,3 +69,29 @@ def keyed(
 def section_field(model: type[Section], doc: str) -> Any:
     """A nested section with all defaults."""
     return Field(default_factory=model, description=doc)
+
+
+def section_model(annotation: Any) -> Any:
+    """The section model behind a field's annotation (also through ``Model | None``), or None."""
+    for a in (annotation, *typing.get_args(annotation)):
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            return a
+    return None
+
+
+def is_mix(model: Any) -> bool:
+    """Whether a section model is a mix (shares that must sum to 1, made by ``keyed(mix=True)``)."""
+    decorators = getattr(model, "__pydantic_decorators__", None)
+    return decorators is not None and "sum_to_one" in decorators.model_validators
+
+
+def bounds(info: Any) -> tuple[float | None, float | None]:
+    """The lower and upper bound of a parameter field (None where open)."""
+    lo = hi = None
+    for m in info.metadata:
+        lo = getattr(m, "ge", lo)
+        hi = getattr(m, "le", hi)
+        gt = getattr(m, "gt", None)
+        if gt is not None:
+            lo = gt
+    return lo, hi

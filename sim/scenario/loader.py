@@ -20,6 +20,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from sim.scenario.distributions import Distribution, keep_uncertainty, unknown_path_problem
+from sim.scenario.fields import section_model as _field_model
 from sim.scenario.model import Scenario
 
 MAX_SCENARIO_BYTES = (
@@ -30,7 +32,7 @@ MAX_YAML_DEPTH = 50  # nesting levels of mappings and lists (a scenario needs ab
 MAX_YAML_ALIASES = 100  # uses of ``*anchor`` in one document
 MAX_YAML_VALUES = 5_000  # values in a document, every alias expanded (a complete scenario has about 600)
 MAX_INT_BITS = 256  # integers beyond this are refused before they reach any formatting
-SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"  # the project folder (sim/scenario/loader.py)
 
 
 @dataclass(frozen=True)
@@ -407,16 +409,14 @@ def _set_uncertainty(data: dict[str, Any], parts: list[str], value: Any) -> str 
     or ``--set uncertainty.PATH={...}`` (the entry, merged key by key like a file's);
     the entry is checked by validation.  Returns the problem of a key set in
     an entry the scenario does not have, for a path that names no parameter."""
-    from sim.scenario.uncertainty import Distribution, unknown_path_problem
-
     section = data.get("uncertainty")
     if not isinstance(section, dict):
         section = data["uncertainty"] = {}
     if len(parts) > 1 and parts[-1] in Distribution.model_fields:
         entry, key = ".".join(parts[:-1]), parts[-1]
         spec = section.get(entry)
-        if not isinstance(spec, dict) and unknown_path_problem(entry):
-            return unknown_path_problem(entry)
+        if not isinstance(spec, dict) and unknown_path_problem(entry, Scenario):
+            return unknown_path_problem(entry, Scenario)
         section[entry] = {**(spec if isinstance(spec, dict) else {}), key: value}
     else:
         entry = ".".join(parts)
@@ -435,14 +435,6 @@ def _known_path(parts: list[str]) -> str | None:
         if part not in fields:
             return _unknown_key_message(part, list(fields))
         model = _field_model(fields[part].annotation)
-    return None
-
-
-def _field_model(annotation: Any) -> Any:
-    """The section model behind a field's annotation (also through ``Model | None``)."""
-    for a in (annotation, *typing.get_args(annotation)):
-        if isinstance(a, type) and issubclass(a, BaseModel):
-            return a
     return None
 
 
@@ -729,8 +721,6 @@ def _from_override(problem: Problem, keys: list[str]) -> Problem:
 def with_overrides(scenario: Scenario, overrides: dict[str, Any] | list[str]) -> Scenario:
     """A copy of a validated scenario with dotted-path overrides, validated again
     (its uncertainty section, which the dump leaves out, kept as it was)."""
-    from sim.scenario.uncertainty import keep_uncertainty
-
     return keep_uncertainty(validate(apply_overrides(scenario.model_dump(mode="json"), overrides), "overrides"), scenario)
 
 

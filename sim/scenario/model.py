@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from sim.scenario.fields import AGENTS, ASSUMED, LINEAGES, PRIMARIES, Section, keyed, par, section_field
-from sim.scenario.uncertainty import (
+from sim.scenario.distributions import (
     UNCERTAINTY_DOC,
     UNCERTAINTY_EXCLUDE,
     UNCERTAINTY_EXTRA,
     UTILITIES_DOC,
-    UncertaintyMap,
+    Distribution,
     Utilities,
+    check_uncertainty,
 )
+from sim.scenario.fields import AGENTS, ASSUMED, LINEAGES, PRIMARIES, Section, keyed, par, section_field
 
 CAL = "calibrated (docs/calibration.md)"
 
@@ -797,6 +798,16 @@ class Population(Section):
 # ----------------------------------------------------------------------------- scenario
 
 
+def _check_uncertainty(mapping: dict[str, Distribution]) -> dict[str, Distribution]:
+    return check_uncertainty(mapping, Scenario)
+
+
+# the value type is Annotated so the mapping reads as one parameter (not a section) to sim.scenario.authoring and sim.scenario.loader
+UncertaintyMap = Annotated[
+    dict[str, Annotated[Distribution, Field(description="A distribution with its source")]], AfterValidator(_check_uncertainty)
+]
+
+
 class Scenario(Section):
     """A complete, validated scenario. Parameters are illustrative, not clinically validated."""
 
@@ -881,4 +892,17 @@ class Scenario(Section):
         return self
 
 
-__all__ = ["Scenario", "PRIMARIES", "AGENTS", "LINEAGES"]
+def has_finite_service(scenario: Scenario) -> bool:
+    """Whether any service has a capacity (then requests queue on it)."""
+    services = scenario.services
+    return any(getattr(services, n).capacity is not None for n in type(services).model_fields)
+
+
+def patients_interact(scenario: Scenario) -> bool:
+    """Whether patients affect each other: population mode or a finite service.
+    Then their courses share one SimPy environment; otherwise each course is
+    independent (run in any chunks, or one patient alone, with the same result)."""
+    return scenario.mode == "population" or has_finite_service(scenario)
+
+
+__all__ = ["Scenario", "PRIMARIES", "AGENTS", "LINEAGES", "has_finite_service", "patients_interact"]

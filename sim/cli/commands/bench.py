@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def main(args: argparse.Namespace) -> int:
-    from sim.cli.main import UsageError
+    from sim.errors import UsageError
     from sim.experiments.bench import ROOT, check_out, markdown, run_suite, write
 
     def progress(i: int, n: int, what: str) -> None:

@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def main(args: argparse.Namespace) -> int:
-    from sim.cli.main import UsageError
+    from sim.errors import UsageError
 
     if len(args.scenarios) < 2:
         raise UsageError("compare needs at least two scenario files")

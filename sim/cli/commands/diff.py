@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from sim.cli.main import UsageError
+from sim.errors import UsageError
 from sim.scenario.authoring import diff_text, label_diff, scenario_diff
 from sim.scenario.fields import ILLUSTRATIVE
 from sim.scenario.loader import ScenarioError, load_scenario

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from sim.cli.commands.common import given
-from sim.cli.main import UsageError
+from sim.errors import UsageError
 from sim.scenario import authoring
 
 

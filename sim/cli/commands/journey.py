@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from sim.cli.commands.common import add_scenario_args, given, run_value
-from sim.cli.main import UsageError
+from sim.errors import UsageError
 from sim.experiments.journey import render, render_compare, simulate_patient
 from sim.scenario.loader import load_scenario
 

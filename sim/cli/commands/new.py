@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sim.cli.main import UsageError
+from sim.errors import UsageError
 from sim.scenario import authoring
 
 

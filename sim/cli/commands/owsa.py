@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from sim.cli.commands.common import add_set_arg, given, run_value, say
-from sim.cli.main import UsageError
+from sim.errors import UsageError
 from sim.experiments.psa import OUTCOMES, PsaError, choose_outcome, owsa_settings, owsa_to_folder
 from sim.outputs.folder import default_folder
 from sim.runtime.parallel import BackendError, add_backend_args, check_scheduler, workers_from_args

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from sim.cli.commands.common import progress_bar, say
-from sim.cli.main import UsageError
+from sim.errors import UsageError
 from sim.outputs.results import NotAResultsFolder
 
 

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from sim.cli.commands.common import given
-from sim.cli.main import UsageError
-from sim.outputs.oserrors import write_text
+from sim.errors import UsageError
+from sim.oserrors import write_text
 from sim.scenario import authoring
 
 

@@ -22,9 +22,11 @@ import errno
 import os
 import re
 import secrets
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 __all__ = ["describe", "atomic_file", "write_text", "check_writable_folder", "error_number"]
 
@@ -116,12 +118,10 @@ def _temp_name(target: Path) -> str:
 
 def _remove_stale(target: Path) -> None:
     """Remove temporary files of ``target`` left by processes that were killed."""
-    from sim.outputs.folder import _is_dead
-
     with contextlib.suppress(OSError):
         for entry in target.parent.iterdir():
             m = _PARTIAL.match(entry.name)
-            if m and target.name.startswith(m["stem"]) and _is_dead({"pid": int(m["pid"])}):
+            if m and target.name.startswith(m["stem"]) and owner_gone({"pid": int(m["pid"])}):
                 with contextlib.suppress(OSError):
                     if entry.is_file() and not entry.is_symlink():
                         entry.unlink()
@@ -221,3 +221,46 @@ def check_writable_folder(folder: str | Path) -> None:
     os.close(fd)
     with contextlib.suppress(OSError):
         probe.unlink()
+
+
+# ----------------------------------------------------------------------------- processes that left files behind
+
+
+def start_time(pid: int) -> str | None:
+    """The kernel's start time of a process (tells a reused pid apart), or None."""
+    try:
+        stat_ = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat_[stat_.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def _state(pid: int) -> str | None:
+    try:
+        stat_ = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat_[stat_.rfind(")") + 2 :].split()[0]
+
+
+def owner_gone(owner: dict[str, Any]) -> bool:
+    """True only when the owning process is certainly gone (same host, no such
+    process, a zombie, or the pid now belongs to a later process)."""
+    pid = owner.get("pid")
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return False
+    if owner.get("host", socket.gethostname()) != socket.gethostname():
+        return False  # another machine's run on a shared folder: not ours to judge
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    except OSError:
+        return False
+    if _state(pid) in ("Z", "X"):
+        return True
+    start = owner.get("start")
+    return start is not None and start_time(pid) not in (None, start)

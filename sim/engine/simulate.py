@@ -38,7 +38,7 @@ DEFAULT_CHUNK = 5_000
 P_ARRIVALS = 31  # stream process id of the arrival process (not a patient process)
 ARRIVAL_STREAM_ID = 2**32 - 1  # the arrival stream's "patient" address
 PREVALENT_ID0 = 2**31  # prevalent patients' ids start here, so arrivals keep their ids across scenarios
-USE_DIRECT = True  # uncapacitated cohorts run without SimPy's scheduler (same results; tests compare both)
+USE_DIRECT = True  # uncapacitated cohorts run without SimPy's scheduler (same tables; tests compare both)
 
 
 @dataclass
@@ -109,7 +109,8 @@ def _run_group(
 ) -> None:
     streams = PatientStreams(scenario.run.seed, scenario.run.replication, ids, STREAM_SIZES)
     if USE_DIRECT and not finite and entries is None:
-        _run_direct(m, Care(m, None, log), rec, streams, len(ids), end)
+        # course after course, in id order: the events and requests come in the canonical order
+        run_direct(m, Care(m, None, log), rec, streams, len(ids), end)
         return
     env = simpy.Environment()
     pools = Pools(env, scenario) if finite else None
@@ -128,14 +129,9 @@ def _run_group(
                 p.close_at_horizon()
     else:
         env.run()
-
-
-def _run_direct(m: Any, care: Care, rec: Recorder, streams: PatientStreams, n: int, end: float) -> None:
-    """Run uncapacitated cohort courses (all entering at time 0) without
-    SimPy's scheduler (:func:`sim.kernel.course.run_direct`), then put their events
-    and service requests in the order SimPy's would have given."""
-    run_direct(m, care, rec, streams, n, end)
-    care.log.reorder(rec.interleave(len(rec.pid), len(care.log.svc)))
+    # the courses shared one scheduler: their events and requests sorted (stably) into the canonical order
+    rec.canonical()
+    log.canonical()
 
 
 def run_chunk(scenario: Scenario, ids: np.ndarray, recorder: Recorder, log: ServiceLog | None = None) -> None:

@@ -1296,34 +1296,16 @@ def run_direct(m: Compiled, care: Care, rec: Recorder, streams: Any, n: int, end
 
     Patients do not interact here, so each course only needs its own clock,
     and running a course from entry to its end keeps its state close at hand.
-    Each step of a course (from one wait to the next) is recorded with the
-    time a shared scheduler would wake it, computed as SimPy computes it
-    (``now + delay``), and the step before it; :meth:`Recorder.interleave`
-    then puts the events and service requests in the order one SimPy
-    environment running every course would have produced, byte for byte
-    (events at equal times included: ties go by the order the waits were made).
+    The events and service requests come out in the canonical order (patient
+    id, then time, then the order recorded within the patient), the order a
+    shared SimPy environment's are sorted into (:meth:`Recorder.canonical`).
     """
     clock = DirectClock()
-    log = care.log
     for i in range(n):
         p = Patient(clock, m, care, rec, streams, i, 0.0, end)
-        n_ev, n_req = len(rec.ev), len(log.svc)
-        rec.step(0.0)  # the course's first step: at entry, in course order
         p.begin()
-        d = p.advance()
-        steps = 1
-        key = 0.0
-        while True:
-            m_ev, m_req = len(rec.ev), len(log.svc)
-            rec.step_made(m_ev - n_ev, m_req - n_req)
-            if d < 0.0:
-                break
-            n_ev, n_req = m_ev, m_req
-            key = key + d  # the wake time as the scheduler computes it
-            rec.step(key)
-            steps += 1
-            d = p.advance()
-        rec.course_steps(steps)
+        while p.advance() >= 0.0:
+            pass
 
 
 _CDF_BOUNDS: dict[tuple[float, float, float, float], tuple[float, float]] = {}

@@ -72,12 +72,15 @@ class ServiceLog:
         self.t_end: vec[float] = vec[float]()
         self.units: vec[float] = vec[float]()
         self.prio: vec[u8] = vec[u8]()
-        self.order: Any = None  # the unsealed requests' positions in scheduler order (None: as made)
+        self.order: Any = None  # the unsealed requests' positions in the canonical order (None: made in it)
 
-    def reorder(self, order: Any) -> None:
-        """Read the unsealed requests in ``order`` (from :meth:`sim.kernel.events.Recorder.interleave`)."""
-        if order is not None:
-            self.order = order if self.order is None else np.concatenate([self.order, order[len(self.order) :]])
+    def canonical(self) -> None:
+        """Read the unsealed requests in the canonical order: by patient id,
+        then request time, then the order made within the patient (a stable
+        sort), as courses run one after another make them; see
+        :meth:`sim.kernel.events.Recorder.canonical`."""
+        pid, t = column(self.pid, np.int64), column(self.t_req, np.float64)
+        self.order = np.lexsort((t, pid))
 
     def add(self, svc: int, pid: int, t_req: float, t_start: float, t_end: float, units: float, prio: int) -> int:
         """Record a request; returns its index among the unsealed requests."""
@@ -111,7 +114,7 @@ class ServiceLog:
         return {name: col.copy() for name, col in cols.items()}  # the vectors' buffers are then freed
 
     def frame(self) -> pd.DataFrame:
-        """Every request of the run, in the order made."""
+        """Every request of the run, in the canonical order (chunk by chunk)."""
         self.seal()
         parts = self._sealed or [self._arrays()]
         # column by column, each part's copy released as soon as it is joined

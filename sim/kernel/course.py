@@ -46,6 +46,8 @@ from sim.kernel.events import EV
 from sim.kernel.labs import Trajectory, calcium, time_below
 from sim.kernel.philox import COMPILED as _COMPILED
 from sim.kernel.philox import key_words, uniform
+from sim.kernel.vocabulary import STREAM_ID
+from sim.kernel.vocabulary import STREAM_SIZES as _STREAM_SIZES
 
 if TYPE_CHECKING:
     from sim.kernel.care import Care
@@ -56,23 +58,22 @@ LN2: Final = _LN2
 
 # Constants are Final so that the compiled kernel reads them as C constants, not from the module's dictionary.
 
-# random-stream process ids (the process word of every number's address)
-P_ENTRY: Final = 0
-P_PROG: Final = 1
-P_OTHER: Final = 2
-P_SRE: Final = 3
-P_PAIN: Final = 4
-P_HYPER: Final = 5
-P_CARC: Final = 6
-P_DETECT: Final = 7
-P_COMPL: Final = 8
-P_RT: Final = 9
-P_RN: Final = 10
-P_CHEMO: Final = 11
-P_TRANSF: Final = 12
-# pre-drawn per patient, about the 99th percentile of the baseline's use: drawing a
-# batch costs under 1 microsecond per patient and 16 numbers, extending one stream ~100
-STREAM_SIZES = (10, 6, 2, 48, 24, 8, 24, 4, 40, 120, 8, 20, 4)
+# random-stream process ids (the process word of every number's address), by name (sim.kernel.vocabulary)
+P_ENTRY: Final = STREAM_ID["entry"]
+P_PROG: Final = STREAM_ID["progression"]
+P_OTHER: Final = STREAM_ID["other_mortality"]
+P_SRE: Final = STREAM_ID["sre"]
+P_PAIN: Final = STREAM_ID["pain"]
+P_HYPER: Final = STREAM_ID["hypercalcemia"]
+P_CARC: Final = STREAM_ID["carcinosis"]
+P_DETECT: Final = STREAM_ID["detection"]
+P_COMPL: Final = STREAM_ID["complications"]
+P_RT: Final = STREAM_ID["radiotherapy"]
+P_RN: Final = STREAM_ID["radionuclide"]
+P_CHEMO: Final = STREAM_ID["chemotherapy"]
+P_TRANSF: Final = STREAM_ID["transfusion"]
+# pre-drawn per patient by the Python kernel (sizes in sim.kernel.vocabulary.STREAMS)
+STREAM_SIZES = _STREAM_SIZES
 # the compiled kernel draws each number when it is used (sim.kernel.philox: well under a microsecond
 # each, about 50 per patient) instead of pre-drawing the blocks above through NumPy
 COMPILED: Final = _COMPILED
@@ -184,6 +185,7 @@ class Patient:
         "u_pos",
         "u_end",
         "u_extra",
+        "fixed",
         "k0",
         "k1",
         "rep",
@@ -299,6 +301,7 @@ class Patient:
     u_extra: Any
     u_pos: list[int]
     u_end: list[int]
+    fixed: Any
     wait_until: float
     cE: list[float]
     cA: list[float]
@@ -332,12 +335,15 @@ class Patient:
         self.proc = None
         self.done = False
         self.wait_until = -1.0  # the end of the wait in progress (course months), -1.0 when none
+        self.fixed = None  # a stand-in for the streams (unit tests: fixed uniforms), None in a run
 
     # ------------------------------------------------------------------ helpers
     def u(self, process: int) -> float:
         """Next uniform of one of this patient's streams."""
         pos = self.u_pos[process]
         self.u_pos[process] = pos + 1
+        if self.fixed is not None:  # unit tests: the stand-in's next number for this stream
+            return float(self.fixed.next(process))
         if LAZY_DRAWS:  # the compiled kernel: draw number ``pos`` of this stream, computed now
             return uniform(self.k0, self.k1, self.rep, self.pid, process, pos)
         if pos < self.u_end[process]:
@@ -983,7 +989,7 @@ class Patient:
         else:
             self.u_buf = streams.take(self.i)
             self.u_pos = list(streams.offsets)
-            self.u_end = [o + k for o, k in zip(streams.offsets, streams.sizes)]
+            self.u_end = [o + k for o, k in zip(streams.offsets, streams.sizes, strict=True)]
             self.u_extra = {}
         self._entry()
         self._start_progression()
@@ -1175,12 +1181,13 @@ class Patient:
             self.log(E_DEATH, f"{self.death_cause}" + (f": {self.death_detail}" if self.death_detail else ""))
             death, cause, follow = self.now, self.death_cause, self.now
         self.rec.rows.append(
-            (
+            (  # in the order of sim.kernel.vocabulary.PATIENT_COLUMNS
                 self.pid,
                 self.primary,
                 self.age,
                 self.agent,
                 self.visceral,
+                self.entry,
                 death,
                 cause,
                 follow,
@@ -1215,65 +1222,12 @@ class Patient:
                 self.n_scan,
                 self.n_biopsy,
                 self.wait,
-                self.entry,
                 *self._lab_outcomes(),
             )
         )
         self.done = True
         # drop references so a finished patient costs nothing
         self.u_buf = self.u_extra = self.agenda = None  # type: ignore[assignment]
-
-
-PATIENT_COLUMNS = (
-    "patient_id",
-    "primary",
-    "age_years",
-    "bone_targeted_agent",
-    "visceral_disease",
-    "death_months",
-    "death_cause",
-    "followup_months",
-    "carcinosis_onset_months",
-    "carcinosis_diagnosis_months",
-    "hypercalcemia_months",
-    "first_sre_months",
-    "cord_compression_months",
-    "n_sre",
-    "n_pain_episodes",
-    "n_hypercalcemia",
-    "worst_anemia_grade",
-    "worst_thrombocytopenia_grade",
-    "worst_leukopenia_grade",
-    "dic",
-    "leukoerythroblastic",
-    "paralysis",
-    "chemotherapy",
-    "remission",
-    "anemia_at_onset",
-    "thrombocytopenia_at_onset",
-    "leukopenia_at_onset",
-    "n_radiotherapy_courses",
-    "n_radiotherapy_fractions",
-    "n_radionuclide",
-    "n_chemo_cycles",
-    "n_rbc_units",
-    "n_platelet_units",
-    "n_surgery",
-    "n_admissions",
-    "bed_days",
-    "n_scintigraphy",
-    "n_biopsy",
-    "total_wait_days",
-    "entry_months",
-    "hb_baseline_g_dl",
-    "hb_min_g_dl",
-    "platelets_min_e9_l",
-    "anc_min_e9_l",
-    "calcium_max_mmol_l",
-    "days_hb_below_8",
-    "days_platelets_below_50",
-    "days_anc_below_1",
-)
 
 
 _ND = NormalDist()

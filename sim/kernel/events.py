@@ -139,7 +139,7 @@ class Recorder:
 
     def labs_table(self) -> pa.Table:
         """This chunk's kept lab values as an Arrow table."""
-        cols: list[Any] = list(zip(*self.labs)) if self.labs else [[], [], [], []]
+        cols: list[Any] = list(zip(*self.labs, strict=True)) if self.labs else [[], [], [], []]
         analyte = pa.DictionaryArray.from_arrays(pa.array(np.asarray(cols[2], dtype=np.int8)), pa.array(ANALYTES))
         return pa.Table.from_arrays(
             [

@@ -213,7 +213,7 @@ def _year_of(t: np.ndarray, los: list[float], his: list[float]) -> np.ndarray | 
     # edges lo0 <= hi0 <= lo1 <= hi1 ...: a time is in year y when exactly 2y + 1 edges are <= it
     year_of_count = np.full(2 * n + 1, n, dtype=np.int16 if n < 32767 else np.int64)
     year_of_count[1::2] = np.arange(n)
-    return year_of_count[np.searchsorted(np.array([e for lh in zip(los, his) for e in lh]), t, side="right")]
+    return year_of_count[np.searchsorted(np.array([e for lh in zip(los, his, strict=True) for e in lh]), t, side="right")]
 
 
 def _by_year(t: np.ndarray, los: list[float], his: list[float]) -> list[np.ndarray]:
@@ -222,7 +222,7 @@ def _by_year(t: np.ndarray, los: list[float], his: list[float]) -> list[np.ndarr
     as a boolean mask per year would (one stable sort instead of the masks)."""
     year = _year_of(t, los, his)
     if year is None:
-        return [np.flatnonzero((t >= lo) & (t < hi)) for lo, hi in zip(los, his)]
+        return [np.flatnonzero((t >= lo) & (t < hi)) for lo, hi in zip(los, his, strict=True)]
     order = np.argsort(year, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(year, minlength=len(los) + 1))])
     return [order[bounds[k] : bounds[k + 1]] for k in range(len(los))]
@@ -232,7 +232,7 @@ def _count_by_year(t: np.ndarray, los: list[float], his: list[float]) -> list[in
     """Per year, how many of ``t`` fall in ``[los[y], his[y])``."""
     year = _year_of(t, los, his)
     if year is None:
-        return [int(((t >= lo) & (t < hi)).sum()) for lo, hi in zip(los, his)]
+        return [int(((t >= lo) & (t < hi)).sum()) for lo, hi in zip(los, his, strict=True)]
     return [int(c) for c in np.bincount(year, minlength=len(los) + 1)[: len(los)]]
 
 

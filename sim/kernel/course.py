@@ -46,6 +46,7 @@ from sim.kernel.events import EV
 from sim.kernel.labs import Trajectory, calcium, time_below
 from sim.kernel.philox import COMPILED as _COMPILED
 from sim.kernel.philox import key_words, uniform
+from sim.kernel.state import CareReceived, TransfusionState
 from sim.kernel.vocabulary import STREAM_ID
 from sim.kernel.vocabulary import STREAM_SIZES as _STREAM_SIZES
 
@@ -261,27 +262,12 @@ class Patient:
         "bleedE",
         "n_compl",
         "terminal_on",
-        "rbc_ok",
-        "plt_ok",
-        "rbc_due",
-        "plt_due",
-        "had_radium",
-        "n_chemo_cycles",
         "_v",
         "_w",
         "at_onset",
-        # care counts
-        "n_rt",
-        "n_fractions",
-        "n_rn",
-        "n_rbc",
-        "n_plt",
-        "n_surgery",
-        "n_adm",
-        "bed_days",
-        "n_biopsy",
-        "n_scan",
-        "wait",
+        # care received, and transfusion (sim.kernel.state)
+        "received",
+        "transfusion",
         "entry",
         "horizon",
         "proc",
@@ -306,8 +292,6 @@ class Patient:
     cE: list[float]
     cA: list[float]
     crate: list[float] | None
-    rbc_ok: bool | None
-    plt_ok: bool | None
     ca_peaks: list[tuple[float, float]]
 
     def __init__(
@@ -474,14 +458,8 @@ class Patient:
         self.infE = self.bleedE = 0.0
         self.n_compl = 0
         self.terminal_on = False
-        self.rbc_ok = self.plt_ok = None
-        self.rbc_due = self.plt_due = False
-        self.had_radium = False
-        self.n_chemo_cycles = 0
-        self.n_rt = self.n_fractions = self.n_rn = self.n_rbc = self.n_plt = 0
-        self.n_surgery = self.n_adm = self.n_biopsy = self.n_scan = 0
-        self.bed_days = 0.0
-        self.wait = 0.0
+        self.received = CareReceived()
+        self.transfusion = TransfusionState()
 
     # ------------------------------------------------------------------ 2. progression clock
     def _start_progression(self) -> None:
@@ -708,7 +686,7 @@ class Patient:
             self.diagnosed = False
             self.suspected = False
         self._next_visit()  # the blood picture is seen at the next visit (at once with an interval of 0)
-        self._counts_changed()
+        self.counts_changed()
         if hyper_pending:
             # a hypercalcemia still due keeps its place in the course: the same
             # share of the way from onset to the expected end of the carcinosis course
@@ -800,7 +778,7 @@ class Patient:
         else:
             self.t_worsen2 = t
 
-    def _counts_changed(self, lins: tuple[int, ...] = (0, 1, 2)) -> None:
+    def counts_changed(self, lins: tuple[int, ...] = (0, 1, 2)) -> None:
         """Everything that depends on the blood counts: grades (of the values
         and of the marrow's own output), worst values, suspicion, terminal
         phase, complication and death hazards, transfusion triggers.
@@ -866,7 +844,7 @@ class Patient:
         if not self.carc or self.remission or self.diagnosed or self.suspected:
             return
         self.visit_now = True
-        self._counts_changed(())
+        self.counts_changed(())
         self.visit_now = False
         if not self.suspected:
             self._next_visit()
@@ -933,7 +911,7 @@ class Patient:
         for traj in self.traj:  # the counts fall more slowly by the same ratio
             traj.set_native(self.now, None, traj.seg_g[-1] * hr)
         self._time_carc_death()
-        self._counts_changed()
+        self.counts_changed()
 
     def end_treatment(self) -> None:
         """After the last cycle: rare remission, else the treatment effect persists."""
@@ -951,7 +929,7 @@ class Patient:
             self.pt = self.now
             self._time_progression()
             self.schedule(self.now + _exp_median(self.u(P_CHEMO), c.relapse_median_months), A_RELAPSE)
-            self._counts_changed()
+            self.counts_changed()
 
     # ------------------------------------------------------------------ the course
     def course(self):  # type: ignore[no-untyped-def]
@@ -1063,7 +1041,7 @@ class Patient:
             elif slot == S_CDEATH:
                 self._on_carc_death()
             elif slot <= S_WORSEN2:
-                self._counts_changed((slot - S_WORSEN0,))  # a count fell through a threshold
+                self.counts_changed((slot - S_WORSEN0,))  # a count fell through a threshold
             elif slot == S_INFECT:
                 self._on_complication(bleed=False)
             else:
@@ -1104,7 +1082,7 @@ class Patient:
             care.nadir_start(self, arg)
         elif kind == A_NADIR_END:
             self.why[arg] = ""
-            self._counts_changed(tuple(range(3)) if arg == LEUKO else (arg,))
+            self.counts_changed(tuple(range(3)) if arg == LEUKO else (arg,))
         elif kind == A_VISIT:
             self._on_visit()
         elif kind == A_ONSET_BY_OTHER:
@@ -1180,6 +1158,7 @@ class Patient:
         else:
             self.log(E_DEATH, f"{self.death_cause}" + (f": {self.death_detail}" if self.death_detail else ""))
             death, cause, follow = self.now, self.death_cause, self.now
+        got = self.received
         self.rec.rows.append(
             (  # in the order of sim.kernel.vocabulary.PATIENT_COLUMNS
                 self.pid,
@@ -1210,18 +1189,18 @@ class Patient:
                 bool(self.at_onset & 1),
                 bool(self.at_onset & 2),
                 bool(self.at_onset & 4),
-                self.n_rt,
-                self.n_fractions,
-                self.n_rn,
-                self.n_chemo_cycles,
-                self.n_rbc,
-                self.n_plt,
-                self.n_surgery,
-                self.n_adm,
-                self.bed_days,
-                self.n_scan,
-                self.n_biopsy,
-                self.wait,
+                got.radiotherapy_courses,
+                got.radiotherapy_fractions,
+                got.radionuclide,
+                got.chemo_cycles,
+                got.rbc_units,
+                got.platelet_units,
+                got.surgery,
+                got.admissions,
+                got.bed_days,
+                got.scintigraphy,
+                got.biopsy,
+                got.wait_days,
                 *self._lab_outcomes(),
             )
         )

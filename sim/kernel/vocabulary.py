@@ -52,7 +52,8 @@ COUNT: Final = "count"  # int32
 GRADE: Final = "grade"  # int8, CTCAE-like grade 0-4
 FLAG: Final = "flag"  # bool
 
-# (column, kind, where the course keeps it: a Patient attribute, or how it is derived), in table order
+# (column, kind, where the course keeps it: a Patient attribute, an item or attribute of one, or how it is derived),
+# in table order
 PATIENT_COLUMN_SPECS: Final = (
     ("patient_id", ID, "pid"),
     ("primary", CATEGORY, "primary"),
@@ -82,18 +83,18 @@ PATIENT_COLUMN_SPECS: Final = (
     ("anemia_at_onset", FLAG, "at_onset bit 1"),
     ("thrombocytopenia_at_onset", FLAG, "at_onset bit 2"),
     ("leukopenia_at_onset", FLAG, "at_onset bit 4"),
-    ("n_radiotherapy_courses", COUNT, "n_rt"),
-    ("n_radiotherapy_fractions", COUNT, "n_fractions"),
-    ("n_radionuclide", COUNT, "n_rn"),
-    ("n_chemo_cycles", COUNT, "n_chemo_cycles"),
-    ("n_rbc_units", COUNT, "n_rbc"),
-    ("n_platelet_units", COUNT, "n_plt"),
-    ("n_surgery", COUNT, "n_surgery"),
-    ("n_admissions", COUNT, "n_adm"),
-    ("bed_days", FLOAT, "bed_days"),
-    ("n_scintigraphy", COUNT, "n_scan"),
-    ("n_biopsy", COUNT, "n_biopsy"),
-    ("total_wait_days", FLOAT, "wait"),
+    ("n_radiotherapy_courses", COUNT, "received.radiotherapy_courses"),
+    ("n_radiotherapy_fractions", COUNT, "received.radiotherapy_fractions"),
+    ("n_radionuclide", COUNT, "received.radionuclide"),
+    ("n_chemo_cycles", COUNT, "received.chemo_cycles"),
+    ("n_rbc_units", COUNT, "received.rbc_units"),
+    ("n_platelet_units", COUNT, "received.platelet_units"),
+    ("n_surgery", COUNT, "received.surgery"),
+    ("n_admissions", COUNT, "received.admissions"),
+    ("bed_days", FLOAT, "received.bed_days"),
+    ("n_scintigraphy", COUNT, "received.scintigraphy"),
+    ("n_biopsy", COUNT, "received.biopsy"),
+    ("total_wait_days", FLOAT, "received.wait_days"),
     ("hb_baseline_g_dl", FLOAT, "haemoglobin trajectory at entry"),
     ("hb_min_g_dl", FLOAT, "worst_val[0]"),
     ("platelets_min_e9_l", FLOAT, "worst_val[1]"),

@@ -188,7 +188,7 @@ class Care:
         p.received.radionuclide += 1
         p.log(E_RADIONUCLIDE, f"radium-223 injection {k} of {ra.injections}")
         if k == 1:
-            if p.p_running:
+            if p.prog.running:
                 p.multiply_progression(ra.death_hazard_ratio)
             # each course risks one grade 3-4 nadir per lineage, two weeks after a random injection
             for lin, prob in ((THROMBO, ra.grade34_thrombocytopenia_probability), (LEUKO, ra.grade34_neutropenia_probability)):

@@ -46,7 +46,7 @@ from sim.kernel.events import EV
 from sim.kernel.labs import Trajectory, calcium, time_below
 from sim.kernel.philox import COMPILED as _COMPILED
 from sim.kernel.philox import key_words, uniform
-from sim.kernel.state import CareReceived, TransfusionState
+from sim.kernel.state import CareReceived, ProgressionClock, TransfusionState
 from sim.kernel.vocabulary import STREAM_ID
 from sim.kernel.vocabulary import STREAM_SIZES as _STREAM_SIZES
 
@@ -211,17 +211,8 @@ class Patient:
         "seq",
         "death_cause",
         "death_detail",
-        # progression clock
-        "pk",
-        "plam",
-        "pC",
-        "pt",
-        "pm",
-        "pE",
-        "p_carc_at",
-        "p_hyper_at",
-        "p_running",
-        "p_death_on",
+        # progression clock (sim.kernel.state.ProgressionClock)
+        "prog",
         # counters and outcome times
         "n_sre",
         "n_pain",
@@ -464,56 +455,43 @@ class Patient:
     # ------------------------------------------------------------------ 2. progression clock
     def _start_progression(self) -> None:
         m = self.m
-        self.pk = m.weib_k[self.primary]
-        self.plam = m.weib_lam[self.primary]
-        self.pC = 0.0
-        self.pt = 0.0
-        self.pm = 1.0
-        self.pE = -math.log(self.u(P_PROG))
+        self.prog = ProgressionClock(m.weib_k[self.primary], m.weib_lam[self.primary], -math.log(self.u(P_PROG)))
         u_carc, u_hyper = self.u(P_PROG), self.u(P_PROG)
         v = _beta_inv(self.u(P_PROG), m.carcinosis.onset_alpha, m.carcinosis.onset_beta)
         w = _beta_inv(self.u(P_PROG), m.hypercalcemia.onset_alpha, m.hypercalcemia.onset_beta)
-        self.p_carc_at = v * self.pE if u_carc < m.p_carc[self.primary] else INF
-        self.p_hyper_at = w * self.pE if u_hyper < m.p_hyper[self.primary][self.agent] else INF
-        self.p_running = True
-        self.p_death_on = True
+        self.prog.carcinosis_at = v * self.prog.threshold if u_carc < m.p_carc[self.primary] else INF
+        self.prog.hypercalcemia_at = w * self.prog.threshold if u_hyper < m.p_hyper[self.primary][self.agent] else INF
         self._time_progression()
         self._v, self._w = v, w
 
     def _advance_progression(self) -> None:
         """Accumulate the progression hazard up to now."""
-        if self.p_running and self.now > self.pt:
-            k, lam = self.pk, self.plam
-            self.pC += self.pm * ((self.now / lam) ** k - (self.pt / lam) ** k)
-        self.pt = self.now
+        self.prog.advance(self.now)
 
     def _time_progression(self) -> None:
         """When the progression clock reaches its next threshold."""
-        target = min(self.p_carc_at, self.p_hyper_at, self.pE if self.p_death_on else INF)
-        if not self.p_running or target == INF:
-            self.t_prog = INF
-            return
-        k, lam = self.pk, self.plam
-        h = (self.pt / lam) ** k + max(target - self.pC, 0.0) / self.pm
-        self.t_prog = lam * h ** (1.0 / k)
+        self.t_prog = self.prog.next_time()
 
     def multiply_progression(self, factor: float) -> None:
         """Multiply the progression hazard from now on (re-times the clock)."""
         self._advance_progression()
-        self.pm *= factor
+        self.prog.multiplier *= factor
         self._time_progression()
 
     def _on_progression(self) -> None:
-        self.pC = max(self.pC, min(self.p_carc_at, self.p_hyper_at, self.pE if self.p_death_on else INF))
-        self.pt = self.now
-        eps = 1e-12 * (1.0 + self.pE)
-        if self.p_hyper_at <= self.pC + eps:
-            self.p_hyper_at = INF
+        self.prog.accumulated = max(
+            self.prog.accumulated,
+            min(self.prog.carcinosis_at, self.prog.hypercalcemia_at, self.prog.threshold if self.prog.death_on else INF),
+        )
+        self.prog.since = self.now
+        eps = 1e-12 * (1.0 + self.prog.threshold)
+        if self.prog.hypercalcemia_at <= self.prog.accumulated + eps:
+            self.prog.hypercalcemia_at = INF
             self._hypercalcemia()
-        elif self.p_carc_at <= self.pC + eps:
-            self.p_carc_at = INF
+        elif self.prog.carcinosis_at <= self.prog.accumulated + eps:
+            self.prog.carcinosis_at = INF
             self._carcinosis_onset(relapse=False)
-        elif self.p_death_on and self.pE <= self.pC + eps:
+        elif self.prog.death_on and self.prog.threshold <= self.prog.accumulated + eps:
             self.die("progression")
         if self.alive:
             self._time_progression()
@@ -530,9 +508,9 @@ class Patient:
         # a patient due to develop carcinosis or hypercalcemia does so within
         # the course even when it ends by another cause: at the same fraction
         # of the way to that death
-        if self.p_carc_at < INF:
+        if self.prog.carcinosis_at < INF:
             self.schedule(self._v * t_other, A_ONSET_BY_OTHER, 0)
-        if self.p_hyper_at < INF:
+        if self.prog.hypercalcemia_at < INF:
             self.schedule(self._w * t_other, A_ONSET_BY_OTHER, 1)
 
     # ------------------------------------------------------------------ 3. SREs
@@ -623,7 +601,7 @@ class Patient:
         self.care.admit(self, "hypercalcemia: hydration and bisphosphonate", h.admission_days)
         if self.n_hyper == 1:
             self.first_hyper = self.now
-            if self.p_running:
+            if self.prog.running:
                 self.multiply_progression(self.m.hr_hyper[self.primary])
         if self.u(P_HYPER) < h.fatal_probability:
             self.schedule(self.now + self.u(P_HYPER) * h.admission_days / DAYS_PER_MONTH, A_HYPER_CRISIS)
@@ -647,9 +625,9 @@ class Patient:
         self.log(E_RELAPSE if relapse else E_CARCINOSIS_ONSET, "diffuse marrow infiltration")
         # the progression clock stops: the course is now the carcinosis course
         self._advance_progression()
-        self.p_running = False
+        self.prog.running = False
         self.t_prog = INF
-        hyper_pending = self.p_hyper_at < INF
+        hyper_pending = self.prog.hypercalcemia_at < INF
         at_onset = c.at_onset
         step = c.worsening_median_fraction * LN2 / m.carc_rate_bsc[self.primary]  # months per grade step
         hr = m.chemotherapy.death_hazard_ratio if self.on_chemo else 1.0
@@ -690,8 +668,8 @@ class Patient:
         if hyper_pending:
             # a hypercalcemia still due keeps its place in the course: the same
             # share of the way from onset to the expected end of the carcinosis course
-            frac = (self.p_hyper_at - self.pC) / max(self.pE - self.pC, 1e-12)
-            self.p_hyper_at = INF
+            frac = (self.prog.hypercalcemia_at - self.prog.accumulated) / max(self.prog.threshold - self.prog.accumulated, 1e-12)
+            self.prog.hypercalcemia_at = INF
             self.schedule(self.now + frac * (self.t_cdeath - self.now), A_HYPER_RECUR)
 
     def _carc_rates(self) -> list[float]:
@@ -925,8 +903,8 @@ class Patient:
             self.terminal_on = False
             self.crate = None
             self.on_chemo = False
-            self.p_running = True
-            self.pt = self.now
+            self.prog.running = True
+            self.prog.since = self.now
             self._time_progression()
             self.schedule(self.now + _exp_median(self.u(P_CHEMO), c.relapse_median_months), A_RELAPSE)
             self.counts_changed()
@@ -1086,13 +1064,13 @@ class Patient:
         elif kind == A_VISIT:
             self._on_visit()
         elif kind == A_ONSET_BY_OTHER:
-            if arg == 0 and self.p_carc_at < INF and self.p_running:
+            if arg == 0 and self.prog.carcinosis_at < INF and self.prog.running:
                 self._advance_progression()
-                self.p_carc_at = INF
+                self.prog.carcinosis_at = INF
                 self._carcinosis_onset(relapse=False)
-            elif arg == 1 and self.p_hyper_at < INF:
+            elif arg == 1 and self.prog.hypercalcemia_at < INF:
                 self._advance_progression()
-                self.p_hyper_at = INF
+                self.prog.hypercalcemia_at = INF
                 self._hypercalcemia()
                 self._time_progression()
         elif kind == A_RELAPSE:

@@ -2,13 +2,18 @@
 
 :class:`CareReceived` is what care (sim.kernel.care) has given, counted for
 the patients table; :class:`TransfusionState` is whether the patient takes
-transfusions and whether one is on its way.  Care writes these and no other
+transfusions and whether one is on its way.  :class:`ProgressionClock` is step 2's clock.  Care writes the first two and no other
 state of the course directly; everything else it changes goes through the
 Patient's named methods (``counts_changed``, ``multiply_progression``,
 ``start_treatment_effect``, ``end_treatment``, ``schedule``, ``log``, ``die``).
 """
 
 from __future__ import annotations
+
+import math
+from typing import Final
+
+INF: Final = math.inf
 
 
 class CareReceived:
@@ -57,3 +62,54 @@ class TransfusionState:
         self.platelets_ok: bool | None = None
         self.rbc_due = False
         self.platelets_due = False
+
+
+class ProgressionClock:
+    """Step 2's clock: the Weibull cumulative hazard H(t) = (t/scale)^shape,
+    times ``multiplier`` from when it was last changed, accumulated up to
+    ``since``; death from progression when it reaches ``threshold`` (E ~ Exp(1),
+    drawn at entry).  Carcinosis and hypercalcemia start when it reaches
+    ``carcinosis_at`` / ``hypercalcemia_at`` (fractions of the threshold;
+    infinity: not in this course).  ``running`` is off while carcinosis
+    replaces it; ``death_on`` is off when its threshold no longer kills."""
+
+    __slots__ = (
+        "shape",
+        "scale",
+        "accumulated",
+        "since",
+        "multiplier",
+        "threshold",
+        "carcinosis_at",
+        "hypercalcemia_at",
+        "running",
+        "death_on",
+    )
+
+    def __init__(self, shape: float, scale: float, threshold: float) -> None:
+        self.shape = shape
+        self.scale = scale
+        self.accumulated = 0.0
+        self.since = 0.0
+        self.multiplier = 1.0
+        self.threshold = threshold
+        self.carcinosis_at = 0.0
+        self.hypercalcemia_at = 0.0
+        self.running = True
+        self.death_on = True
+
+    def advance(self, now: float) -> None:
+        """Step 2: accumulate the hazard up to ``now``: C += m ((now/λ)^k − (since/λ)^k)."""
+        if self.running and now > self.since:
+            k, lam = self.shape, self.scale
+            self.accumulated += self.multiplier * ((now / lam) ** k - (self.since / lam) ** k)
+        self.since = now
+
+    def next_time(self) -> float:
+        """Step 2: when the clock reaches its next target (onset or death): t = λ ((since/λ)^k + (target − C)/m)^(1/k)."""
+        target = min(self.carcinosis_at, self.hypercalcemia_at, self.threshold if self.death_on else INF)
+        if not self.running or target == INF:
+            return INF
+        k, lam = self.shape, self.scale
+        h = (self.since / lam) ** k + max(target - self.accumulated, 0.0) / self.multiplier
+        return lam * h ** (1.0 / k)

@@ -123,7 +123,7 @@ def test_hypercalcemia_comes_at_its_fraction_of_the_death_threshold() -> None:
     on = {**QUIET, "hypercalcemia.probability": 1.0}
     fixed = FixedUniforms(entry=FIRST_OF_EACH, progression=[exp_u(e), 0.999999, 0.0, 0.5, w])
     p = entered(on, fixed)
-    assert p.p_hyper_at == pytest.approx(w * e, rel=1e-12)
+    assert p.prog.hypercalcemia_at == pytest.approx(w * e, rel=1e-12)
     assert p.t_prog == pytest.approx(lam * (w * e) ** (1.0 / k), rel=1e-12)
     _, row = finished_patient(
         overrides=on, fixed=FixedUniforms(entry=FIRST_OF_EACH, progression=[exp_u(e), 0.999999, 0.0, 0.5, w])
@@ -140,5 +140,26 @@ def test_carcinosis_onset_comes_at_its_beta_fraction_of_the_death_threshold() ->
     a, b = S.carcinosis.onset_fraction.alpha, S.carcinosis.onset_fraction.beta
     assert (a, b) == (2.0, 1.0)
     v = u ** (1.0 / a)
-    assert p.p_carc_at == pytest.approx(v * e, rel=1e-12)
+    assert p.prog.carcinosis_at == pytest.approx(v * e, rel=1e-12)
     assert p.t_prog == pytest.approx(lam * (v * e) ** (1.0 / k), rel=1e-12)
+
+
+def test_the_progression_clock_accumulates_and_retimes_by_hand() -> None:
+    """Step 2 (progression clock, sim.kernel.state): C grows by m((t/λ)^k − (s/λ)^k); the next target is met at
+    λ((s/λ)^k + (target − C)/m)^(1/k)."""
+    from sim.kernel.state import ProgressionClock
+
+    c = ProgressionClock(1.5, 20.0, 2.0)
+    c.carcinosis_at = c.hypercalcemia_at = math.inf
+    assert c.next_time() == pytest.approx(20.0 * 2.0 ** (1 / 1.5), rel=1e-12)
+    c.advance(5.0)
+    assert c.accumulated == pytest.approx((5.0 / 20.0) ** 1.5, rel=1e-12)
+    c.multiplier = 2.0
+    h = (5.0 / 20.0) ** 1.5 + (2.0 - (5.0 / 20.0) ** 1.5) / 2.0
+    assert c.next_time() == pytest.approx(20.0 * h ** (1 / 1.5), rel=1e-12)
+    c.advance(8.0)
+    assert c.accumulated == pytest.approx((5.0 / 20.0) ** 1.5 + 2.0 * ((8.0 / 20.0) ** 1.5 - (5.0 / 20.0) ** 1.5), rel=1e-12)
+    c.hypercalcemia_at = 1.0  # an earlier target
+    assert c.next_time() < 20.0 * h ** (1 / 1.5)
+    c.running = False
+    assert c.next_time() == math.inf

@@ -46,7 +46,7 @@ from sim.kernel.events import EV
 from sim.kernel.labs import Trajectory, calcium, time_below
 from sim.kernel.philox import COMPILED as _COMPILED
 from sim.kernel.philox import key_words, uniform
-from sim.kernel.state import CareReceived, ProgressionClock, TransfusionState
+from sim.kernel.state import CareReceived, CauseOfDeathClocks, ProgressionClock, TransfusionState
 from sim.kernel.vocabulary import STREAM_ID
 from sim.kernel.vocabulary import STREAM_SIZES as _STREAM_SIZES
 
@@ -245,10 +245,7 @@ class Patient:
         "on_chemo",
         "chemo",
         "remission",
-        "cE",
-        "cA",
-        "ct",
-        "crate",
+        "deaths",
         "infE",
         "bleedE",
         "n_compl",
@@ -280,9 +277,6 @@ class Patient:
     u_end: list[int]
     fixed: Any
     wait_until: float
-    cE: list[float]
-    cA: list[float]
-    crate: list[float] | None
     ca_peaks: list[tuple[float, float]]
 
     def __init__(
@@ -442,10 +436,7 @@ class Patient:
         self.worst = [0, 0, 0]
         self.dic = self.leuko_eb = False
         self.suspected = self.diagnosed = self.on_chemo = self.chemo = self.remission = False
-        self.cE = []
-        self.cA = []
-        self.ct = 0.0
-        self.crate = None
+        self.deaths = CauseOfDeathClocks([], 0.0)  # timed from carcinosis onset
         self.infE = self.bleedE = 0.0
         self.n_compl = 0
         self.terminal_on = False
@@ -655,9 +646,7 @@ class Patient:
                 self.leuko_eb = True
                 self.log(E_LEUKOERYTHROBLASTIC)
         # death after onset: one threshold per cause
-        self.cE = [-math.log(self.u(P_CARC)) for _ in range(5)]
-        self.cA = [0.0] * 5
-        self.ct = self.now
+        self.deaths = CauseOfDeathClocks([-math.log(self.u(P_CARC)) for _ in range(5)], self.now)
         self.infE = -math.log(self.u(P_COMPL))
         self.bleedE = -math.log(self.u(P_COMPL))
         if relapse:
@@ -698,37 +687,14 @@ class Patient:
         if not self.carc or self.remission:
             self.t_cdeath = INF
             return
-        dt = self.now - self.ct
-        if self.crate is not None and dt > 0:
-            for c, rate in enumerate(self.crate):
-                self.cA[c] += rate * dt
-        self.ct = self.now
-        self.crate = rates = self._carc_rates()
-        best = INF
-        for c in range(5):
-            if rates[c] > 0:
-                t = self.now + (self.cE[c] - self.cA[c]) / rates[c]
-                if t < best:
-                    best = t
-        self.t_cdeath = best
+        self.t_cdeath = self.deaths.retime(self.now, self._carc_rates())
 
     def _on_carc_death(self) -> None:
-        self._time_carc_death_accumulate_only()
-        rates = self.crate
-        assert rates is not None
-        c = min(range(5), key=lambda k: (self.cE[k] - self.cA[k]) / rates[k] if rates[k] > 0 else INF)
+        c = self.deaths.cause_now(self.now)
         if c == C_PROGRESSION and self.terminal_on:
             self.die("terminal_myelosuppression", "marrow failure")
         else:
             self.die(_CARC_CAUSE[c], _CARC_DETAIL[c])
-
-    def _time_carc_death_accumulate_only(self) -> None:
-        dt = self.now - self.ct
-        rates = self.crate
-        assert rates is not None
-        for c in range(5):
-            self.cA[c] += rates[c] * dt
-        self.ct = self.now
 
     def _time_lineage(self, lin: int, v: float, nv: float) -> None:
         """When this lineage's count next falls through a threshold that
@@ -798,7 +764,7 @@ class Patient:
                 self.terminal_on = True
                 self.log(E_TERMINAL_MYELOSUPPRESSION, "marrow failure")
             # bleeding and infection hazards depend on platelets and neutrophils only
-            hazards_changed = grade[THROMBO] != old[THROMBO] or grade[LEUKO] != old[LEUKO] or self.crate is None
+            hazards_changed = grade[THROMBO] != old[THROMBO] or grade[LEUKO] != old[LEUKO] or self.deaths.rates is None
             if hazards_changed:
                 self._time_complications(grade)
             if hazards_changed or terminal:
@@ -901,7 +867,7 @@ class Patient:
                 traj.set_native(self.now, traj.seg_v[0], 0.0)
             self.t_cdeath = self.t_infect = self.t_bleed = INF
             self.terminal_on = False
-            self.crate = None
+            self.deaths.rates = None
             self.on_chemo = False
             self.prog.running = True
             self.prog.since = self.now

@@ -113,3 +113,53 @@ class ProgressionClock:
         k, lam = self.shape, self.scale
         h = (self.since / lam) ** k + max(target - self.accumulated, 0.0) / self.multiplier
         return lam * h ** (1.0 / k)
+
+
+class CauseOfDeathClocks:
+    """Step 6's death after carcinosis onset: one Exp(1) threshold per cause
+    (progression, bleeding, infection, DIC, other: the order of the scenario's
+    shares), each cause's hazard accumulated at its current rate since ``since``;
+    ``rates`` is None until first timed (and again after a remission)."""
+
+    __slots__ = ("thresholds", "accumulated", "since", "rates")
+
+    def __init__(self, thresholds: list[float], now: float) -> None:
+        self.thresholds = thresholds
+        self.accumulated = [0.0] * len(thresholds)
+        self.since = now
+        self.rates: list[float] | None = None
+
+    def retime(self, now: float, rates: list[float]) -> float:
+        """Step 6: accumulate A_c += r_c (now − since) at the old rates, take the new ones, and return the
+        earliest death: min over causes of now + (E_c − A_c) / r_c."""
+        dt = now - self.since
+        old = self.rates
+        if old is not None and dt > 0:
+            for c, rate in enumerate(old):
+                self.accumulated[c] += rate * dt
+        self.since = now
+        self.rates = rates
+        best = INF
+        for c in range(5):
+            if rates[c] > 0:
+                t = now + (self.thresholds[c] - self.accumulated[c]) / rates[c]
+                if t < best:
+                    best = t
+        return best
+
+    def cause_now(self, now: float) -> int:
+        """Step 6: at a death after onset, the cause whose threshold is met: accumulate to ``now``, then the
+        cause with the least (E_c − A_c) / r_c (the first of equal ones)."""
+        rates = self.rates
+        assert rates is not None
+        dt = now - self.since
+        for c in range(5):
+            self.accumulated[c] += rates[c] * dt
+        self.since = now
+        best_c = 0
+        best = INF
+        for c in range(5):
+            key = (self.thresholds[c] - self.accumulated[c]) / rates[c] if rates[c] > 0 else INF
+            if c == 0 or key < best:
+                best_c, best = c, key
+        return best_c

@@ -163,3 +163,20 @@ def test_the_progression_clock_accumulates_and_retimes_by_hand() -> None:
     assert c.next_time() < 20.0 * h ** (1 / 1.5)
     c.running = False
     assert c.next_time() == math.inf
+
+
+def test_the_cause_of_death_clocks_after_onset_by_hand() -> None:
+    """Step 6 (death after onset, sim.kernel.state): A_c += r_c dt at the old rates; death at
+    min_c now + (E_c − A_c)/r_c, the cause the one whose threshold is met."""
+    from sim.kernel.state import CauseOfDeathClocks
+
+    d = CauseOfDeathClocks([1.0, 0.5, 2.0, 3.0, 4.0], 1.0)
+    r1 = [0.2, 0.1, 0.0, 0.0, 0.05]
+    assert d.retime(1.0, r1) == pytest.approx(1.0 + min(1.0 / 0.2, 0.5 / 0.1, 4.0 / 0.05), rel=1e-12)
+    r2 = [0.2, 0.4, 0.3, 0.0, 0.05]  # the bleeding hazard rises at month 3
+    acc = [0.2 * 2.0, 0.1 * 2.0, 0.0, 0.0, 0.05 * 2.0]
+    want = min(3.0 + (e - a) / r for e, a, r in zip([1.0, 0.5, 2.0, 3.0, 4.0], acc, r2, strict=True) if r > 0)
+    t = d.retime(3.0, r2)
+    assert t == pytest.approx(want, rel=1e-12)
+    assert d.accumulated == pytest.approx(acc, rel=1e-12)
+    assert d.cause_now(t) == 1  # bleeding: (0.5 − 0.2) / 0.4 = 0.75 months, the least

@@ -3,7 +3,10 @@ faster scheduler, the compiled kernel) leaves every result byte-identical.
 
 ``python -m tests.golden`` prints the fingerprints of the current code;
 ``tests/data/golden_digests.json`` holds those of the code before the speed
-work (version 0.1.0), and ``tests/test_kernel.py`` compares the two.
+work (version 0.1.0), re-blessed once when the event log and the service
+request log took the canonical row order (patient id, time, order within the
+patient; every value unchanged but the service figures' last digits, whose
+sums follow the request log's order); ``tests/test_kernel.py`` compares the two.
 """
 
 from __future__ import annotations

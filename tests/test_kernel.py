@@ -1,6 +1,7 @@
 """The course kernel: the same results, byte for byte, whichever way it runs.
 
-* the cohort scheduler without SimPy against SimPy's own environment;
+* the cohort scheduler without SimPy against SimPy's own environment (the
+  event log and request log in the canonical order either way);
 * the compiled (mypyc) kernel against the Python sources;
 * both against fingerprints of the code before the speed work;
 * the guard that never lets a stale compiled build shadow edited sources.
@@ -13,8 +14,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from sim import kernel, load_scenario, simulate
@@ -35,7 +38,7 @@ def _fingerprints_in_subprocess(pure: bool) -> tuple[dict[str, str], str, bool]:
         "import json, sys\n"
         "from tests import golden\n"
         "from sim import kernel\n"
-        "from sim import course\n"
+        "from sim.kernel import course\n"
         "print(json.dumps({'fp': golden.fingerprints(), 'kernel': kernel.status()['kernel'], 'lazy': course.LAZY_DRAWS}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
@@ -47,26 +50,82 @@ def test_results_match_the_fingerprints_from_before_the_speed_work() -> None:
     assert golden.fingerprints() == GOLDEN
 
 
+def _decoded(table: pa.Table) -> pa.Table:
+    """A table with its dictionary columns as plain strings (the dictionaries'
+    order is that in which the strings were first met, which differs)."""
+    return pa.table(
+        {
+            n: table.column(n).cast(pa.string()) if pa.types.is_dictionary(table.column(n).type) else table.column(n)
+            for n in table.column_names
+        }
+    )
+
+
+def _assert_canonical(events: pa.Table, service_log: Any) -> None:
+    """Events by (patient id, time), requests by (patient id, request time)."""
+    pid, t = events.column("patient_id").to_numpy(), events.column("time_months").to_numpy()
+    assert np.array_equal(np.lexsort((t, pid)), np.arange(len(pid)))
+    lp, lt = service_log["patient_id"].to_numpy(), service_log["request_months"].to_numpy()
+    assert np.array_equal(np.lexsort((lt, lp)), np.arange(len(lp)))
+
+
 def test_direct_scheduler_gives_the_same_tables_as_simpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Courses run one after another and courses sharing one SimPy environment
+    give the same tables, the events and service requests in the canonical
+    order (patient id, time, order within the patient) in both."""
     sc = load_scenario(SCENARIOS / "high_carcinosis.yaml", {"run.patients": 700, "run.seed": 3})
     direct = simulate(sc)
     calls: list[int] = []
-    real = engine._run_direct
 
     def refuse(*a: object, **k: object) -> None:
         calls.append(1)
-        raise AssertionError("the SimPy path was asked for")
+        raise AssertionError("the direct path was asked for")
 
-    monkeypatch.setattr(engine, "_run_direct", refuse)
+    monkeypatch.setattr(engine, "run_direct", refuse)
     monkeypatch.setattr(engine, "USE_DIRECT", False)
     through_simpy = simulate(sc)
     assert not calls
-    monkeypatch.setattr(engine, "_run_direct", real)
     assert direct.n_events == through_simpy.n_events > 0
     assert direct.n_timeouts == through_simpy.n_timeouts
-    assert direct.events.equals(through_simpy.events)  # same rows in the same order
+    assert _decoded(direct.events).equals(_decoded(through_simpy.events))  # same rows in the same order
     assert direct.patients.equals(through_simpy.patients)
     assert direct.labs.equals(through_simpy.labs)
+    assert direct.service_log.equals(through_simpy.service_log)
+    assert direct.services.equals(through_simpy.services)
+    _assert_canonical(direct.events, direct.service_log)
+
+
+def test_equal_times_across_courses_give_the_same_tables_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Monthly visits put carcinosis courses at equal times (ties across
+    courses, once ordered by the scheduler's wait numbers): both paths still
+    give the same events, requests and service figures, in the canonical order."""
+    overrides = {"run.patients": 400, "run.seed": 8, "labs.monitoring_interval_days": 30.4375}
+    sc = load_scenario(SCENARIOS / "high_carcinosis.yaml", overrides)
+    direct = simulate(sc)
+    monkeypatch.setattr(engine, "USE_DIRECT", False)
+    shared = simulate(sc)
+    assert _decoded(direct.events).equals(_decoded(shared.events))
+    assert direct.service_log.equals(shared.service_log)
+    assert direct.services.equals(shared.services)
+    assert direct.patients.equals(shared.patients)
+    _assert_canonical(direct.events, direct.service_log)
+    t = direct.events.column("time_months").to_numpy()
+    assert len(t) - len(np.unique(t)) > 100  # many events at equal times
+
+
+@pytest.mark.parametrize(
+    ("scenario", "overrides"),
+    [
+        ("rt_capacity_cut.yaml", {"run.patients": 300}),
+        ("regional_baseline.yaml", {"population.horizon_years": 2, "population.warmup_years": 1}),
+    ],
+)
+def test_shared_scheduler_runs_are_sorted_into_the_canonical_order(scenario: str, overrides: dict[str, Any]) -> None:
+    """Finite services and population mode run every course in one SimPy
+    environment; their events and requests are sorted into the canonical order."""
+    r = simulate(load_scenario(SCENARIOS / scenario, overrides))
+    assert r.events is not None and r.events.num_rows > 0
+    _assert_canonical(r.events, r.service_log)
 
 
 def test_compiled_kernel_matches_python_kernel_byte_for_byte() -> None:
@@ -138,75 +197,6 @@ def test_guard_refuses_a_build_of_other_modules(tmp_path: Path) -> None:
 def test_status_names_the_kernel_that_runs() -> None:
     st = kernel.status()
     assert st["kernel"] in ("compiled (mypyc)", "python") and st["reason"]
-
-
-def test_step_order_is_the_order_of_one_shared_heap() -> None:
-    """Courses run one after another are put in the order one scheduler keyed
-    by (time, wait number) runs them, as SimPy does: random courses with few
-    distinct times (many ties across courses, broken by the wait number) and
-    some waits of length 0 (a step at the same time as the one before it)."""
-    import heapq
-    import random
-
-    import numpy as np
-
-    from sim.kernel.events import step_order
-
-    rng = random.Random(5)
-    for trial in range(30):
-        n = rng.randint(1, 60)
-        delays = [[float(rng.choice((0, 1, 1, 2, 3, 5))) for _ in range(rng.randint(0, 12))] for _ in range(n)]
-        # the shared scheduler: first steps in course order, then (time, wait number)
-        heap: list[tuple[float, int, int, int]] = []
-        shared: list[tuple[int, int]] = []  # (course, step number within the course)
-        eid = 0
-        for i in range(n):
-            shared.append((i, 0))
-            if delays[i]:
-                heapq.heappush(heap, (0.0 + delays[i][0], eid, i, 1))
-                eid += 1
-        while heap:
-            t, _, i, k = heapq.heappop(heap)
-            shared.append((i, k))
-            if k < len(delays[i]):
-                heapq.heappush(heap, (t + delays[i][k], eid, i, k + 1))
-                eid += 1
-        # the same courses run one after another, as sim.kernel.course.run_direct records them
-        key: list[float] = []
-        prev: list[int] = []
-        ident: list[tuple[int, int]] = []
-        for i in range(n):
-            first = len(key)
-            key.append(0.0)
-            prev.append(-1)
-            ident.append((i, 0))
-            t = 0.0
-            for k, d in enumerate(delays[i], start=1):
-                t = t + d
-                prev.append(len(key) - 1 if k > 1 else first)
-                key.append(t)
-                ident.append((i, k))
-        order = step_order(np.asarray(key), np.asarray(prev, dtype=np.int64))
-        assert [ident[j] for j in order] == shared, f"trial {trial}"
-
-
-def test_interleaved_events_and_requests_match_a_shared_simpy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Courses run one after another give the events, detail codes and service
-    requests of one SimPy environment running all of them, in the same order:
-    monthly visits put carcinosis courses at equal times (ties across courses)."""
-    overrides = {"run.patients": 400, "run.seed": 8, "labs.monitoring_interval_days": 30.4375}
-    sc = load_scenario(SCENARIOS / "high_carcinosis.yaml", overrides)
-    direct = simulate(sc)
-    monkeypatch.setattr(engine, "USE_DIRECT", False)
-    shared = simulate(sc)
-    assert direct.events.equals(shared.events)
-    for col in ("event", "detail"):  # the same dictionaries, in the same order, and the same codes
-        a, b = direct.events.column(col).combine_chunks(), shared.events.column(col).combine_chunks()
-        assert a.dictionary.equals(b.dictionary) and a.indices.equals(b.indices)
-    assert direct.service_log.equals(shared.service_log)
-    assert direct.services.equals(shared.services)
-    t = direct.events.column("time_months").to_numpy()
-    assert len(t) - len(np.unique(t)) > 100  # many events at equal times
 
 
 def test_scenario_mirrors_hold_the_scenario_values_under_its_names() -> None:

@@ -28,17 +28,18 @@ import simpy
 from sim.engine.streams import PatientStreams, uniforms
 from sim.kernel.care import Care
 from sim.kernel.constants import compile_scenario
-from sim.kernel.course import PATIENT_COLUMNS, STREAM_SIZES, Patient, run_direct
+from sim.kernel.course import STREAM_SIZES, Patient, run_direct
 from sim.kernel.events import CAUSES, Recorder, typed_array
 from sim.kernel.services import MONTHS_PER_YEAR, SERVICES, Pools, ServiceLog, service_table
+from sim.kernel.vocabulary import ARRIVAL_PROCESS, COUNT, FLAG, GRADE, ID, MONTHS, PATIENT_COLUMN_KIND, PATIENT_COLUMNS
 from sim.scenario.fields import AGENTS, PRIMARIES
 from sim.scenario.model import Scenario
 
 DEFAULT_CHUNK = 5_000
-P_ARRIVALS = 31  # stream process id of the arrival process (not a patient process)
+P_ARRIVALS = ARRIVAL_PROCESS  # stream process id of the arrival process (not a patient process)
 ARRIVAL_STREAM_ID = 2**32 - 1  # the arrival stream's "patient" address
 PREVALENT_ID0 = 2**31  # prevalent patients' ids start here, so arrivals keep their ids across scenarios
-USE_DIRECT = True  # uncapacitated cohorts run without SimPy's scheduler (same results; tests compare both)
+USE_DIRECT = True  # uncapacitated cohorts run without SimPy's scheduler (same tables; tests compare both)
 
 
 @dataclass
@@ -109,7 +110,8 @@ def _run_group(
 ) -> None:
     streams = PatientStreams(scenario.run.seed, scenario.run.replication, ids, STREAM_SIZES)
     if USE_DIRECT and not finite and entries is None:
-        _run_direct(m, Care(m, None, log), rec, streams, len(ids), end)
+        # course after course, in id order: the events and requests come in the canonical order
+        run_direct(m, Care(m, None, log), rec, streams, len(ids), end)
         return
     env = simpy.Environment()
     pools = Pools(env, scenario) if finite else None
@@ -128,14 +130,9 @@ def _run_group(
                 p.close_at_horizon()
     else:
         env.run()
-
-
-def _run_direct(m: Any, care: Care, rec: Recorder, streams: PatientStreams, n: int, end: float) -> None:
-    """Run uncapacitated cohort courses (all entering at time 0) without
-    SimPy's scheduler (:func:`sim.kernel.course.run_direct`), then put their events
-    and service requests in the order SimPy's would have given."""
-    run_direct(m, care, rec, streams, n, end)
-    care.log.reorder(rec.interleave(len(rec.pid), len(care.log.svc)))
+    # the courses shared one scheduler: their events and requests sorted (stably) into the canonical order
+    rec.canonical()
+    log.canonical()
 
 
 def run_chunk(scenario: Scenario, ids: np.ndarray, recorder: Recorder, log: ServiceLog | None = None) -> None:
@@ -148,43 +145,29 @@ def run_chunk(scenario: Scenario, ids: np.ndarray, recorder: Recorder, log: Serv
     )
 
 
-# the patients table's column types follow the names: counts ("n_...") int32, worst grades int8
-_INT32 = {c for c in PATIENT_COLUMNS if c.startswith("n_")}
-_INT8 = {c for c in PATIENT_COLUMNS if c.startswith("worst_") and c.endswith("_grade")}
-_BOOL = {
-    "visceral_disease",
-    "dic",
-    "leukoerythroblastic",
-    "paralysis",
-    "chemotherapy",
-    "remission",
-    "anemia_at_onset",
-    "thrombocytopenia_at_onset",
-    "leukopenia_at_onset",
-}
-
-
 def _column(name: str, values: Any) -> Any:
-    """One column of the patients table in its final type, straight from the rows."""
+    """One column of the patients table in its final type (its kind in
+    :data:`sim.kernel.vocabulary.PATIENT_COLUMN_SPECS`), straight from the rows."""
+    kind = PATIENT_COLUMN_KIND[name]
     if name == "primary":
         return pd.Categorical.from_codes(np.asarray(values, dtype=np.int8), categories=list(PRIMARIES))
     if name == "bone_targeted_agent":
         return pd.Categorical.from_codes(np.asarray(values, dtype=np.int8), categories=list(AGENTS))
     if name == "death_cause":
         return pd.Categorical(list(values), categories=list(CAUSES))
-    if name.endswith("_months"):
+    if kind == MONTHS:
         x = np.asarray(values, dtype=np.float64)
         x[~np.isfinite(x)] = np.nan
         return x
-    if name in _INT32:
+    if kind == COUNT:
         return typed_array(values, np.int32)
-    if name in _INT8:
+    if kind == GRADE:
         return typed_array(values, np.int8)
-    if name in _BOOL:
+    if kind == FLAG:
         return typed_array(values, np.bool_)
-    if name == "patient_id":
+    if kind == ID:
         return typed_array(values, np.int64)
-    return np.asarray(values)
+    return np.asarray(values, dtype=np.float64)
 
 
 def release_freed_memory() -> None:
@@ -200,13 +183,8 @@ def release_freed_memory() -> None:
 def patient_parts(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
     """The columns of the patients table for one chunk's rows, each converted
     once, straight to its final type (arrays and categoricals)."""
-    cols: list[Any] = list(zip(*rows)) if rows else [[] for _ in PATIENT_COLUMNS]
-    data = {name: _column(name, col) for name, col in zip(PATIENT_COLUMNS, cols)}
-    for c in ("bed_days", "total_wait_days"):
-        data[c] = np.asarray(data[c], dtype=np.float64)
-    order = [c for c in PATIENT_COLUMNS if c != "entry_months"]
-    order.insert(5, "entry_months")
-    out = {c: data[c] for c in order}
+    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [[] for _ in PATIENT_COLUMNS]
+    out = {name: _column(name, col) for name, col in zip(PATIENT_COLUMNS, cols, strict=True)}
     out["censored"] = np.isnan(out["death_months"])
     return out
 

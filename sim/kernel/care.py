@@ -111,7 +111,7 @@ class Care:
             if not p.alive or p.done:
                 return
             p.now = self.env.now - p.entry  # type: ignore[union-attr]
-            p.wait += (self.env.now - t_req) * DAYS_PER_MONTH  # type: ignore[union-attr]
+            p.received.wait_days += (self.env.now - t_req) * DAYS_PER_MONTH  # type: ignore[union-attr]
             deliver(p, arg)
             p.wake()
 
@@ -137,8 +137,8 @@ class Care:
     def _radiotherapy(self, p: Patient, arg: tuple[str, bool, int]) -> None:
         reason, single, fractions = arg
         rt = self.m.radiotherapy
-        p.n_rt += 1
-        p.n_fractions += fractions
+        p.received.radiotherapy_courses += 1
+        p.received.radiotherapy_fractions += fractions
         p.log(E_RADIOTHERAPY, f"{'single 8 Gy fraction' if single else f'{fractions} fractions'}: {reason}")
         end = p.now + weekday_span_days(fractions) / DAYS_PER_MONTH
         u = p.u(P_RT)
@@ -162,8 +162,8 @@ class Care:
         m = self.m
         eff_plt = p.grade[THROMBO]
         u = p.u(P_RN)
-        if p.primary == 0 and not p.visceral and not p.had_radium and u < m.radium223.uptake:
-            p.had_radium = True
+        if p.primary == 0 and not p.visceral and not p.received.had_radium and u < m.radium223.uptake:
+            p.received.had_radium = True
             p.schedule(p.now, A_RADIUM, 1)
             return True
         if eff_plt > m.strontium_samarium.max_thrombocytopenia_grade:
@@ -173,7 +173,7 @@ class Care:
 
     def _strontium_samarium(self, p: Patient, _: Any) -> None:
         ss = self.m.strontium_samarium
-        p.n_rn += 1
+        p.received.radionuclide += 1
         p.log(E_RADIONUCLIDE, "strontium-89/samarium-153")
         if p.u(P_RN) < ss.response_probability:
             p.schedule(p.now + 14 / DAYS_PER_MONTH, A_SRSM, "relief after radionuclide")
@@ -185,10 +185,10 @@ class Care:
 
     def _radium(self, p: Patient, k: int) -> None:
         ra = self.m.radium223
-        p.n_rn += 1
+        p.received.radionuclide += 1
         p.log(E_RADIONUCLIDE, f"radium-223 injection {k} of {ra.injections}")
         if k == 1:
-            if p.p_running:
+            if p.prog.running:
                 p.multiply_progression(ra.death_hazard_ratio)
             # each course risks one grade 3-4 nadir per lineage, two weeks after a random injection
             for lin, prob in ((THROMBO, ra.grade34_thrombocytopenia_probability), (LEUKO, ra.grade34_neutropenia_probability)):
@@ -210,7 +210,7 @@ class Care:
         traj.add_dip(p.now, end, target / now_native)
         p.why[lin] = f" ({why})"
         p.schedule(end, A_NADIR_END, lin)
-        p._counts_changed((lin,))
+        p.counts_changed((lin,))
 
     def nadir_start(self, p: Patient, lin: int) -> None:
         self._nadir(p, lin, 3 + (p.u(P_RN) < 0.5), "radium-223")
@@ -220,14 +220,14 @@ class Care:
         self.request(p, NM, 1, self.hold[NM], URGENT, self._counted_scan, then)
 
     def _counted_scan(self, p: Patient, then: Callable[[], None]) -> None:
-        p.n_scan += 1
+        p.received.scintigraphy += 1
         then()
 
     def marrow_biopsy(self, p: Patient, then: Callable[[], None]) -> None:
         self.request(p, BIOPSY, 1, self.hold[BIOPSY], URGENT, self._counted_biopsy, then)
 
     def _counted_biopsy(self, p: Patient, then: Callable[[], None]) -> None:
-        p.n_biopsy += 1
+        p.received.biopsy += 1
         p.log(E_BIOPSY, "iliac crest")
         then()
 
@@ -248,7 +248,7 @@ class Care:
             if p.u(P_CHEMO) < ch.febrile_neutropenia_probability:
                 at = int(p.u(P_CHEMO) * ch.cycles)
                 p.schedule(p.now + (at * ch.interval_days + 10.0) / DAYS_PER_MONTH, A_FEBRILE)
-        p.n_chemo_cycles += 1
+        p.received.chemo_cycles += 1
         p.log(E_CHEMOTHERAPY_CYCLE, f"cycle {k} of {ch.cycles}")
         if ch.nadir_factor < 1.0 and ch.nadir_days > 0:
             end = p.now + ch.nadir_days / DAYS_PER_MONTH
@@ -256,7 +256,7 @@ class Care:
                 p.traj[lin].add_dip(p.now, end, ch.nadir_factor)
                 p.why[lin] = " (chemotherapy nadir)"
             p.schedule(end, A_NADIR_END, LEUKO)
-            p._counts_changed()
+            p.counts_changed()
         if k < ch.cycles:
             p.schedule(p.now + ch.interval_days / DAYS_PER_MONTH, A_CHEMO_CYCLE, k + 1)
         else:
@@ -274,29 +274,31 @@ class Care:
         """Red cells when haemoglobin is below the threshold, prophylactic
         platelets when the platelet count is (each once until given)."""
         tr = self.m.transfusion
-        if not p.rbc_due and p.vals[ANEMIA] < tr.rbc_threshold_g_dl:
-            if p.rbc_ok is None:
-                p.rbc_ok = p.u(P_TRANSF) < tr.rbc_uptake
-            if p.rbc_ok:
-                p.rbc_due = True
+        tf = p.transfusion
+        if not tf.rbc_due and p.vals[ANEMIA] < tr.rbc_threshold_g_dl:
+            if tf.rbc_ok is None:
+                tf.rbc_ok = p.u(P_TRANSF) < tr.rbc_uptake
+            if tf.rbc_ok:
+                tf.rbc_due = True
                 self.request(p, TRANSF, tr.rbc_units_per_episode, self.hold[TRANSF], URGENT, self._rbc)
-        if not p.plt_due and p.vals[THROMBO] < tr.platelet_threshold_e9_l:
-            if p.plt_ok is None:
-                p.plt_ok = p.u(P_TRANSF) < tr.platelet_uptake
-            if p.plt_ok:
-                p.plt_due = True
+        if not tf.platelets_due and p.vals[THROMBO] < tr.platelet_threshold_e9_l:
+            if tf.platelets_ok is None:
+                tf.platelets_ok = p.u(P_TRANSF) < tr.platelet_uptake
+            if tf.platelets_ok:
+                tf.platelets_due = True
                 self.request(p, TRANSF, tr.platelet_units_per_episode, self.hold[TRANSF], URGENT, self._platelets, "prophylactic")
 
     def _rbc(self, p: Patient, _: Any) -> None:
         tr, lab = self.m.transfusion, self.m.labs
-        p.rbc_due = False
-        p.n_rbc += tr.rbc_units_per_episode
+        tf = p.transfusion
+        tf.rbc_due = False
+        p.received.rbc_units += tr.rbc_units_per_episode
         hb = p.traj[ANEMIA].value(p.now)
         p.log(E_TRANSFUSION_RBC, f"{tr.rbc_units_per_episode} units at Hb {hb:.1f} g/dL")
         p.traj[ANEMIA].add_boost(
             p.now, lab.rbc_increment_g_dl * tr.rbc_units_per_episode, lab.rbc_half_life_days / DAYS_PER_MONTH
         )
-        p._counts_changed((ANEMIA,))
+        p.counts_changed((ANEMIA,))
 
     def transfuse_platelets(self, p: Patient, why: str) -> None:
         """Platelets for a bleed (an emergency)."""
@@ -306,21 +308,21 @@ class Care:
     def _platelets(self, p: Patient, why: str) -> None:
         tr, lab = self.m.transfusion, self.m.labs
         if why == "prophylactic":
-            p.plt_due = False
-        p.n_plt += tr.platelet_units_per_episode
+            p.transfusion.platelets_due = False
+        p.received.platelet_units += tr.platelet_units_per_episode
         plt = p.traj[THROMBO].value(p.now)
         p.log(E_TRANSFUSION_PLATELETS, f"{tr.platelet_units_per_episode} units at {plt:.0f} x10^9/L: {why}")
         p.traj[THROMBO].add_boost(
             p.now, lab.platelet_increment_e9_l * tr.platelet_units_per_episode, lab.platelet_half_life_days / DAYS_PER_MONTH
         )
-        p._counts_changed((THROMBO,))
+        p.counts_changed((THROMBO,))
 
     # ------------------------------------------------------------ surgery and beds
     def surgery(self, p: Patient, why: str) -> None:
         self.request(p, THEATRE, 1, self.hold[THEATRE], URGENT, self._surgery, why)
 
     def _surgery(self, p: Patient, why: str) -> None:
-        p.n_surgery += 1
+        p.received.surgery += 1
         p.log(E_SURGERY, why)
         self.admit(p, "surgery", self.m.surgery.admission_days, URGENT)
 
@@ -331,6 +333,6 @@ class Care:
 
     def _admit(self, p: Patient, arg: tuple[str, float]) -> None:
         why, days = arg
-        p.n_adm += 1
-        p.bed_days += days
+        p.received.admissions += 1
+        p.received.bed_days += days
         p.log(E_ADMISSION, f"{why} ({days:g} days)")

@@ -39,12 +39,12 @@ def individual_probabilities(p: float, rr: list[float], weights: list[float]) ->
         return [0.0] * len(rr)
     if p >= 1.0:
         return [1.0 if r > 0 else 0.0 for r in rr]
-    if sum(w for w, r in zip(weights, rr) if r > 0) < p:
+    if sum(w for w, r in zip(weights, rr, strict=True) if r > 0) < p:
         # not attainable: those at risk all get it
         return [1.0 if r > 0 else 0.0 for r in rr]
 
     def mean(q: float) -> float:
-        return sum(w * (1.0 - (1.0 - q) ** r) for w, r in zip(weights, rr))
+        return sum(w * (1.0 - (1.0 - q) ** r) for w, r in zip(weights, rr, strict=True))
 
     lo, hi = 0.0, 1.0
     for _ in range(200):

@@ -46,6 +46,9 @@ from sim.kernel.events import EV
 from sim.kernel.labs import Trajectory, calcium, time_below
 from sim.kernel.philox import COMPILED as _COMPILED
 from sim.kernel.philox import key_words, uniform
+from sim.kernel.state import CareReceived, CauseOfDeathClocks, ProgressionClock, TransfusionState
+from sim.kernel.vocabulary import STREAM_ID
+from sim.kernel.vocabulary import STREAM_SIZES as _STREAM_SIZES
 
 if TYPE_CHECKING:
     from sim.kernel.care import Care
@@ -56,23 +59,22 @@ LN2: Final = _LN2
 
 # Constants are Final so that the compiled kernel reads them as C constants, not from the module's dictionary.
 
-# random-stream process ids (the process word of every number's address)
-P_ENTRY: Final = 0
-P_PROG: Final = 1
-P_OTHER: Final = 2
-P_SRE: Final = 3
-P_PAIN: Final = 4
-P_HYPER: Final = 5
-P_CARC: Final = 6
-P_DETECT: Final = 7
-P_COMPL: Final = 8
-P_RT: Final = 9
-P_RN: Final = 10
-P_CHEMO: Final = 11
-P_TRANSF: Final = 12
-# pre-drawn per patient, about the 99th percentile of the baseline's use: drawing a
-# batch costs under 1 microsecond per patient and 16 numbers, extending one stream ~100
-STREAM_SIZES = (10, 6, 2, 48, 24, 8, 24, 4, 40, 120, 8, 20, 4)
+# random-stream process ids (the process word of every number's address), by name (sim.kernel.vocabulary)
+P_ENTRY: Final = STREAM_ID["entry"]
+P_PROG: Final = STREAM_ID["progression"]
+P_OTHER: Final = STREAM_ID["other_mortality"]
+P_SRE: Final = STREAM_ID["sre"]
+P_PAIN: Final = STREAM_ID["pain"]
+P_HYPER: Final = STREAM_ID["hypercalcemia"]
+P_CARC: Final = STREAM_ID["carcinosis"]
+P_DETECT: Final = STREAM_ID["detection"]
+P_COMPL: Final = STREAM_ID["complications"]
+P_RT: Final = STREAM_ID["radiotherapy"]
+P_RN: Final = STREAM_ID["radionuclide"]
+P_CHEMO: Final = STREAM_ID["chemotherapy"]
+P_TRANSF: Final = STREAM_ID["transfusion"]
+# pre-drawn per patient by the Python kernel (sizes in sim.kernel.vocabulary.STREAMS)
+STREAM_SIZES = _STREAM_SIZES
 # the compiled kernel draws each number when it is used (sim.kernel.philox: well under a microsecond
 # each, about 50 per patient) instead of pre-drawing the blocks above through NumPy
 COMPILED: Final = _COMPILED
@@ -184,6 +186,7 @@ class Patient:
         "u_pos",
         "u_end",
         "u_extra",
+        "fixed",
         "k0",
         "k1",
         "rep",
@@ -208,17 +211,8 @@ class Patient:
         "seq",
         "death_cause",
         "death_detail",
-        # progression clock
-        "pk",
-        "plam",
-        "pC",
-        "pt",
-        "pm",
-        "pE",
-        "p_carc_at",
-        "p_hyper_at",
-        "p_running",
-        "p_death_on",
+        # progression clock (sim.kernel.state.ProgressionClock)
+        "prog",
         # counters and outcome times
         "n_sre",
         "n_pain",
@@ -251,35 +245,17 @@ class Patient:
         "on_chemo",
         "chemo",
         "remission",
-        "cE",
-        "cA",
-        "ct",
-        "crate",
+        "deaths",
         "infE",
         "bleedE",
         "n_compl",
         "terminal_on",
-        "rbc_ok",
-        "plt_ok",
-        "rbc_due",
-        "plt_due",
-        "had_radium",
-        "n_chemo_cycles",
         "_v",
         "_w",
         "at_onset",
-        # care counts
-        "n_rt",
-        "n_fractions",
-        "n_rn",
-        "n_rbc",
-        "n_plt",
-        "n_surgery",
-        "n_adm",
-        "bed_days",
-        "n_biopsy",
-        "n_scan",
-        "wait",
+        # care received, and transfusion (sim.kernel.state)
+        "received",
+        "transfusion",
         "entry",
         "horizon",
         "proc",
@@ -299,12 +275,8 @@ class Patient:
     u_extra: Any
     u_pos: list[int]
     u_end: list[int]
+    fixed: Any
     wait_until: float
-    cE: list[float]
-    cA: list[float]
-    crate: list[float] | None
-    rbc_ok: bool | None
-    plt_ok: bool | None
     ca_peaks: list[tuple[float, float]]
 
     def __init__(
@@ -332,12 +304,15 @@ class Patient:
         self.proc = None
         self.done = False
         self.wait_until = -1.0  # the end of the wait in progress (course months), -1.0 when none
+        self.fixed = None  # a stand-in for the streams (unit tests: fixed uniforms), None in a run
 
     # ------------------------------------------------------------------ helpers
     def u(self, process: int) -> float:
         """Next uniform of one of this patient's streams."""
         pos = self.u_pos[process]
         self.u_pos[process] = pos + 1
+        if self.fixed is not None:  # unit tests: the stand-in's next number for this stream
+            return float(self.fixed.next(process))
         if LAZY_DRAWS:  # the compiled kernel: draw number ``pos`` of this stream, computed now
             return uniform(self.k0, self.k1, self.rep, self.pid, process, pos)
         if pos < self.u_end[process]:
@@ -461,75 +436,53 @@ class Patient:
         self.worst = [0, 0, 0]
         self.dic = self.leuko_eb = False
         self.suspected = self.diagnosed = self.on_chemo = self.chemo = self.remission = False
-        self.cE = []
-        self.cA = []
-        self.ct = 0.0
-        self.crate = None
+        self.deaths = CauseOfDeathClocks([], 0.0)  # timed from carcinosis onset
         self.infE = self.bleedE = 0.0
         self.n_compl = 0
         self.terminal_on = False
-        self.rbc_ok = self.plt_ok = None
-        self.rbc_due = self.plt_due = False
-        self.had_radium = False
-        self.n_chemo_cycles = 0
-        self.n_rt = self.n_fractions = self.n_rn = self.n_rbc = self.n_plt = 0
-        self.n_surgery = self.n_adm = self.n_biopsy = self.n_scan = 0
-        self.bed_days = 0.0
-        self.wait = 0.0
+        self.received = CareReceived()
+        self.transfusion = TransfusionState()
 
     # ------------------------------------------------------------------ 2. progression clock
     def _start_progression(self) -> None:
         m = self.m
-        self.pk = m.weib_k[self.primary]
-        self.plam = m.weib_lam[self.primary]
-        self.pC = 0.0
-        self.pt = 0.0
-        self.pm = 1.0
-        self.pE = -math.log(self.u(P_PROG))
+        self.prog = ProgressionClock(m.weib_k[self.primary], m.weib_lam[self.primary], -math.log(self.u(P_PROG)))
         u_carc, u_hyper = self.u(P_PROG), self.u(P_PROG)
         v = _beta_inv(self.u(P_PROG), m.carcinosis.onset_alpha, m.carcinosis.onset_beta)
         w = _beta_inv(self.u(P_PROG), m.hypercalcemia.onset_alpha, m.hypercalcemia.onset_beta)
-        self.p_carc_at = v * self.pE if u_carc < m.p_carc[self.primary] else INF
-        self.p_hyper_at = w * self.pE if u_hyper < m.p_hyper[self.primary][self.agent] else INF
-        self.p_running = True
-        self.p_death_on = True
+        self.prog.carcinosis_at = v * self.prog.threshold if u_carc < m.p_carc[self.primary] else INF
+        self.prog.hypercalcemia_at = w * self.prog.threshold if u_hyper < m.p_hyper[self.primary][self.agent] else INF
         self._time_progression()
         self._v, self._w = v, w
 
     def _advance_progression(self) -> None:
         """Accumulate the progression hazard up to now."""
-        if self.p_running and self.now > self.pt:
-            k, lam = self.pk, self.plam
-            self.pC += self.pm * ((self.now / lam) ** k - (self.pt / lam) ** k)
-        self.pt = self.now
+        self.prog.advance(self.now)
 
     def _time_progression(self) -> None:
         """When the progression clock reaches its next threshold."""
-        target = min(self.p_carc_at, self.p_hyper_at, self.pE if self.p_death_on else INF)
-        if not self.p_running or target == INF:
-            self.t_prog = INF
-            return
-        k, lam = self.pk, self.plam
-        h = (self.pt / lam) ** k + max(target - self.pC, 0.0) / self.pm
-        self.t_prog = lam * h ** (1.0 / k)
+        self.t_prog = self.prog.next_time()
 
     def multiply_progression(self, factor: float) -> None:
         """Multiply the progression hazard from now on (re-times the clock)."""
         self._advance_progression()
-        self.pm *= factor
+        self.prog.multiplier *= factor
         self._time_progression()
 
     def _on_progression(self) -> None:
-        self.pC = max(self.pC, min(self.p_carc_at, self.p_hyper_at, self.pE if self.p_death_on else INF))
-        self.pt = self.now
-        eps = 1e-12 * (1.0 + self.pE)
-        if self.p_hyper_at <= self.pC + eps:
-            self.p_hyper_at = INF
+        self.prog.accumulated = max(
+            self.prog.accumulated,
+            min(self.prog.carcinosis_at, self.prog.hypercalcemia_at, self.prog.threshold if self.prog.death_on else INF),
+        )
+        self.prog.since = self.now
+        eps = 1e-12 * (1.0 + self.prog.threshold)
+        if self.prog.hypercalcemia_at <= self.prog.accumulated + eps:
+            self.prog.hypercalcemia_at = INF
             self._hypercalcemia()
-        elif self.p_carc_at <= self.pC + eps:
-            self.p_carc_at = INF
+        elif self.prog.carcinosis_at <= self.prog.accumulated + eps:
+            self.prog.carcinosis_at = INF
             self._carcinosis_onset(relapse=False)
-        elif self.p_death_on and self.pE <= self.pC + eps:
+        elif self.prog.death_on and self.prog.threshold <= self.prog.accumulated + eps:
             self.die("progression")
         if self.alive:
             self._time_progression()
@@ -546,9 +499,9 @@ class Patient:
         # a patient due to develop carcinosis or hypercalcemia does so within
         # the course even when it ends by another cause: at the same fraction
         # of the way to that death
-        if self.p_carc_at < INF:
+        if self.prog.carcinosis_at < INF:
             self.schedule(self._v * t_other, A_ONSET_BY_OTHER, 0)
-        if self.p_hyper_at < INF:
+        if self.prog.hypercalcemia_at < INF:
             self.schedule(self._w * t_other, A_ONSET_BY_OTHER, 1)
 
     # ------------------------------------------------------------------ 3. SREs
@@ -639,7 +592,7 @@ class Patient:
         self.care.admit(self, "hypercalcemia: hydration and bisphosphonate", h.admission_days)
         if self.n_hyper == 1:
             self.first_hyper = self.now
-            if self.p_running:
+            if self.prog.running:
                 self.multiply_progression(self.m.hr_hyper[self.primary])
         if self.u(P_HYPER) < h.fatal_probability:
             self.schedule(self.now + self.u(P_HYPER) * h.admission_days / DAYS_PER_MONTH, A_HYPER_CRISIS)
@@ -663,9 +616,9 @@ class Patient:
         self.log(E_RELAPSE if relapse else E_CARCINOSIS_ONSET, "diffuse marrow infiltration")
         # the progression clock stops: the course is now the carcinosis course
         self._advance_progression()
-        self.p_running = False
+        self.prog.running = False
         self.t_prog = INF
-        hyper_pending = self.p_hyper_at < INF
+        hyper_pending = self.prog.hypercalcemia_at < INF
         at_onset = c.at_onset
         step = c.worsening_median_fraction * LN2 / m.carc_rate_bsc[self.primary]  # months per grade step
         hr = m.chemotherapy.death_hazard_ratio if self.on_chemo else 1.0
@@ -693,21 +646,19 @@ class Patient:
                 self.leuko_eb = True
                 self.log(E_LEUKOERYTHROBLASTIC)
         # death after onset: one threshold per cause
-        self.cE = [-math.log(self.u(P_CARC)) for _ in range(5)]
-        self.cA = [0.0] * 5
-        self.ct = self.now
+        self.deaths = CauseOfDeathClocks([-math.log(self.u(P_CARC)) for _ in range(5)], self.now)
         self.infE = -math.log(self.u(P_COMPL))
         self.bleedE = -math.log(self.u(P_COMPL))
         if relapse:
             self.diagnosed = False
             self.suspected = False
         self._next_visit()  # the blood picture is seen at the next visit (at once with an interval of 0)
-        self._counts_changed()
+        self.counts_changed()
         if hyper_pending:
             # a hypercalcemia still due keeps its place in the course: the same
             # share of the way from onset to the expected end of the carcinosis course
-            frac = (self.p_hyper_at - self.pC) / max(self.pE - self.pC, 1e-12)
-            self.p_hyper_at = INF
+            frac = (self.prog.hypercalcemia_at - self.prog.accumulated) / max(self.prog.threshold - self.prog.accumulated, 1e-12)
+            self.prog.hypercalcemia_at = INF
             self.schedule(self.now + frac * (self.t_cdeath - self.now), A_HYPER_RECUR)
 
     def _carc_rates(self) -> list[float]:
@@ -736,37 +687,14 @@ class Patient:
         if not self.carc or self.remission:
             self.t_cdeath = INF
             return
-        dt = self.now - self.ct
-        if self.crate is not None and dt > 0:
-            for c, rate in enumerate(self.crate):
-                self.cA[c] += rate * dt
-        self.ct = self.now
-        self.crate = rates = self._carc_rates()
-        best = INF
-        for c in range(5):
-            if rates[c] > 0:
-                t = self.now + (self.cE[c] - self.cA[c]) / rates[c]
-                if t < best:
-                    best = t
-        self.t_cdeath = best
+        self.t_cdeath = self.deaths.retime(self.now, self._carc_rates())
 
     def _on_carc_death(self) -> None:
-        self._time_carc_death_accumulate_only()
-        rates = self.crate
-        assert rates is not None
-        c = min(range(5), key=lambda k: (self.cE[k] - self.cA[k]) / rates[k] if rates[k] > 0 else INF)
+        c = self.deaths.cause_now(self.now)
         if c == C_PROGRESSION and self.terminal_on:
             self.die("terminal_myelosuppression", "marrow failure")
         else:
             self.die(_CARC_CAUSE[c], _CARC_DETAIL[c])
-
-    def _time_carc_death_accumulate_only(self) -> None:
-        dt = self.now - self.ct
-        rates = self.crate
-        assert rates is not None
-        for c in range(5):
-            self.cA[c] += rates[c] * dt
-        self.ct = self.now
 
     def _time_lineage(self, lin: int, v: float, nv: float) -> None:
         """When this lineage's count next falls through a threshold that
@@ -794,7 +722,7 @@ class Patient:
         else:
             self.t_worsen2 = t
 
-    def _counts_changed(self, lins: tuple[int, ...] = (0, 1, 2)) -> None:
+    def counts_changed(self, lins: tuple[int, ...] = (0, 1, 2)) -> None:
         """Everything that depends on the blood counts: grades (of the values
         and of the marrow's own output), worst values, suspicion, terminal
         phase, complication and death hazards, transfusion triggers.
@@ -836,7 +764,7 @@ class Patient:
                 self.terminal_on = True
                 self.log(E_TERMINAL_MYELOSUPPRESSION, "marrow failure")
             # bleeding and infection hazards depend on platelets and neutrophils only
-            hazards_changed = grade[THROMBO] != old[THROMBO] or grade[LEUKO] != old[LEUKO] or self.crate is None
+            hazards_changed = grade[THROMBO] != old[THROMBO] or grade[LEUKO] != old[LEUKO] or self.deaths.rates is None
             if hazards_changed:
                 self._time_complications(grade)
             if hazards_changed or terminal:
@@ -860,7 +788,7 @@ class Patient:
         if not self.carc or self.remission or self.diagnosed or self.suspected:
             return
         self.visit_now = True
-        self._counts_changed(())
+        self.counts_changed(())
         self.visit_now = False
         if not self.suspected:
             self._next_visit()
@@ -927,7 +855,7 @@ class Patient:
         for traj in self.traj:  # the counts fall more slowly by the same ratio
             traj.set_native(self.now, None, traj.seg_g[-1] * hr)
         self._time_carc_death()
-        self._counts_changed()
+        self.counts_changed()
 
     def end_treatment(self) -> None:
         """After the last cycle: rare remission, else the treatment effect persists."""
@@ -939,13 +867,13 @@ class Patient:
                 traj.set_native(self.now, traj.seg_v[0], 0.0)
             self.t_cdeath = self.t_infect = self.t_bleed = INF
             self.terminal_on = False
-            self.crate = None
+            self.deaths.rates = None
             self.on_chemo = False
-            self.p_running = True
-            self.pt = self.now
+            self.prog.running = True
+            self.prog.since = self.now
             self._time_progression()
             self.schedule(self.now + _exp_median(self.u(P_CHEMO), c.relapse_median_months), A_RELAPSE)
-            self._counts_changed()
+            self.counts_changed()
 
     # ------------------------------------------------------------------ the course
     def course(self):  # type: ignore[no-untyped-def]
@@ -983,7 +911,7 @@ class Patient:
         else:
             self.u_buf = streams.take(self.i)
             self.u_pos = list(streams.offsets)
-            self.u_end = [o + k for o, k in zip(streams.offsets, streams.sizes)]
+            self.u_end = [o + k for o, k in zip(streams.offsets, streams.sizes, strict=True)]
             self.u_extra = {}
         self._entry()
         self._start_progression()
@@ -1057,7 +985,7 @@ class Patient:
             elif slot == S_CDEATH:
                 self._on_carc_death()
             elif slot <= S_WORSEN2:
-                self._counts_changed((slot - S_WORSEN0,))  # a count fell through a threshold
+                self.counts_changed((slot - S_WORSEN0,))  # a count fell through a threshold
             elif slot == S_INFECT:
                 self._on_complication(bleed=False)
             else:
@@ -1098,17 +1026,17 @@ class Patient:
             care.nadir_start(self, arg)
         elif kind == A_NADIR_END:
             self.why[arg] = ""
-            self._counts_changed(tuple(range(3)) if arg == LEUKO else (arg,))
+            self.counts_changed(tuple(range(3)) if arg == LEUKO else (arg,))
         elif kind == A_VISIT:
             self._on_visit()
         elif kind == A_ONSET_BY_OTHER:
-            if arg == 0 and self.p_carc_at < INF and self.p_running:
+            if arg == 0 and self.prog.carcinosis_at < INF and self.prog.running:
                 self._advance_progression()
-                self.p_carc_at = INF
+                self.prog.carcinosis_at = INF
                 self._carcinosis_onset(relapse=False)
-            elif arg == 1 and self.p_hyper_at < INF:
+            elif arg == 1 and self.prog.hypercalcemia_at < INF:
                 self._advance_progression()
-                self.p_hyper_at = INF
+                self.prog.hypercalcemia_at = INF
                 self._hypercalcemia()
                 self._time_progression()
         elif kind == A_RELAPSE:
@@ -1174,13 +1102,15 @@ class Patient:
         else:
             self.log(E_DEATH, f"{self.death_cause}" + (f": {self.death_detail}" if self.death_detail else ""))
             death, cause, follow = self.now, self.death_cause, self.now
+        got = self.received
         self.rec.rows.append(
-            (
+            (  # in the order of sim.kernel.vocabulary.PATIENT_COLUMNS
                 self.pid,
                 self.primary,
                 self.age,
                 self.agent,
                 self.visceral,
+                self.entry,
                 death,
                 cause,
                 follow,
@@ -1203,77 +1133,24 @@ class Patient:
                 bool(self.at_onset & 1),
                 bool(self.at_onset & 2),
                 bool(self.at_onset & 4),
-                self.n_rt,
-                self.n_fractions,
-                self.n_rn,
-                self.n_chemo_cycles,
-                self.n_rbc,
-                self.n_plt,
-                self.n_surgery,
-                self.n_adm,
-                self.bed_days,
-                self.n_scan,
-                self.n_biopsy,
-                self.wait,
-                self.entry,
+                got.radiotherapy_courses,
+                got.radiotherapy_fractions,
+                got.radionuclide,
+                got.chemo_cycles,
+                got.rbc_units,
+                got.platelet_units,
+                got.surgery,
+                got.admissions,
+                got.bed_days,
+                got.scintigraphy,
+                got.biopsy,
+                got.wait_days,
                 *self._lab_outcomes(),
             )
         )
         self.done = True
         # drop references so a finished patient costs nothing
         self.u_buf = self.u_extra = self.agenda = None  # type: ignore[assignment]
-
-
-PATIENT_COLUMNS = (
-    "patient_id",
-    "primary",
-    "age_years",
-    "bone_targeted_agent",
-    "visceral_disease",
-    "death_months",
-    "death_cause",
-    "followup_months",
-    "carcinosis_onset_months",
-    "carcinosis_diagnosis_months",
-    "hypercalcemia_months",
-    "first_sre_months",
-    "cord_compression_months",
-    "n_sre",
-    "n_pain_episodes",
-    "n_hypercalcemia",
-    "worst_anemia_grade",
-    "worst_thrombocytopenia_grade",
-    "worst_leukopenia_grade",
-    "dic",
-    "leukoerythroblastic",
-    "paralysis",
-    "chemotherapy",
-    "remission",
-    "anemia_at_onset",
-    "thrombocytopenia_at_onset",
-    "leukopenia_at_onset",
-    "n_radiotherapy_courses",
-    "n_radiotherapy_fractions",
-    "n_radionuclide",
-    "n_chemo_cycles",
-    "n_rbc_units",
-    "n_platelet_units",
-    "n_surgery",
-    "n_admissions",
-    "bed_days",
-    "n_scintigraphy",
-    "n_biopsy",
-    "total_wait_days",
-    "entry_months",
-    "hb_baseline_g_dl",
-    "hb_min_g_dl",
-    "platelets_min_e9_l",
-    "anc_min_e9_l",
-    "calcium_max_mmol_l",
-    "days_hb_below_8",
-    "days_platelets_below_50",
-    "days_anc_below_1",
-)
 
 
 _ND = NormalDist()
@@ -1296,34 +1173,16 @@ def run_direct(m: Compiled, care: Care, rec: Recorder, streams: Any, n: int, end
 
     Patients do not interact here, so each course only needs its own clock,
     and running a course from entry to its end keeps its state close at hand.
-    Each step of a course (from one wait to the next) is recorded with the
-    time a shared scheduler would wake it, computed as SimPy computes it
-    (``now + delay``), and the step before it; :meth:`Recorder.interleave`
-    then puts the events and service requests in the order one SimPy
-    environment running every course would have produced, byte for byte
-    (events at equal times included: ties go by the order the waits were made).
+    The events and service requests come out in the canonical order (patient
+    id, then time, then the order recorded within the patient), the order a
+    shared SimPy environment's are sorted into (:meth:`Recorder.canonical`).
     """
     clock = DirectClock()
-    log = care.log
     for i in range(n):
         p = Patient(clock, m, care, rec, streams, i, 0.0, end)
-        n_ev, n_req = len(rec.ev), len(log.svc)
-        rec.step(0.0)  # the course's first step: at entry, in course order
         p.begin()
-        d = p.advance()
-        steps = 1
-        key = 0.0
-        while True:
-            m_ev, m_req = len(rec.ev), len(log.svc)
-            rec.step_made(m_ev - n_ev, m_req - n_req)
-            if d < 0.0:
-                break
-            n_ev, n_req = m_ev, m_req
-            key = key + d  # the wake time as the scheduler computes it
-            rec.step(key)
-            steps += 1
-            d = p.advance()
-        rec.course_steps(steps)
+        while p.advance() >= 0.0:
+            pass
 
 
 _CDF_BOUNDS: dict[tuple[float, float, float, float], tuple[float, float]] = {}

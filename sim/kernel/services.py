@@ -72,12 +72,15 @@ class ServiceLog:
         self.t_end: vec[float] = vec[float]()
         self.units: vec[float] = vec[float]()
         self.prio: vec[u8] = vec[u8]()
-        self.order: Any = None  # the unsealed requests' positions in scheduler order (None: as made)
+        self.order: Any = None  # the unsealed requests' positions in the canonical order (None: made in it)
 
-    def reorder(self, order: Any) -> None:
-        """Read the unsealed requests in ``order`` (from :meth:`sim.kernel.events.Recorder.interleave`)."""
-        if order is not None:
-            self.order = order if self.order is None else np.concatenate([self.order, order[len(self.order) :]])
+    def canonical(self) -> None:
+        """Read the unsealed requests in the canonical order: by patient id,
+        then request time, then the order made within the patient (a stable
+        sort), as courses run one after another make them; see
+        :meth:`sim.kernel.events.Recorder.canonical`."""
+        pid, t = column(self.pid, np.int64), column(self.t_req, np.float64)
+        self.order = np.lexsort((t, pid))
 
     def add(self, svc: int, pid: int, t_req: float, t_start: float, t_end: float, units: float, prio: int) -> int:
         """Record a request; returns its index among the unsealed requests."""
@@ -111,7 +114,7 @@ class ServiceLog:
         return {name: col.copy() for name, col in cols.items()}  # the vectors' buffers are then freed
 
     def frame(self) -> pd.DataFrame:
-        """Every request of the run, in the order made."""
+        """Every request of the run, in the canonical order (chunk by chunk)."""
         self.seal()
         parts = self._sealed or [self._arrays()]
         # column by column, each part's copy released as soon as it is joined
@@ -210,7 +213,7 @@ def _year_of(t: np.ndarray, los: list[float], his: list[float]) -> np.ndarray | 
     # edges lo0 <= hi0 <= lo1 <= hi1 ...: a time is in year y when exactly 2y + 1 edges are <= it
     year_of_count = np.full(2 * n + 1, n, dtype=np.int16 if n < 32767 else np.int64)
     year_of_count[1::2] = np.arange(n)
-    return year_of_count[np.searchsorted(np.array([e for lh in zip(los, his) for e in lh]), t, side="right")]
+    return year_of_count[np.searchsorted(np.array([e for lh in zip(los, his, strict=True) for e in lh]), t, side="right")]
 
 
 def _by_year(t: np.ndarray, los: list[float], his: list[float]) -> list[np.ndarray]:
@@ -219,7 +222,7 @@ def _by_year(t: np.ndarray, los: list[float], his: list[float]) -> list[np.ndarr
     as a boolean mask per year would (one stable sort instead of the masks)."""
     year = _year_of(t, los, his)
     if year is None:
-        return [np.flatnonzero((t >= lo) & (t < hi)) for lo, hi in zip(los, his)]
+        return [np.flatnonzero((t >= lo) & (t < hi)) for lo, hi in zip(los, his, strict=True)]
     order = np.argsort(year, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(year, minlength=len(los) + 1))])
     return [order[bounds[k] : bounds[k + 1]] for k in range(len(los))]
@@ -229,7 +232,7 @@ def _count_by_year(t: np.ndarray, los: list[float], his: list[float]) -> list[in
     """Per year, how many of ``t`` fall in ``[los[y], his[y])``."""
     year = _year_of(t, los, his)
     if year is None:
-        return [int(((t >= lo) & (t < hi)).sum()) for lo, hi in zip(los, his)]
+        return [int(((t >= lo) & (t < hi)).sum()) for lo, hi in zip(los, his, strict=True)]
     return [int(c) for c in np.bincount(year, minlength=len(los) + 1)[: len(los)]]
 
 

@@ -23,7 +23,7 @@ import pyarrow.compute  # noqa: F401 - pa.compute
 
 from sim.engine.simulate import patients_frame, run_chunk
 from sim.kernel.constants import DAYS_PER_MONTH
-from sim.kernel.events import Recorder
+from sim.kernel.events import EVENT_LABELS, Recorder
 from sim.scenario.fields import ILLUSTRATIVE
 from sim.scenario.model import Scenario, patients_interact
 
@@ -138,16 +138,20 @@ def _cause(text: str) -> str:
     return text.replace("_", " ")
 
 
+# events told by their label alone (their detail adds nothing to the story)
+_LABEL_ONLY = frozenset({"pain", "cord_compression", "relapse", "leukoerythroblastic", "febrile_neutropenia", "censored"})
+
+
 def phrase(event: str, detail: str, row: dict[str, Any]) -> str:
     """One event in words."""
     d = detail
+    if event in _LABEL_ONLY:
+        return EVENT_LABELS[event]
     if event == "entry":
         age = row.get("age_years")
         agent = AGENT_NAMES.get(str(row.get("bone_targeted_agent")), str(row.get("bone_targeted_agent")))
         visc = ", visceral metastases" if row.get("visceral_disease") else ""
         return f"bone metastases diagnosed ({d} primary, age {age:.0f}{visc}; {agent})"
-    if event == "pain":
-        return "bone pain"
     if event == "radiotherapy":
         what, _, why = d.partition(": ")
         return f"radiotherapy, {what}" + (f" (for {why})" if why else "")
@@ -157,26 +161,16 @@ def phrase(event: str, detail: str, row: dict[str, Any]) -> str:
         return "analgesia and physiotherapy" if d.startswith("analgesia") else f"analgesia ({d})"
     if event == "sre":
         return f"skeletal event: {d}"
-    if event == "cord_compression":
-        return "spinal cord compression"
-    if event == "paralysis":
-        return f"paralysis ({d})" if d else "paralysis"
     if event == "surgery":
         return f"surgery: {d}"
     if event == "admission":
         return f"admitted: {d}"
-    if event == "hypercalcemia":
-        return f"hypercalcemia ({d})" if d else "hypercalcemia"
     if event == "carcinosis_onset":
         return "bone marrow carcinosis begins, not yet known (diffuse marrow infiltration)"
-    if event == "relapse":
-        return "carcinosis relapses"
     if event == "cytopenia":
         return d
     if event == "dic":
         return "disseminated intravascular coagulation (DIC)"
-    if event == "leukoerythroblastic":
-        return "leukoerythroblastic blood picture"
     if event == "suspicion":
         return "blood count raises suspicion of marrow involvement"
     if event == "scintigraphy":
@@ -187,8 +181,6 @@ def phrase(event: str, detail: str, row: dict[str, Any]) -> str:
         return f"carcinosis diagnosed: {d}"
     if event == "chemotherapy_cycle":
         return f"chemotherapy {d}"
-    if event == "febrile_neutropenia":
-        return "febrile neutropenia"
     if event == "transfusion_rbc":
         return f"red cell transfusion ({_units(d)})"
     if event == "transfusion_platelets":
@@ -199,14 +191,10 @@ def phrase(event: str, detail: str, row: dict[str, Any]) -> str:
         return f"{d} bleeding" if d else "bleeding"
     if event == "terminal_myelosuppression":
         return f"marrow failure begins ({d})"
-    if event == "remission":
-        return f"remission ({d})"
     if event == "death":
         cause, _, why = d.partition(": ")
         return f"death from {_cause(cause)}" + (f" ({why})" if why else "")
-    if event == "censored":
-        return "alive at the end of follow-up"
-    return f"{event.replace('_', ' ')}" + (f" ({d})" if d else "")
+    return EVENT_LABELS[event] + (f" ({d})" if d else "")  # the event's label, with its detail
 
 
 def _join(parts: list[tuple[str, str]]) -> str:

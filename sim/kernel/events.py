@@ -10,46 +10,52 @@ buffers without a conversion pass.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
 from librt.vecs import append, vec
 from mypy_extensions import i16, i32, i64
 
-EVENTS = (
-    "entry",
-    "death",
-    "censored",
-    "sre",
-    "cord_compression",
-    "paralysis",
-    "pain",
-    "radiotherapy",
-    "pain_response",
-    "radionuclide",
-    "hypercalcemia",
-    "admission",
-    "surgery",
-    "carcinosis_onset",
-    "cytopenia",
-    "dic",
-    "leukoerythroblastic",
-    "suspicion",
-    "scintigraphy",
-    "biopsy",
-    "carcinosis_diagnosis",
-    "chemotherapy_cycle",
-    "febrile_neutropenia",
-    "transfusion_rbc",
-    "transfusion_platelets",
-    "infection",
-    "bleeding",
-    "terminal_myelosuppression",
-    "remission",
-    "relapse",
-    "analgesia",
+# The events of a course, in code order: (event, label, what its detail holds).
+# The label names the event in figures (the swimmer plot's legend) and is the
+# fallback wording of one patient's story; docs/model.md lists the same table
+# (tests/unit/test_catalogues.py checks both ways).
+EVENT_CATALOGUE: Final = (
+    ("entry", "bone metastases diagnosed", "primary tumour"),
+    ("death", "death", "cause, and what led to it"),
+    ("censored", "alive at the end of follow-up", ""),
+    ("sre", "skeletal-related event", "type: fracture, cord compression, radiotherapy to bone, surgery to bone"),
+    ("cord_compression", "spinal cord compression", ""),
+    ("paralysis", "paralysis", "whether it followed late treatment"),
+    ("pain", "bone pain", ""),
+    ("radiotherapy", "radiotherapy", "fractionation and the reason"),
+    ("pain_response", "pain response to radiotherapy", "complete or partial"),
+    ("radionuclide", "radionuclide therapy", "agent and injection"),
+    ("hypercalcemia", "hypercalcemia", "grade, crisis"),
+    ("admission", "hospital admission", "reason"),
+    ("surgery", "surgery", "reason"),
+    ("carcinosis_onset", "bone marrow carcinosis begins", ""),
+    ("cytopenia", "cytopenia", "lineage and grade"),
+    ("dic", "disseminated intravascular coagulation", ""),
+    ("leukoerythroblastic", "leukoerythroblastic blood picture", ""),
+    ("suspicion", "suspicion of marrow involvement", ""),
+    ("scintigraphy", "bone scintigraphy", "result"),
+    ("biopsy", "bone marrow biopsy", "result"),
+    ("carcinosis_diagnosis", "carcinosis diagnosed", "how"),
+    ("chemotherapy_cycle", "chemotherapy cycle", "cycle number"),
+    ("febrile_neutropenia", "febrile neutropenia", ""),
+    ("transfusion_rbc", "red cell transfusion", "units"),
+    ("transfusion_platelets", "platelet transfusion", "units"),
+    ("infection", "infection", "severity"),
+    ("bleeding", "bleeding", "severity"),
+    ("terminal_myelosuppression", "marrow failure begins", "what is failing"),
+    ("remission", "remission", "partial or complete"),
+    ("relapse", "carcinosis relapses", ""),
+    ("analgesia", "analgesia", "what was given"),
 )
+EVENTS: Final = tuple(e[0] for e in EVENT_CATALOGUE)
+EVENT_LABELS: Final = {e[0]: e[1] for e in EVENT_CATALOGUE}
 EV = {name: i for i, name in enumerate(EVENTS)}
 
 CAUSES = ("progression", "terminal_myelosuppression", "infection", "bleeding", "hypercalcemic_crisis", "other")

@@ -17,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from sim.kernel.events import EVENT_LABELS
 from sim.kernel.services import SERVICES
 from sim.present.cohort_figures import NOTE, _figure, _note
 from sim.scenario.fields import PRIMARIES
@@ -24,15 +25,16 @@ from sim.scenario.fields import PRIMARIES
 PRIMARY_COLOURS = dict(zip(PRIMARIES, ("#5b7fa6", "#c77dab", "#7a9a5b", "#b08d57", "#6bb3b3", "#9a9a9a"), strict=False))
 CARCINOSIS_COLOUR = "#d9734e"
 
-# events marked on the swimmer plot: event -> (label, marker, colour, size)
-SWIMMER_MARKS: dict[str, tuple[str, str, str, float]] = {
-    "sre": ("skeletal-related event", "^", "#1f4e79", 30),
-    "hypercalcemia": ("hypercalcemia", "D", "#8e44ad", 22),
-    "radiotherapy": ("radiotherapy", "|", "#2c3e50", 40),
-    "transfusion_rbc": ("transfusion", ".", "#c0392b", 30),
-    "transfusion_platelets": ("transfusion", ".", "#c0392b", 30),
-    "chemotherapy_cycle": ("chemotherapy cycle", "x", "#16a085", 18),
-    "carcinosis_diagnosis": ("carcinosis diagnosed", "s", "#a93226", 26),
+# events marked on the swimmer plot: event -> (marker, colour, size); the
+# legend names each by its label in sim.kernel.events.EVENT_CATALOGUE
+SWIMMER_MARKS: dict[str, tuple[str, str, float]] = {
+    "sre": ("^", "#1f4e79", 30),
+    "hypercalcemia": ("D", "#8e44ad", 22),
+    "radiotherapy": ("|", "#2c3e50", 40),
+    "transfusion_rbc": (".", "#c0392b", 30),
+    "transfusion_platelets": (".", "#e67e22", 30),
+    "chemotherapy_cycle": ("x", "#16a085", 18),
+    "carcinosis_diagnosis": ("s", "#a93226", 26),
 }
 
 
@@ -87,7 +89,7 @@ def swimmer(patients: pd.DataFrame, events: pd.DataFrame, title: str = "A sample
     if len(events):
         ev = events[events["patient_id"].isin(row_of.keys())]
         names = ev["event"].astype(str)
-        for name, (_, marker, colour, size) in SWIMMER_MARKS.items():
+        for name, (marker, colour, size) in SWIMMER_MARKS.items():
             sel = ev[names == name]
             if len(sel) == 0:
                 continue
@@ -108,14 +110,10 @@ def swimmer(patients: pd.DataFrame, events: pd.DataFrame, title: str = "A sample
         if (p["primary"].astype(str) == k).any()
     ]
     handles.append(Line2D([], [], color=CARCINOSIS_COLOUR, linewidth=6, label="with bone marrow carcinosis"))
-    seen = set()
-    for label, marker, colour, _size in SWIMMER_MARKS.values():
-        if label in seen:
-            continue
-        seen.add(label)
-        handles.append(Line2D([], [], linestyle="", marker=marker, color=colour, label=label))
-    handles.append(Line2D([], [], linestyle="", marker="X", color="black", label="death"))
-    handles.append(Line2D([], [], linestyle="", marker=">", color="#555555", label="alive at end of follow-up"))
+    for name, (marker, colour, _size) in SWIMMER_MARKS.items():
+        handles.append(Line2D([], [], linestyle="", marker=marker, color=colour, label=EVENT_LABELS[name]))
+    handles.append(Line2D([], [], linestyle="", marker="X", color="black", label=EVENT_LABELS["death"]))
+    handles.append(Line2D([], [], linestyle="", marker=">", color="#555555", label=EVENT_LABELS["censored"]))
     ax.legend(handles=handles, fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
     _note(fig)
     return fig

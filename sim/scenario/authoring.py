@@ -149,6 +149,9 @@ COURSE_STEPS: dict[str, str] = {
     "care.chemotherapy": "step 6 of the course: systemic treatment at carcinosis diagnosis (sim/kernel/care.py)",
     "care.transfusion": "step 6 of the course: transfusion for anemia and thrombocytopenia (sim/kernel/care.py)",
     "care.surgery": "step 3 of the course: surgery for fractures and cord compression (sim/kernel/care.py)",
+    "services": "beside the course: the capacity of each service, how long a use holds it and its unit cost; requests queue when a capacity is set (sim/kernel/services.py, requested by sim/kernel/care.py)",
+    "costs": "beside the course: currency and discounting of the service costs per year (sim/kernel/services.py); no effect on the course",
+    "population": "population mode: Poisson arrivals from the incidence and population size over the horizon, the warm-up before outcomes are reported (sim/engine/simulate.py)",
 }
 
 # rules the JSON Schema states beyond what pydantic's generated schema carries

@@ -395,33 +395,18 @@ def test_compare_replications_over_the_cap_and_an_empty_scheduler_are_refused(tm
 
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": str(root)}
-    base = [sys.executable, str(root / "run_sim.py")]
-    r = subprocess.run(
-        [
-            *base,
-            "compare",
-            "scenarios/baseline.yaml",
-            "scenarios/no_bone_agent.yaml",
-            "--replications",
-            str(MAX_REPLICATIONS + 1),
-            "--out",
-            str(tmp_path / "c"),
-        ],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r.returncode == 2 and "--replications" in r.stderr and "Traceback" not in r.stderr, r.stderr
-    assert not (tmp_path / "c").exists()
-    r = subprocess.run(
-        [*base, "run", "scenarios/baseline.yaml", "--patients", "10", "--scheduler", "", "--out", str(tmp_path / "r")],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r.returncode == 2 and "--scheduler" in r.stderr and "Traceback" not in r.stderr, r.stderr
-    assert not (tmp_path / "r").exists()
+    cases = {
+        "c": (["compare", "scenarios/baseline.yaml", "scenarios/no_bone_agent.yaml", "--replications", str(MAX_REPLICATIONS + 1)], "--replications"),
+        "r": (["run", "scenarios/baseline.yaml", "--patients", "10", "--scheduler", ""], "--scheduler"),
+    }
+    for out, (args, flag) in cases.items():
+        r = subprocess.run(
+            [sys.executable, str(root / "run_sim.py"), *args, "--out", str(tmp_path / out)],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert r.returncode == 2 and flag in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert not (tmp_path / out).exists()

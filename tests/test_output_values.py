@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -63,19 +64,27 @@ def test_outcome_bars_accept_a_bound_a_rounding_error_past_the_estimate():
     paired_differences(diffs, {"m": "m"}).canvas.draw()
 
 
-def test_dashboard_compare_page_after_a_run_with_a_zero_outcome():
+def _dashboard_run(scenario_file: str, values: dict[str, float], patients: int | None = None) -> Any:
+    """The dashboard after a run of a shipped scenario with some widgets set (skipped without Streamlit)."""
     pytest.importorskip("streamlit")
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=300)
     at.run()
     at.switch_page("views/scenario.py").run()
-    at.selectbox(key="scenario_file").set_value("baseline.yaml").run()
-    token = "file:baseline.yaml"
-    at.number_input(key=f"w|{token}|carcinosis.probability").set_value(0.0).run()
-    at.number_input(key=f"patients|{token}").set_value(300).run()
+    at.selectbox(key="scenario_file").set_value(scenario_file).run()
+    token = f"file:{scenario_file}"
+    for path, value in values.items():
+        at.number_input(key=f"w|{token}|{path}").set_value(value).run()
+    if patients is not None:
+        at.number_input(key=f"patients|{token}").set_value(patients).run()
     at.button(key="run").click().run()
-    assert not at.exception and not at.error
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    return at
+
+
+def test_dashboard_compare_page_after_a_run_with_a_zero_outcome():
+    at = _dashboard_run("baseline.yaml", {"carcinosis.probability": 0.0}, patients=300)
     at.switch_page("views/compare.py").run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
@@ -306,17 +315,7 @@ def test_summary_of_an_empty_patients_table():
 
 
 def test_dashboard_outcomes_of_a_population_run_with_nobody_reported():
-    pytest.importorskip("streamlit")
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=300)
-    at.run()
-    at.switch_page("views/scenario.py").run()
-    at.selectbox(key="scenario_file").set_value("regional_baseline.yaml").run()
-    token = "file:regional_baseline.yaml"
-    at.number_input(key=f"w|{token}|population.incidence_per_100k").set_value(0.001).run()
-    at.button(key="run").click().run()
-    assert not at.exception and not at.error, [e.value for e in at.error]
+    at = _dashboard_run("regional_baseline.yaml", {"population.incidence_per_100k": 0.001})
     at.switch_page("views/outcomes.py").run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]

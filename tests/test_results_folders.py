@@ -381,12 +381,7 @@ def test_force_recognises_results_written_before_the_marker(tmp_path: Path, caps
 # ----------------------------------------------------------------------------- names, files in the way, read-only, deleted, other file systems
 
 
-LONG_OUT = {
-    "run": ["run", BASE, "--patients", "50"],
-    "compare": ["compare", BASE, BASE, "--patients", "50", "--replications", "1"],
-    "owsa": ["owsa", PSA, "--patients", "30"],
-    "psa": ["psa", PSA, "--draws", "2", "--patients", "30", "--workers", "1"],
-}
+LONG_OUT = FORCED  # the same small run of each command that writes a folder
 
 
 @pytest.mark.parametrize("command", list(LONG_OUT))

@@ -38,12 +38,11 @@ from sim.experiments.dashboard_run import (  # noqa: F401 - the run's pieces, as
 from sim.oserrors import describe
 from sim.scenario.authoring import parameters
 from sim.scenario.loader import (
-    MAX_SCENARIO_BYTES,
     SCENARIO_DIR,
     Problem,
     apply_overrides,
     load_raw,
-    parse_yaml,
+    parse_scenario_bytes,
     resolve_upload,
     validate,
 )
@@ -154,17 +153,7 @@ def read_upload(name: str, data: bytes, inherited: dict[str, dict[str, str]] | N
     a mapping; ``extends:`` resolved against scenarios/ by the loader, every
     message naming the upload by its own name.  ``inherited``: filled as by
     :func:`sim.scenario.loader.load_raw`, for :func:`build`."""
-    if len(data) > MAX_SCENARIO_BYTES:
-        raise ScenarioError([Problem("", f"the file is {len(data):,} bytes, over the {MAX_SCENARIO_BYTES:,}-byte limit for scenarios")], name)
-    try:
-        body = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ScenarioError([Problem("", "the file is not UTF-8 text; save it as a UTF-8 YAML file")], name) from None
-    raw = parse_yaml(body, name)
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ScenarioError([Problem("", f"the top level must be a mapping of sections, not {type(raw).__name__}")], name)
+    raw = parse_scenario_bytes(data, name)
     return resolve_upload(raw, name, inherited)
 
 

@@ -238,17 +238,27 @@ def read_scenario_file(path: str | Path) -> dict[str, Any]:
         raise ScenarioError(
             [Problem("", f"cannot read {src} ({exc.strerror or type(exc).__name__}); check the path and its permissions")], src
         ) from None
+    return parse_scenario_bytes(raw, src)
+
+
+def parse_scenario_bytes(raw: bytes, src: str) -> dict[str, Any]:
+    """The raw mapping of a scenario file's bytes: size-capped, UTF-8, safe
+    YAML, a mapping of sections (an empty file is an empty mapping); every
+    message names ``src``."""
     if len(raw) > MAX_SCENARIO_BYTES:
-        raise ScenarioError([Problem("", f"file is over the {MAX_SCENARIO_BYTES}-byte limit for scenarios")], src)
+        raise ScenarioError(
+            [Problem("", f"the file is {len(raw):,} bytes or more, over the {MAX_SCENARIO_BYTES:,}-byte limit for scenarios")],
+            src,
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ScenarioError([Problem("", "file is not UTF-8 text; save it as a UTF-8 YAML file")], src) from None
+        raise ScenarioError([Problem("", "the file is not UTF-8 text; save it as a UTF-8 YAML file")], src) from None
     data = parse_yaml(text, src)
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ScenarioError([Problem("", f"top level must be a mapping of sections, not {type(data).__name__}")], src)
+        raise ScenarioError([Problem("", f"the top level must be a mapping of sections, not {type(data).__name__}")], src)
     return data
 
 

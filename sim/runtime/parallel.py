@@ -212,13 +212,22 @@ def imap(
     else:
         parent = os.getpid()
     task = _Pickled(fn)
-    pool = ProcessPoolExecutor(max_workers=min(w, n or w), mp_context=ctx, initializer=_worker_started, initargs=(parent,))
+    size = min(w, n or w)
+    # each worker's pid and the task it took last, written by the worker (see _Running)
+    running = _Running(ctx, size)
+    pool = ProcessPoolExecutor(
+        max_workers=size, mp_context=ctx, initializer=_worker_started, initargs=(parent, running.slots, running.claimed)
+    )
+    processes = getattr(pool, "_processes", None)  # the pool's own {pid: process}, which shutdown lets go of
     _POOLS.add(pool)
     try:
 
-        def submit(spec: Any) -> Any:
+        def submit(index: int, spec: Any) -> Any:
             with _interrupts_held():  # a submit may start a worker process
-                return pool.submit(task, spec)
+                return pool.submit(task, (index, spec))
+
+        def crashed(unfinished: list[int]) -> tuple[list[int], str]:
+            return running.crashed(pool, processes, unfinished)
 
         yield from _drive(
             submit,
@@ -229,6 +238,7 @@ def imap(
             lambda f: pickle.loads(f.result()),
             lambda f: f.cancel(),
             n,
+            crashed,
         )
     except BaseException:  # an interrupt, a task's error, or the consumer stopped early
         with _interrupts_held():  # the results are not wanted: do not wait for the running tasks
@@ -262,10 +272,11 @@ def _start_fork_server() -> int:
     return int(getattr(forkserver._forkserver, "_forkserver_pid", None) or 0)
 
 
-def _worker_started(parent: int) -> None:
+def _worker_started(parent: int, slots: Any = None, claimed: Any = None) -> None:
     """Run first in each local worker: it ignores SIGINT (the driver stops it)
     and dies with the process that started it, ``parent`` (the fork server,
     or the driver with ``spawn``), so no worker outlives a killed driver.
+    It takes a slot of ``slots`` (:class:`_Running`) to say which task it runs.
 
     On Linux by prctl(PR_SET_PDEATHSIG, SIGKILL), elsewhere by a thread that
     watches the parent's pid.  A forked worker also closes its copy of the
@@ -273,6 +284,8 @@ def _worker_started(parent: int) -> None:
     pipe is closed, and with the workers' copies closed that is when the
     driver exits, however it ends (killed, out of memory)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if slots is not None and claimed is not None:
+        _Running.claim(slots, claimed)
     if START_METHOD == "forkserver":
         from multiprocessing import forkserver
 
@@ -390,8 +403,78 @@ class _Pickled:
     def __init__(self, fn: Callable[[Any], Any]) -> None:
         self.fn = fn
 
-    def __call__(self, spec: Any) -> bytes:
+    def __call__(self, item: tuple[int, Any]) -> bytes:
+        index, spec = item
+        _Running.started(index)
         return pickle.dumps(self.fn(spec), protocol=5)
+
+
+_SLOT: tuple[Any, int] | None = None  # in a local worker: (the pool's slots, this worker's slot)
+
+
+class _Running:
+    """Which task each local worker runs, so that a crash names its task.
+
+    When a worker dies, the pool fails every unfinished task at once with the
+    same BrokenProcessPool: the tasks queued, those running in the other
+    workers and the one that was running in the dead worker alike, in no
+    order that tells them apart, and the pool does not record which worker
+    took which task.  So each worker writes its pid into a slot of shared
+    memory when it starts, and the index of each task as it takes it; after a
+    crash the driver waits for the pool to stop the other workers (SIGTERM),
+    finds the worker that ended otherwise (its own exit code, or a signal
+    other than SIGTERM), and names the task in its slot."""
+
+    def __init__(self, ctx: Any, workers: int) -> None:
+        self.slots = ctx.RawArray("q", 2 * workers)  # per worker: pid, index of the task it took last (-1: none)
+        self.claimed = ctx.Value("i", 0)  # slots taken
+
+    @staticmethod
+    def claim(slots: Any, claimed: Any) -> None:
+        """In a worker that starts: take the next slot."""
+        global _SLOT
+        with claimed.get_lock():
+            k = int(claimed.value)
+            claimed.value = k + 1
+        if 2 * k + 1 < len(slots):
+            slots[2 * k + 1] = -1
+            slots[2 * k] = os.getpid()
+            _SLOT = (slots, 2 * k + 1)
+
+    @staticmethod
+    def started(index: int) -> None:
+        """In a worker: it takes task ``index``."""
+        if _SLOT is not None:
+            _SLOT[0][_SLOT[1]] = index
+
+    def crashed(self, pool: Any, processes: dict[int, Any] | None, unfinished: list[int]) -> tuple[list[int], str]:
+        """After a BrokenProcessPool: the unfinished tasks that were running in
+        the workers that died, and how they ended (empty if not known)."""
+        manager = getattr(pool, "_executor_manager_thread", None)
+        if manager is not None and manager is not threading.current_thread():
+            manager.join(STOP_TIMEOUT_S)  # it fails the tasks, then stops the other workers and waits for them
+        took = {int(self.slots[k]): int(self.slots[k + 1]) for k in range(0, len(self.slots), 2) if self.slots[k]}
+        tasks: list[int] = []
+        how: list[str] = []
+        for pid, proc in sorted((processes or {}).items()):
+            code = proc.exitcode
+            if code is None or code == 0 or code == -signal.SIGTERM:  # running, shut down, or stopped by the pool
+                continue
+            task = took.get(pid, -1)
+            if task in unfinished:
+                tasks.append(task)
+                how.append(_ended(code))
+        order = sorted(range(len(tasks)), key=tasks.__getitem__)
+        return [tasks[k] for k in order], ", ".join(dict.fromkeys(how[k] for k in order))
+
+
+def _ended(code: int) -> str:
+    """How a process ended, from its exit code."""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+        return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def _imap_dask(
@@ -402,7 +485,7 @@ def _imap_dask(
     client = connect(scheduler)
     finished = as_completed(loop=client.loop)
 
-    def submit(spec: Any) -> Any:
+    def submit(_index: int, spec: Any) -> Any:
         f = client.submit(fn, spec, pure=False)
         finished.add(f)
         return f
@@ -439,7 +522,7 @@ class WorkerCrashed(BrokenProcessPool):
 
 
 def _drive(
-    submit: Callable[[Any], Any],
+    submit: Callable[[int, Any], Any],
     specs: Iterable[Any],
     ordered: bool,
     window: int,
@@ -447,9 +530,12 @@ def _drive(
     result: Callable[[Any], Any],
     cancel: Callable[[Any], Any],
     n: int | None = None,
+    crashed: Callable[[list[int]], tuple[list[int], str]] | None = None,
 ) -> Iterator[tuple[int, Any]]:
     """Keep ``window`` tasks in flight, taking the specs as they are needed;
-    yield results (in order, or as done).  ``n``: the number of specs, if known."""
+    yield results (in order, or as done).  ``n``: the number of specs, if known.
+    ``submit(index, spec)`` starts task ``index``; after a local worker died,
+    ``crashed(unfinished)`` tells which of the unfinished tasks it was running."""
     todo = iter(specs)
     more = True
     pending: dict[Any, int] = {}
@@ -462,7 +548,7 @@ def _drive(
                 if spec is _END:
                     more = False
                     break
-                pending[submit(spec)] = nxt_submit
+                pending[submit(nxt_submit, spec)] = nxt_submit
                 nxt_submit += 1
             if ordered and nxt_yield in done:
                 yield nxt_yield, done.pop(nxt_yield)
@@ -476,8 +562,7 @@ def _drive(
                 try:
                     value = result(f)  # a task's exception is raised here
                 except BrokenProcessPool as exc:
-                    of = f" (of tasks 0-{n - 1})" if n else ""
-                    raise WorkerCrashed(f"the worker running task {i}{of} died: {exc}") from exc
+                    raise _crash(exc, sorted([i, *pending.values()]), n, crashed) from exc
                 if ordered:
                     done[i] = value
                 else:
@@ -489,6 +574,24 @@ def _drive(
 
 
 _END = object()  # no more specs
+
+
+def _crash(
+    exc: BrokenProcessPool,
+    unfinished: list[int],
+    n: int | None,
+    crashed: Callable[[list[int]], tuple[list[int], str]] | None,
+) -> WorkerCrashed:
+    """The error of a dead worker, naming the task it was running (every
+    unfinished task fails with the same error: the pool's order says nothing)."""
+    of = f" (of tasks 0-{n - 1})" if n else ""
+    tasks, how = crashed(unfinished) if crashed is not None else ([], "")
+    if len(tasks) == 1:
+        return WorkerCrashed(f"the worker running task {tasks[0]}{of} died ({how}): {exc}")
+    if tasks:
+        return WorkerCrashed(f"the workers running tasks {', '.join(map(str, tasks))}{of} died ({how}): {exc}")
+    shown = ", ".join(map(str, unfinished[:10])) + (", ..." if len(unfinished) > 10 else "")
+    return WorkerCrashed(f"a worker died while tasks {shown}{of} were unfinished: {exc}")
 
 
 def map_tasks(

@@ -40,7 +40,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence, Sized
-from concurrent.futures import FIRST_COMPLETED, CancelledError, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, CancelledError, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -48,11 +48,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from sim.engine.simulate import DEFAULT_CHUNK, RunResult, few_collections, parts_of, release_freed_memory, simulate
+from sim.engine.simulate import DEFAULT_CHUNK, RunResult, parts_of, simulate
 from sim.experiments.replications import DEFAULT_CAP, DEFAULT_PRECISION
-from sim.kernel.services import SERVICES, service_table
+from sim.kernel.services import SERVICES
 from sim.scenario.model import Scenario
 
 CONNECT_TIMEOUT_S = 5.0
@@ -742,10 +741,6 @@ class _PatientColumns:
         return pd.DataFrame(data, copy=False)
 
 
-def _import_summary_libraries() -> None:
-    import lifelines  # noqa: F401  (about a second of imports the summary needs at the end)
-
-
 def run_to_folder(
     scenario: Scenario,
     out: Path,
@@ -757,89 +752,36 @@ def run_to_folder(
     progress: Callable[[int, int], None] | None = None,
     extra: Callable[[Path, RunResult], None] | None = None,
 ) -> tuple[RunResult, dict[str, Any]]:
-    """:func:`sim.outputs.results.run_to_folder` with the cohort in chunks of patients
-    over ``workers`` processes (or a Dask cluster); the same files, byte for
-    byte.  Scenarios whose patients interact (a finite service, population
-    mode) run in this process."""
-    from sim.outputs import results as serial
-    from sim.outputs.folder import staged_output, write_json
+    """:func:`sim.runtime.runner.run` of one cohort on ``workers`` processes (default:
+    the cores) or a Dask cluster."""
+    from sim.runtime import runner
 
-    w = check_workers(workers)
-    out = Path(out)
-    if not chunkable(scenario) or (w == 1 and not scheduler) or scenario.run.patients <= DEFAULT_CHUNK:
-        if scheduler:
-            connect(scheduler).close()  # an unreachable scheduler is reported all the same
-        return serial.run_to_folder(scenario, out, fmt=fmt, force=force, progress=progress, extra=extra)
-    if scheduler:
-        connect(scheduler).close()  # fail fast, before anything is written
-    data = scenario.model_dump(mode="json")
-    plan = chunk_plan(scenario.run.patients, w)
-    specs = [(data, first, count) for first, count in plan]
-    # the summary's survival estimator is imported while the workers run, not after them
-    threading.Thread(target=_import_summary_libraries, daemon=True).start()
-    with staged_output(out, force) as tmp, few_collections():
-        t0 = time.perf_counter()
-        writer = serial._EventWriter(tmp / f"events.{fmt}", fmt)
-        columns = _PatientColumns(scenario.run.patients)
-        logs: list[pd.DataFrame] = []
-        lab_tables: list[pa.Table] = []
-        n_events = n_timeouts = done = 0
-        details = _Details()
-        try:
-            for i, r in imap(cohort_task, specs, workers=w, scheduler=scheduler, ordered=True):
-                for table in r["tables"]:
-                    writer(details(table))
-                columns.put(plan[i][0], r.pop("patients"))
-                logs.append(r["service_log"])
-                if r["labs"] is not None:
-                    lab_tables.append(r["labs"])
-                n_events += r["n_events"]
-                n_timeouts += r["n_timeouts"]
-                done += plan[i][1]
-                if progress is not None:
-                    progress(done, scenario.run.patients)
-        finally:
-            writer.close()
-        patients = columns.frame()
-        release_freed_memory()
-        horizon = scenario.run.horizon_months
-        death_cal = (patients["entry_months"] + patients["death_months"]).set_axis(patients["patient_id"])
-        empty_log = logs[0].iloc[:0].copy()  # the request-level log is not written
-        # the per-year table (mostly NumPy, outside the GIL) is built from the tasks' request
-        # logs while the outcomes are estimated
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            services = pool.submit(service_table, logs, scenario, 0.0, horizon, death_cal)
-            result = RunResult(
-                scenario=scenario,
-                patients=patients,
-                events=None,
-                services=pd.DataFrame(),  # set by write_tables once built
-                service_log=empty_log,
-                n_events=n_events,
-                n_timeouts=n_timeouts,
-                wall_seconds=time.perf_counter() - t0,
-                report_from_months=0.0,
-                report_to_months=horizon,
-                meta={"workers": describe(w, scheduler), "tasks": len(plan)},
-                labs=pa.concat_tables(lab_tables).unify_dictionaries() if lab_tables else None,
-            )
-            doc = serial.write_tables(tmp, result, fmt, t0, extra, {"workers": describe(w, scheduler)}, services)
-        logs.clear()
-        write_json(tmp / "summary.json", doc)  # written last: its presence marks a complete folder
+    result, doc = runner.run(
+        scenario,
+        out,
+        backend=runner.Backend.of(workers, scheduler),
+        fmt=fmt,
+        force=force,
+        progress=progress,
+        extra=(lambda tmp, r, _doc: extra(tmp, r)) if extra is not None else None,
+    )
+    assert isinstance(result, RunResult)
     return result, doc
 
 
 # ----------------------------------------------------------------------------- replications
 
 
-def replication_task(spec: tuple[dict[str, Any], int, bool]) -> dict[str, Any]:
-    """One replication: its row of outcomes (and, for the first, its tables)."""
+def replication_task(spec: tuple[dict[str, Any], int, bool], sink: Callable[[pa.Table], None] | None = None) -> dict[str, Any]:
+    """One replication: its row of outcomes (and, for the first, its tables:
+    given to ``sink`` as they are made when the task runs in the driver, else
+    returned)."""
     from sim.experiments.replications import replication_values, reported, service_values
 
     data, index, first = spec
     s = _scenario_from(data, {"run.replication": index})
     tables: list[pa.Table] = []
-    res = simulate(s, keep_events=False, event_sink=tables.append if first else None)
+    res = simulate(s, keep_events=False, event_sink=(sink or tables.append) if first else None)
     row = {"replication": float(index), "patients": float(len(res.patients)), "wall_seconds": res.wall_seconds}
     row.update(replication_values(reported(res)))
     row.update(service_values(res))
@@ -857,6 +799,7 @@ def replication_task(spec: tuple[dict[str, Any], int, bool]) -> dict[str, Any]:
                 "report_from_months",
                 "report_to_months",
                 "labs",
+                "meta",
             )
         }
         out["tables"] = tables
@@ -874,33 +817,13 @@ def run_replications(
     first_sink: Callable[[pa.Table], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Any:
-    """:func:`sim.experiments.replications.run_replications` over workers: the same table
-    (wall times aside).  ``auto`` runs batches of replications and applies the
-    stopping rule replication by replication, so it stops where the serial
-    algorithm stops (replications computed beyond that are discarded)."""
-    from sim.experiments.replications import INITIAL, Tally
+    """:func:`sim.runtime.runner.replicate` on ``workers`` processes (default: the cores) or a Dask cluster."""
+    from sim.runtime import runner
 
-    tally = Tally(replications, precision, cap, None, progress)
-    w = check_workers(workers)
-    data = scenario.model_dump(mode="json")
-    base = scenario.run.replication
-    first: RunResult | None = None
-    stop = False
-    batch = tally.target if not tally.auto else max(w * 2, INITIAL)
-    while tally.n < tally.target and not stop:
-        n = tally.n
-        specs = ((data, base + k, k == 0) for k in range(n, min(tally.target, n + batch)))  # taken as needed
-        with contextlib.closing(imap(replication_task, specs, workers=w, scheduler=scheduler, ordered=True)) as results:
-            for _, r in results:
-                if "result" in r:
-                    first = RunResult(scenario=scenario, events=None, **r["result"])
-                    if first_sink is not None:
-                        for t in r["tables"]:
-                            first_sink(t)  # one task: its dictionary is already the serial one
-                if tally.add(r["row"]):
-                    stop = True  # the replications still running are not wanted: closing stops them
-                    break
-    return tally.result(first)
+    backend = runner.Backend.of(workers, scheduler)
+    return runner.replicate(
+        scenario, replications, backend, precision=precision, cap=cap, first_sink=first_sink, progress=progress
+    )
 
 
 def replications_to_folder(
@@ -912,55 +835,25 @@ def replications_to_folder(
     scheduler: str | None = None,
     fmt: str = "parquet",
     force: bool = False,
-    precision: float = 0.05,
-    cap: int = 50,
+    precision: float = DEFAULT_PRECISION,
+    cap: int = DEFAULT_CAP,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """:func:`sim.experiments.replications.replications_to_folder` with replications over workers."""
-    from sim import __version__
-    from sim.analysis.summary import summary_document
-    from sim.experiments.replications import replicated_summary
-    from sim.outputs.folder import staged_output, write_json
-    from sim.outputs.results import _EventWriter, write_labs, write_patients
-    from sim.scenario.loader import resolved_yaml, scenario_sha256
+    """:func:`sim.runtime.runner.run` of replications on ``workers`` processes (default:
+    the cores) or a Dask cluster."""
+    from sim.runtime import runner
 
-    if scheduler:
-        connect(scheduler).close()
-    with staged_output(Path(out), force) as tmp:
-        t0 = time.perf_counter()
-        writer = _EventWriter(tmp / f"events.{fmt}", fmt)
-        try:
-            reps = run_replications(
-                scenario,
-                replications,
-                workers=workers,
-                scheduler=scheduler,
-                precision=precision,
-                cap=cap,
-                first_sink=writer,
-                progress=progress,
-            )
-        finally:
-            writer.close()
-        write_patients(reps.first.patients, tmp / f"patients.{fmt}", fmt)
-        write_patients(reps.first.services, tmp / f"services.{fmt}", fmt)
-        write_labs(tmp, reps.first.labs, fmt)
-        pq.write_table(pa.Table.from_pandas(reps.table, preserve_index=False), tmp / "replications.parquet", compression="zstd")
-        doc = replicated_summary(summary_document(reps.first, __version__, scenario_sha256(scenario)), reps)
-        (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(scenario), encoding="utf-8")
-        write_json(
-            tmp / "timing.json",
-            {
-                "wall_seconds": round(time.perf_counter() - t0, 3),
-                "simulate_seconds": round(reps.simulate_seconds, 3),
-                "replication_seconds": [round(x, 3) for x in reps.seconds],
-                "replications": reps.count,
-                "events": reps.first.n_events,
-                "workers": describe(workers, scheduler),
-            },
-        )
-        write_json(tmp / "summary.json", doc)
-    return reps, doc
+    return runner.run(
+        scenario,
+        out,
+        replications=replications,
+        backend=runner.Backend.of(workers, scheduler),
+        fmt=fmt,
+        force=force,
+        precision=precision,
+        cap=cap,
+        progress=progress,
+    )
 
 
 # ----------------------------------------------------------------------------- command-line options

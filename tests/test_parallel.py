@@ -236,6 +236,21 @@ def test_replications_auto_stops_where_serial_stops(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(a.table, b.table)
 
 
+def test_compare_is_the_same_on_every_backend(cluster: str) -> None:
+    """compare goes through the one runner: its paired values are the same in
+    this process, on 2 local processes and on a Dask cluster."""
+    from sim.experiments.compare import compare
+    from sim.runtime.runner import Backend
+
+    a = load_scenario(BASE, ["run.patients=120", "run.seed=4"])
+    b = load_scenario(BASE, ["run.patients=120", "run.seed=4", "carcinosis.probability=0.5"])
+    one = compare([a, b], replications=2)
+    for backend in (Backend(2), Backend(scheduler=cluster)):
+        other = compare([a, b], replications=2, backend=backend)
+        pd.testing.assert_frame_equal(other.values, one.values)
+        pd.testing.assert_frame_equal(other.differences, one.differences)
+
+
 def test_psa_table_is_the_same_on_every_backend(cluster: str) -> None:
     s = load_scenario(PSA)
     one = psa.run_psa(s, draws=5, patients=150, workers=1).table

@@ -22,10 +22,14 @@ memory stays bounded however many tasks there are.  Because every random number 
 replication, patient, process), results do not depend on the backend or the
 worker count: the same seed gives byte-identical tables.
 
-:func:`run_to_folder` runs a large cohort in chunks of patients (cohort mode
-with every service unlimited, where patients do not interact) and writes the
-same results folder as :func:`sim.outputs.results.run_to_folder`, byte for byte.
-:func:`replications_to_folder` does the same for ``run --replications``.
+The tasks of a run are here (:func:`cohort_task`: a chunk of patients of a
+cohort whose patients do not interact; :func:`replication_task`: one
+replication); the one runner, :mod:`sim.runtime.runner`, maps them and writes
+the results folder.  :func:`run_to_folder`, :func:`run_replications` and
+:func:`replications_to_folder` are that runner with the backend they name.
+
+A local worker that dies stops the map with :class:`WorkerCrashed`, naming
+the task it was running (:class:`_Running`).
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ CONNECT_TIMEOUT_S = 5.0
 START_METHOD = "forkserver" if sys.platform.startswith("linux") else "spawn"
 # what a worker needs, imported once in the fork server (the cohort, replication and PSA tasks);
 # sim.runtime._forkserver first: the server's own set-up (SIGINT ignored)
-PRELOAD = ("sim.runtime._forkserver", "sim.runtime.parallel", "sim.experiments.psa", "sim.scenario.loader")
+PRELOAD = ("sim.runtime._forkserver", "sim.runtime.parallel", "sim.runtime.runner", "sim.experiments.psa", "sim.scenario.loader")
 MAX_CHUNKS_PER_TASK = 10  # engine chunks of DEFAULT_CHUNK patients per task
 GUIDED = 4  # each task takes about 1/(GUIDED x workers) of the chunks still to do
 # --workers' cap: the tasks are CPU-bound, so processes beyond a few per core add memory, not speed;

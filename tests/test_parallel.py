@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,29 @@ def test_local_workers_are_other_processes_forked_by_one_server() -> None:
         assert len(parents) == 1 and os.getpid() not in parents, parents
     else:
         assert parents == {os.getpid()}
+
+
+def crash_or_wait(spec: tuple[int, str]) -> int:
+    """Task ``i``: ``crash`` ends its process after 0.3 s, ``long`` takes 2 s, others 0.05 s."""
+    i, kind = spec
+    if kind == "crash":
+        time.sleep(0.3)
+        os._exit(3)
+    time.sleep(2.0 if kind == "long" else 0.05)
+    return i
+
+
+def test_local_worker_crash_names_its_task_not_another_running_one() -> None:
+    """Task 0 runs (2 s) in one worker while task 1 crashes the other: the pool
+    fails tasks 0-3 at once with one error; the one named is task 1, the task
+    of the worker that died, with its exit code (not the lowest unfinished, nor
+    whichever future came first)."""
+    specs = [(0, "long"), (1, "crash")] + [(i, "quick") for i in range(2, 8)]
+    for ordered in (True, False):
+        with pytest.raises(parallel.WorkerCrashed) as err:
+            list(parallel.imap(crash_or_wait, specs, workers=2, ordered=ordered))
+        assert "the worker running task 1 (of tasks 0-7) died (exit code 3)" in str(err.value), str(err.value)
+    assert not parallel._POOLS
 
 
 def test_interrupt_while_a_worker_starts_is_delivered_after_it() -> None:
@@ -210,6 +234,21 @@ def test_replications_auto_stops_where_serial_stops(tmp_path: Path) -> None:
     b, _ = parallel.replications_to_folder(s, tmp_path / "two", "auto", workers=2, cap=4, precision=0.3)
     assert a.count == b.count and a.n_solution == b.n_solution
     pd.testing.assert_frame_equal(a.table, b.table)
+
+
+def test_compare_is_the_same_on_every_backend(cluster: str) -> None:
+    """compare goes through the one runner: its paired values are the same in
+    this process, on 2 local processes and on a Dask cluster."""
+    from sim.experiments.compare import compare
+    from sim.runtime.runner import Backend
+
+    a = load_scenario(BASE, ["run.patients=120", "run.seed=4"])
+    b = load_scenario(BASE, ["run.patients=120", "run.seed=4", "carcinosis.probability=0.5"])
+    one = compare([a, b], replications=2)
+    for backend in (Backend(2), Backend(scheduler=cluster)):
+        other = compare([a, b], replications=2, backend=backend)
+        pd.testing.assert_frame_equal(other.values, one.values)
+        pd.testing.assert_frame_equal(other.differences, one.differences)
 
 
 def test_psa_table_is_the_same_on_every_backend(cluster: str) -> None:

@@ -20,10 +20,9 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.outcomes import COMPARE, flat_labels
-from sim.engine.simulate import RunResult, simulate
+from sim.engine.simulate import RunResult
 from sim.experiments.replications import replication_values, t_ci
 from sim.kernel.services import SERVICES
-from sim.scenario.loader import with_overrides
 from sim.scenario.model import Scenario
 
 # outcomes shown on the terminal (flattened names -> labels)
@@ -88,26 +87,24 @@ def compare(
     replications: int = 1,
     seed: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    backend: Any = None,
 ) -> Comparison:
     """Run each scenario ``replications`` times on the same seed and
-    replication indices; differences are paired against the first."""
+    replication indices; differences are paired against the first.  The runs
+    go through the one runner (:func:`sim.runtime.runner.compare_runs`) on
+    ``backend`` (default: this process)."""
+    from sim.runtime import runner
+
     if len(scenarios) < 2:
         raise ValueError("compare needs at least two scenarios")
     if replications < 1:
         raise ValueError("replications must be at least 1")
     names = _unique_names([s.name for s in scenarios])
+    seeds = [sc.run.seed if seed is None else seed for sc in scenarios]
     rows: list[dict[str, Any]] = []
-    total, done = len(scenarios) * replications, 0
-    for name, sc in zip(names, scenarios):
-        base_seed = sc.run.seed if seed is None else seed
-        for r in range(replications):
-            s = with_overrides(sc, {"run.seed": base_seed, "run.replication": r})
-            res = simulate(s, keep_events=False)
-            for metric, value in run_metrics(res).items():
-                rows.append({"scenario": name, "replication": r, "metric": metric, "value": value})
-            done += 1
-            if progress is not None:
-                progress(done, total)
+    for k, r, metrics in runner.compare_runs(scenarios, seeds, replications, backend or runner.SERIAL, progress):
+        for metric, value in metrics.items():
+            rows.append({"scenario": names[k], "replication": r, "metric": metric, "value": value})
     values = pd.DataFrame(rows)
     return Comparison(names, values, paired_differences(values, names))
 

@@ -40,12 +40,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from sim.analysis.intervals import running_ci, t_ci  # noqa: F401 - running_ci: part of this module's interface
 from sim.analysis.outcomes import PRECISION, flat_labels
-from sim.engine.simulate import RunResult, simulate
-from sim.scenario.loader import with_overrides
+from sim.engine.simulate import RunResult
 from sim.scenario.model import Scenario
 
 # the outcomes whose precision --replications auto controls (flattened names; sim.analysis.outcomes)
@@ -260,26 +258,17 @@ def run_replications(
     first_sink: Callable[[pa.Table], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Replications:
-    """Run ``replications`` replications (an integer, or ``"auto"``).
+    """Run ``replications`` replications (an integer, or ``"auto"``) in this
+    process (:func:`sim.runtime.runner.replicate` with one worker).
 
     The first replication's events go to ``first_sink`` (e.g. the results
     folder's events file); later ones keep only their outcomes.
     """
-    tally = Tally(replications, precision, cap, outcomes, progress)
-    base = scenario.run.replication
-    first: RunResult | None = None
-    while tally.n < tally.target:
-        n = tally.n
-        s = scenario if n == 0 else with_overrides(scenario, {"run.replication": base + n})
-        res = simulate(s, keep_events=False, event_sink=first_sink if n == 0 else None)
-        if n == 0:
-            first = res
-        row = {"replication": float(base + n), "patients": float(len(res.patients)), "wall_seconds": res.wall_seconds}
-        row.update(replication_values(reported(res)))
-        row.update(service_values(res))
-        if tally.add(row):
-            break
-    return tally.result(first)
+    from sim.runtime import runner
+
+    return runner.replicate(
+        scenario, replications, precision=precision, cap=cap, outcomes=outcomes, first_sink=first_sink, progress=progress
+    )
 
 
 # ----------------------------------------------------------------------------- the summary
@@ -389,42 +378,22 @@ def replications_to_folder(
     progress: Callable[[int, int], None] | None = None,
     extra: Callable[[Path, RunResult, dict[str, Any]], None] | None = None,
 ) -> tuple[Replications, dict[str, Any]]:
-    """Run replications and write a results folder atomically: the usual
-    files (patients and events of the first replication), ``summary.json``
-    with across-replication outcomes, and ``replications.parquet``."""
-    from sim import __version__
-    from sim.analysis.summary import summary_document
-    from sim.outputs.folder import staged_output, write_json
-    from sim.outputs.results import _EventWriter, write_labs, write_patients
-    from sim.scenario.loader import resolved_yaml, scenario_sha256
+    """Run replications in this process and write a results folder atomically
+    (:func:`sim.runtime.runner.run` with one worker): the usual files (patients
+    and events of the first replication), ``summary.json`` with
+    across-replication outcomes, and ``replications.parquet``."""
+    from sim.runtime import runner
 
-    with staged_output(out, force) as tmp:
-        t0 = time.perf_counter()
-        writer = _EventWriter(tmp / f"events.{fmt}", fmt)
-        try:
-            reps = run_replications(scenario, replications, precision=precision, cap=cap, first_sink=writer, progress=progress)
-        finally:
-            writer.close()
-        write_patients(reps.first.patients, tmp / f"patients.{fmt}", fmt)
-        write_labs(tmp, reps.first.labs, fmt)
-        services = getattr(reps.first, "services", None)
-        if isinstance(services, pd.DataFrame):  # per-service, per-year table of the first replication
-            write_patients(services, tmp / f"services.{fmt}", fmt)
-        pq.write_table(pa.Table.from_pandas(reps.table, preserve_index=False), tmp / "replications.parquet", compression="zstd")
-        doc = summary_document(reps.first, __version__, scenario_sha256(scenario))
-        doc = replicated_summary(doc, reps)
-        (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(scenario), encoding="utf-8")
-        write_json(
-            tmp / "timing.json",
-            {
-                "wall_seconds": round(time.perf_counter() - t0, 3),
-                "simulate_seconds": round(reps.simulate_seconds, 3),
-                "replication_seconds": [round(x, 3) for x in reps.seconds],
-                "replications": reps.count,
-                "events": reps.first.n_events,
-            },
-        )
-        if extra is not None:
-            extra(tmp, reps.first, doc)
-        write_json(tmp / "summary.json", doc)  # last: marks a complete folder
+    reps, doc = runner.run(
+        scenario,
+        out,
+        replications=replications,
+        fmt=fmt,
+        force=force,
+        precision=precision,
+        cap=cap,
+        progress=progress,
+        extra=extra,
+    )
+    assert isinstance(reps, Replications)
     return reps, doc

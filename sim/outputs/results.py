@@ -6,6 +6,10 @@ intervals, calibration targets beside model values), ``scenario.resolved.yaml``
 (reproduces the run), ``timing.json`` (wall time; the one file that differs
 between two runs of the same scenario and seed).  With ``--format csv`` the
 two tables are CSV instead.
+
+:func:`write_results` writes every file but the events (streamed as the run
+goes) and summary.json; :func:`sim.runtime.runner.run`, the one runner, calls
+it whatever the backend and whether the run is one or several replications.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -25,12 +29,15 @@ import pyarrow.parquet as pq
 
 from sim import __version__
 from sim.analysis.summary import summary_document
-from sim.engine.simulate import RunResult, few_collections, release_freed_memory, simulate
+from sim.engine.simulate import RunResult, few_collections, release_freed_memory
 from sim.kernel import status as kernel_status
 from sim.kernel.events import EVENT_SCHEMA
-from sim.outputs.folder import staged_output, write_json
+from sim.outputs.folder import write_json
 from sim.scenario.loader import resolved_yaml, scenario_sha256
 from sim.scenario.model import Scenario
+
+if TYPE_CHECKING:
+    from sim.experiments.replications import Replications
 
 FORMATS = ("parquet", "csv")
 REQUIRED = ("summary.json", "scenario.resolved.yaml")
@@ -131,17 +138,22 @@ def write_labs(tmp: Path, labs: pa.Table | None, fmt: str) -> None:
         csv_safe_frame(labs.to_pandas()).to_csv(tmp / "labs.csv", index=False)
 
 
-def write_tables(
+def write_results(
     tmp: Path,
     result: RunResult,
     fmt: str,
     t0: float,
-    extra: Callable[[Path, RunResult], None] | None = None,
+    *,
+    replications: Replications | None = None,
     timing: dict[str, Any] | None = None,
     services: Future[pd.DataFrame] | None = None,
 ) -> dict[str, Any]:
-    """Everything of a results folder but summary.json (written last by the
-    caller); returns the summary document. Shared by the serial and parallel runs.
+    """Every file of a results folder but the events (streamed while the run
+    ran) and summary.json (written last by the caller, :func:`sim.runtime.runner.run`);
+    returns the summary document.  The one writer of a folder, whatever ran it.
+
+    ``replications``: the run's replications (``result`` is the first): adds
+    replications.parquet, and the summary's outcomes are across them.
     ``services``: the per-year services table still being built (it is then
     set on ``result`` when done)."""
     pending = services.result if services is not None else None
@@ -149,7 +161,13 @@ def write_tables(
     def tables() -> None:
         write_patients(result.patients, tmp / f"patients.{fmt}", fmt)
         write_labs(tmp, result.labs, fmt)
-        write_patients(result.services if pending is None else pending(), tmp / f"services.{fmt}", fmt)
+        table = result.services if pending is None else pending()
+        if isinstance(table, pd.DataFrame):  # per-service, per-year table
+            write_patients(table, tmp / f"services.{fmt}", fmt)
+        if replications is not None:
+            pq.write_table(
+                pa.Table.from_pandas(replications.table, preserve_index=False), tmp / "replications.parquet", compression="zstd"
+            )
 
     # the tables are written (Arrow, outside the GIL) while the summary is computed (Python):
     # two cores at the end of a run that otherwise uses one; leaving the block waits for both
@@ -160,19 +178,19 @@ def write_tables(
     if pending is not None:
         result.services = pending()
     release_freed_memory()
+    if replications is not None:
+        from sim.experiments.replications import replicated_summary
+
+        doc = replicated_summary(doc, replications)
     (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(result.scenario), encoding="utf-8")
-    if extra is not None:
-        extra(tmp, result)
-    write_json(
-        tmp / "timing.json",
-        {
-            "wall_seconds": round(time.perf_counter() - t0, 3),
-            "simulate_seconds": round(result.wall_seconds, 3),
-            "events": result.n_events,
-            "kernel": kernel_status()["kernel"],
-            **(timing or {}),
-        },
-    )
+    times: dict[str, Any] = {"wall_seconds": round(time.perf_counter() - t0, 3)}
+    if replications is not None:
+        times["simulate_seconds"] = round(replications.simulate_seconds, 3)
+        times["replication_seconds"] = [round(x, 3) for x in replications.seconds]
+        times["replications"] = replications.count
+    else:
+        times["simulate_seconds"] = round(result.wall_seconds, 3)
+    write_json(tmp / "timing.json", {**times, "events": result.n_events, "kernel": kernel_status()["kernel"], **(timing or {})})
     return doc
 
 
@@ -185,17 +203,20 @@ def run_to_folder(
     progress: Callable[[int, int], None] | None = None,
     extra: Callable[[Path, RunResult], None] | None = None,
 ) -> tuple[RunResult, dict[str, Any]]:
-    """Run a scenario and write its results folder atomically. Returns the
-    result and the summary document."""
-    with staged_output(out, force) as tmp:
-        writer = _EventWriter(tmp / f"events.{fmt}", fmt)
-        t0 = time.perf_counter()
-        try:
-            result = simulate(scenario, keep_events=False, event_sink=writer, progress=progress, keep_service_log=False)
-        finally:
-            writer.close()
-        doc = write_tables(tmp, result, fmt, t0, extra)
-        write_json(tmp / "summary.json", doc)  # written last: its presence marks a complete folder
+    """Run a scenario in this process and write its results folder atomically
+    (:func:`sim.runtime.runner.run` with one worker). Returns the result and
+    the summary document."""
+    from sim.runtime import runner
+
+    result, doc = runner.run(
+        scenario,
+        out,
+        fmt=fmt,
+        force=force,
+        progress=progress,
+        extra=(lambda tmp, r, _doc: extra(tmp, r)) if extra is not None else None,
+    )
+    assert isinstance(result, RunResult)
     return result, doc
 
 

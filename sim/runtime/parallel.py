@@ -22,10 +22,14 @@ memory stays bounded however many tasks there are.  Because every random number 
 replication, patient, process), results do not depend on the backend or the
 worker count: the same seed gives byte-identical tables.
 
-:func:`run_to_folder` runs a large cohort in chunks of patients (cohort mode
-with every service unlimited, where patients do not interact) and writes the
-same results folder as :func:`sim.outputs.results.run_to_folder`, byte for byte.
-:func:`replications_to_folder` does the same for ``run --replications``.
+The tasks of a run are here (:func:`cohort_task`: a chunk of patients of a
+cohort whose patients do not interact; :func:`replication_task`: one
+replication); the one runner, :mod:`sim.runtime.runner`, maps them and writes
+the results folder.  :func:`run_to_folder`, :func:`run_replications` and
+:func:`replications_to_folder` are that runner with the backend they name.
+
+A local worker that dies stops the map with :class:`WorkerCrashed`, naming
+the task it was running (:class:`_Running`).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence, Sized
-from concurrent.futures import FIRST_COMPLETED, CancelledError, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, CancelledError, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -48,11 +52,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from sim.engine.simulate import DEFAULT_CHUNK, RunResult, few_collections, parts_of, release_freed_memory, simulate
+from sim.engine.simulate import DEFAULT_CHUNK, RunResult, parts_of, simulate
 from sim.experiments.replications import DEFAULT_CAP, DEFAULT_PRECISION
-from sim.kernel.services import SERVICES, service_table
+from sim.kernel.services import SERVICES
 from sim.scenario.model import Scenario
 
 CONNECT_TIMEOUT_S = 5.0
@@ -60,7 +63,7 @@ CONNECT_TIMEOUT_S = 5.0
 START_METHOD = "forkserver" if sys.platform.startswith("linux") else "spawn"
 # what a worker needs, imported once in the fork server (the cohort, replication and PSA tasks);
 # sim.runtime._forkserver first: the server's own set-up (SIGINT ignored)
-PRELOAD = ("sim.runtime._forkserver", "sim.runtime.parallel", "sim.experiments.psa", "sim.scenario.loader")
+PRELOAD = ("sim.runtime._forkserver", "sim.runtime.parallel", "sim.runtime.runner", "sim.experiments.psa", "sim.scenario.loader")
 MAX_CHUNKS_PER_TASK = 10  # engine chunks of DEFAULT_CHUNK patients per task
 GUIDED = 4  # each task takes about 1/(GUIDED x workers) of the chunks still to do
 # --workers' cap: the tasks are CPU-bound, so processes beyond a few per core add memory, not speed;
@@ -212,13 +215,22 @@ def imap(
     else:
         parent = os.getpid()
     task = _Pickled(fn)
-    pool = ProcessPoolExecutor(max_workers=min(w, n or w), mp_context=ctx, initializer=_worker_started, initargs=(parent,))
+    size = min(w, n or w)
+    # each worker's pid and the task it took last, written by the worker (see _Running)
+    running = _Running(ctx, size)
+    pool = ProcessPoolExecutor(
+        max_workers=size, mp_context=ctx, initializer=_worker_started, initargs=(parent, running.slots, running.claimed)
+    )
+    processes = getattr(pool, "_processes", None)  # the pool's own {pid: process}, which shutdown lets go of
     _POOLS.add(pool)
     try:
 
-        def submit(spec: Any) -> Any:
+        def submit(index: int, spec: Any) -> Any:
             with _interrupts_held():  # a submit may start a worker process
-                return pool.submit(task, spec)
+                return pool.submit(task, (index, spec))
+
+        def crashed(unfinished: list[int]) -> tuple[list[int], str]:
+            return running.crashed(pool, processes, unfinished)
 
         yield from _drive(
             submit,
@@ -229,6 +241,7 @@ def imap(
             lambda f: pickle.loads(f.result()),
             lambda f: f.cancel(),
             n,
+            crashed,
         )
     except BaseException:  # an interrupt, a task's error, or the consumer stopped early
         with _interrupts_held():  # the results are not wanted: do not wait for the running tasks
@@ -262,10 +275,11 @@ def _start_fork_server() -> int:
     return int(getattr(forkserver._forkserver, "_forkserver_pid", None) or 0)
 
 
-def _worker_started(parent: int) -> None:
+def _worker_started(parent: int, slots: Any = None, claimed: Any = None) -> None:
     """Run first in each local worker: it ignores SIGINT (the driver stops it)
     and dies with the process that started it, ``parent`` (the fork server,
     or the driver with ``spawn``), so no worker outlives a killed driver.
+    It takes a slot of ``slots`` (:class:`_Running`) to say which task it runs.
 
     On Linux by prctl(PR_SET_PDEATHSIG, SIGKILL), elsewhere by a thread that
     watches the parent's pid.  A forked worker also closes its copy of the
@@ -273,6 +287,8 @@ def _worker_started(parent: int) -> None:
     pipe is closed, and with the workers' copies closed that is when the
     driver exits, however it ends (killed, out of memory)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if slots is not None and claimed is not None:
+        _Running.claim(slots, claimed)
     if START_METHOD == "forkserver":
         from multiprocessing import forkserver
 
@@ -390,8 +406,78 @@ class _Pickled:
     def __init__(self, fn: Callable[[Any], Any]) -> None:
         self.fn = fn
 
-    def __call__(self, spec: Any) -> bytes:
+    def __call__(self, item: tuple[int, Any]) -> bytes:
+        index, spec = item
+        _Running.started(index)
         return pickle.dumps(self.fn(spec), protocol=5)
+
+
+_SLOT: tuple[Any, int] | None = None  # in a local worker: (the pool's slots, this worker's slot)
+
+
+class _Running:
+    """Which task each local worker runs, so that a crash names its task.
+
+    When a worker dies, the pool fails every unfinished task at once with the
+    same BrokenProcessPool: the tasks queued, those running in the other
+    workers and the one that was running in the dead worker alike, in no
+    order that tells them apart, and the pool does not record which worker
+    took which task.  So each worker writes its pid into a slot of shared
+    memory when it starts, and the index of each task as it takes it; after a
+    crash the driver waits for the pool to stop the other workers (SIGTERM),
+    finds the worker that ended otherwise (its own exit code, or a signal
+    other than SIGTERM), and names the task in its slot."""
+
+    def __init__(self, ctx: Any, workers: int) -> None:
+        self.slots = ctx.RawArray("q", 2 * workers)  # per worker: pid, index of the task it took last (-1: none)
+        self.claimed = ctx.Value("i", 0)  # slots taken
+
+    @staticmethod
+    def claim(slots: Any, claimed: Any) -> None:
+        """In a worker that starts: take the next slot."""
+        global _SLOT
+        with claimed.get_lock():
+            k = int(claimed.value)
+            claimed.value = k + 1
+        if 2 * k + 1 < len(slots):
+            slots[2 * k + 1] = -1
+            slots[2 * k] = os.getpid()
+            _SLOT = (slots, 2 * k + 1)
+
+    @staticmethod
+    def started(index: int) -> None:
+        """In a worker: it takes task ``index``."""
+        if _SLOT is not None:
+            _SLOT[0][_SLOT[1]] = index
+
+    def crashed(self, pool: Any, processes: dict[int, Any] | None, unfinished: list[int]) -> tuple[list[int], str]:
+        """After a BrokenProcessPool: the unfinished tasks that were running in
+        the workers that died, and how they ended (empty if not known)."""
+        manager = getattr(pool, "_executor_manager_thread", None)
+        if manager is not None and manager is not threading.current_thread():
+            manager.join(STOP_TIMEOUT_S)  # it fails the tasks, then stops the other workers and waits for them
+        took = {int(self.slots[k]): int(self.slots[k + 1]) for k in range(0, len(self.slots), 2) if self.slots[k]}
+        tasks: list[int] = []
+        how: list[str] = []
+        for pid, proc in sorted((processes or {}).items()):
+            code = proc.exitcode
+            if code is None or code == 0 or code == -signal.SIGTERM:  # running, shut down, or stopped by the pool
+                continue
+            task = took.get(pid, -1)
+            if task in unfinished:
+                tasks.append(task)
+                how.append(_ended(code))
+        order = sorted(range(len(tasks)), key=tasks.__getitem__)
+        return [tasks[k] for k in order], ", ".join(dict.fromkeys(how[k] for k in order))
+
+
+def _ended(code: int) -> str:
+    """How a process ended, from its exit code."""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+        return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def _imap_dask(
@@ -402,7 +488,7 @@ def _imap_dask(
     client = connect(scheduler)
     finished = as_completed(loop=client.loop)
 
-    def submit(spec: Any) -> Any:
+    def submit(_index: int, spec: Any) -> Any:
         f = client.submit(fn, spec, pure=False)
         finished.add(f)
         return f
@@ -439,7 +525,7 @@ class WorkerCrashed(BrokenProcessPool):
 
 
 def _drive(
-    submit: Callable[[Any], Any],
+    submit: Callable[[int, Any], Any],
     specs: Iterable[Any],
     ordered: bool,
     window: int,
@@ -447,9 +533,12 @@ def _drive(
     result: Callable[[Any], Any],
     cancel: Callable[[Any], Any],
     n: int | None = None,
+    crashed: Callable[[list[int]], tuple[list[int], str]] | None = None,
 ) -> Iterator[tuple[int, Any]]:
     """Keep ``window`` tasks in flight, taking the specs as they are needed;
-    yield results (in order, or as done).  ``n``: the number of specs, if known."""
+    yield results (in order, or as done).  ``n``: the number of specs, if known.
+    ``submit(index, spec)`` starts task ``index``; after a local worker died,
+    ``crashed(unfinished)`` tells which of the unfinished tasks it was running."""
     todo = iter(specs)
     more = True
     pending: dict[Any, int] = {}
@@ -462,7 +551,7 @@ def _drive(
                 if spec is _END:
                     more = False
                     break
-                pending[submit(spec)] = nxt_submit
+                pending[submit(nxt_submit, spec)] = nxt_submit
                 nxt_submit += 1
             if ordered and nxt_yield in done:
                 yield nxt_yield, done.pop(nxt_yield)
@@ -476,8 +565,7 @@ def _drive(
                 try:
                     value = result(f)  # a task's exception is raised here
                 except BrokenProcessPool as exc:
-                    of = f" (of tasks 0-{n - 1})" if n else ""
-                    raise WorkerCrashed(f"the worker running task {i}{of} died: {exc}") from exc
+                    raise _crash(exc, sorted([i, *pending.values()]), n, crashed) from exc
                 if ordered:
                     done[i] = value
                 else:
@@ -489,6 +577,24 @@ def _drive(
 
 
 _END = object()  # no more specs
+
+
+def _crash(
+    exc: BrokenProcessPool,
+    unfinished: list[int],
+    n: int | None,
+    crashed: Callable[[list[int]], tuple[list[int], str]] | None,
+) -> WorkerCrashed:
+    """The error of a dead worker, naming the task it was running (every
+    unfinished task fails with the same error: the pool's order says nothing)."""
+    of = f" (of tasks 0-{n - 1})" if n else ""
+    tasks, how = crashed(unfinished) if crashed is not None else ([], "")
+    if len(tasks) == 1:
+        return WorkerCrashed(f"the worker running task {tasks[0]}{of} died ({how}): {exc}")
+    if tasks:
+        return WorkerCrashed(f"the workers running tasks {', '.join(map(str, tasks))}{of} died ({how}): {exc}")
+    shown = ", ".join(map(str, unfinished[:10])) + (", ..." if len(unfinished) > 10 else "")
+    return WorkerCrashed(f"a worker died while tasks {shown}{of} were unfinished: {exc}")
 
 
 def map_tasks(
@@ -639,10 +745,6 @@ class _PatientColumns:
         return pd.DataFrame(data, copy=False)
 
 
-def _import_summary_libraries() -> None:
-    import lifelines  # noqa: F401  (about a second of imports the summary needs at the end)
-
-
 def run_to_folder(
     scenario: Scenario,
     out: Path,
@@ -654,89 +756,36 @@ def run_to_folder(
     progress: Callable[[int, int], None] | None = None,
     extra: Callable[[Path, RunResult], None] | None = None,
 ) -> tuple[RunResult, dict[str, Any]]:
-    """:func:`sim.outputs.results.run_to_folder` with the cohort in chunks of patients
-    over ``workers`` processes (or a Dask cluster); the same files, byte for
-    byte.  Scenarios whose patients interact (a finite service, population
-    mode) run in this process."""
-    from sim.outputs import results as serial
-    from sim.outputs.folder import staged_output, write_json
+    """:func:`sim.runtime.runner.run` of one cohort on ``workers`` processes (default:
+    the cores) or a Dask cluster."""
+    from sim.runtime import runner
 
-    w = check_workers(workers)
-    out = Path(out)
-    if not chunkable(scenario) or (w == 1 and not scheduler) or scenario.run.patients <= DEFAULT_CHUNK:
-        if scheduler:
-            connect(scheduler).close()  # an unreachable scheduler is reported all the same
-        return serial.run_to_folder(scenario, out, fmt=fmt, force=force, progress=progress, extra=extra)
-    if scheduler:
-        connect(scheduler).close()  # fail fast, before anything is written
-    data = scenario.model_dump(mode="json")
-    plan = chunk_plan(scenario.run.patients, w)
-    specs = [(data, first, count) for first, count in plan]
-    # the summary's survival estimator is imported while the workers run, not after them
-    threading.Thread(target=_import_summary_libraries, daemon=True).start()
-    with staged_output(out, force) as tmp, few_collections():
-        t0 = time.perf_counter()
-        writer = serial._EventWriter(tmp / f"events.{fmt}", fmt)
-        columns = _PatientColumns(scenario.run.patients)
-        logs: list[pd.DataFrame] = []
-        lab_tables: list[pa.Table] = []
-        n_events = n_timeouts = done = 0
-        details = _Details()
-        try:
-            for i, r in imap(cohort_task, specs, workers=w, scheduler=scheduler, ordered=True):
-                for table in r["tables"]:
-                    writer(details(table))
-                columns.put(plan[i][0], r.pop("patients"))
-                logs.append(r["service_log"])
-                if r["labs"] is not None:
-                    lab_tables.append(r["labs"])
-                n_events += r["n_events"]
-                n_timeouts += r["n_timeouts"]
-                done += plan[i][1]
-                if progress is not None:
-                    progress(done, scenario.run.patients)
-        finally:
-            writer.close()
-        patients = columns.frame()
-        release_freed_memory()
-        horizon = scenario.run.horizon_months
-        death_cal = (patients["entry_months"] + patients["death_months"]).set_axis(patients["patient_id"])
-        empty_log = logs[0].iloc[:0].copy()  # the request-level log is not written
-        # the per-year table (mostly NumPy, outside the GIL) is built from the tasks' request
-        # logs while the outcomes are estimated
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            services = pool.submit(service_table, logs, scenario, 0.0, horizon, death_cal)
-            result = RunResult(
-                scenario=scenario,
-                patients=patients,
-                events=None,
-                services=pd.DataFrame(),  # set by write_tables once built
-                service_log=empty_log,
-                n_events=n_events,
-                n_timeouts=n_timeouts,
-                wall_seconds=time.perf_counter() - t0,
-                report_from_months=0.0,
-                report_to_months=horizon,
-                meta={"workers": describe(w, scheduler), "tasks": len(plan)},
-                labs=pa.concat_tables(lab_tables).unify_dictionaries() if lab_tables else None,
-            )
-            doc = serial.write_tables(tmp, result, fmt, t0, extra, {"workers": describe(w, scheduler)}, services)
-        logs.clear()
-        write_json(tmp / "summary.json", doc)  # written last: its presence marks a complete folder
+    result, doc = runner.run(
+        scenario,
+        out,
+        backend=runner.Backend.of(workers, scheduler),
+        fmt=fmt,
+        force=force,
+        progress=progress,
+        extra=(lambda tmp, r, _doc: extra(tmp, r)) if extra is not None else None,
+    )
+    assert isinstance(result, RunResult)
     return result, doc
 
 
 # ----------------------------------------------------------------------------- replications
 
 
-def replication_task(spec: tuple[dict[str, Any], int, bool]) -> dict[str, Any]:
-    """One replication: its row of outcomes (and, for the first, its tables)."""
+def replication_task(spec: tuple[dict[str, Any], int, bool], sink: Callable[[pa.Table], None] | None = None) -> dict[str, Any]:
+    """One replication: its row of outcomes (and, for the first, its tables:
+    given to ``sink`` as they are made when the task runs in the driver, else
+    returned)."""
     from sim.experiments.replications import replication_values, reported, service_values
 
     data, index, first = spec
     s = _scenario_from(data, {"run.replication": index})
     tables: list[pa.Table] = []
-    res = simulate(s, keep_events=False, event_sink=tables.append if first else None)
+    res = simulate(s, keep_events=False, event_sink=(sink or tables.append) if first else None)
     row = {"replication": float(index), "patients": float(len(res.patients)), "wall_seconds": res.wall_seconds}
     row.update(replication_values(reported(res)))
     row.update(service_values(res))
@@ -754,6 +803,7 @@ def replication_task(spec: tuple[dict[str, Any], int, bool]) -> dict[str, Any]:
                 "report_from_months",
                 "report_to_months",
                 "labs",
+                "meta",
             )
         }
         out["tables"] = tables
@@ -771,33 +821,13 @@ def run_replications(
     first_sink: Callable[[pa.Table], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Any:
-    """:func:`sim.experiments.replications.run_replications` over workers: the same table
-    (wall times aside).  ``auto`` runs batches of replications and applies the
-    stopping rule replication by replication, so it stops where the serial
-    algorithm stops (replications computed beyond that are discarded)."""
-    from sim.experiments.replications import INITIAL, Tally
+    """:func:`sim.runtime.runner.replicate` on ``workers`` processes (default: the cores) or a Dask cluster."""
+    from sim.runtime import runner
 
-    tally = Tally(replications, precision, cap, None, progress)
-    w = check_workers(workers)
-    data = scenario.model_dump(mode="json")
-    base = scenario.run.replication
-    first: RunResult | None = None
-    stop = False
-    batch = tally.target if not tally.auto else max(w * 2, INITIAL)
-    while tally.n < tally.target and not stop:
-        n = tally.n
-        specs = ((data, base + k, k == 0) for k in range(n, min(tally.target, n + batch)))  # taken as needed
-        with contextlib.closing(imap(replication_task, specs, workers=w, scheduler=scheduler, ordered=True)) as results:
-            for _, r in results:
-                if "result" in r:
-                    first = RunResult(scenario=scenario, events=None, **r["result"])
-                    if first_sink is not None:
-                        for t in r["tables"]:
-                            first_sink(t)  # one task: its dictionary is already the serial one
-                if tally.add(r["row"]):
-                    stop = True  # the replications still running are not wanted: closing stops them
-                    break
-    return tally.result(first)
+    backend = runner.Backend.of(workers, scheduler)
+    return runner.replicate(
+        scenario, replications, backend, precision=precision, cap=cap, first_sink=first_sink, progress=progress
+    )
 
 
 def replications_to_folder(
@@ -809,55 +839,25 @@ def replications_to_folder(
     scheduler: str | None = None,
     fmt: str = "parquet",
     force: bool = False,
-    precision: float = 0.05,
-    cap: int = 50,
+    precision: float = DEFAULT_PRECISION,
+    cap: int = DEFAULT_CAP,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """:func:`sim.experiments.replications.replications_to_folder` with replications over workers."""
-    from sim import __version__
-    from sim.analysis.summary import summary_document
-    from sim.experiments.replications import replicated_summary
-    from sim.outputs.folder import staged_output, write_json
-    from sim.outputs.results import _EventWriter, write_labs, write_patients
-    from sim.scenario.loader import resolved_yaml, scenario_sha256
+    """:func:`sim.runtime.runner.run` of replications on ``workers`` processes (default:
+    the cores) or a Dask cluster."""
+    from sim.runtime import runner
 
-    if scheduler:
-        connect(scheduler).close()
-    with staged_output(Path(out), force) as tmp:
-        t0 = time.perf_counter()
-        writer = _EventWriter(tmp / f"events.{fmt}", fmt)
-        try:
-            reps = run_replications(
-                scenario,
-                replications,
-                workers=workers,
-                scheduler=scheduler,
-                precision=precision,
-                cap=cap,
-                first_sink=writer,
-                progress=progress,
-            )
-        finally:
-            writer.close()
-        write_patients(reps.first.patients, tmp / f"patients.{fmt}", fmt)
-        write_patients(reps.first.services, tmp / f"services.{fmt}", fmt)
-        write_labs(tmp, reps.first.labs, fmt)
-        pq.write_table(pa.Table.from_pandas(reps.table, preserve_index=False), tmp / "replications.parquet", compression="zstd")
-        doc = replicated_summary(summary_document(reps.first, __version__, scenario_sha256(scenario)), reps)
-        (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(scenario), encoding="utf-8")
-        write_json(
-            tmp / "timing.json",
-            {
-                "wall_seconds": round(time.perf_counter() - t0, 3),
-                "simulate_seconds": round(reps.simulate_seconds, 3),
-                "replication_seconds": [round(x, 3) for x in reps.seconds],
-                "replications": reps.count,
-                "events": reps.first.n_events,
-                "workers": describe(workers, scheduler),
-            },
-        )
-        write_json(tmp / "summary.json", doc)
-    return reps, doc
+    return runner.run(
+        scenario,
+        out,
+        replications=replications,
+        backend=runner.Backend.of(workers, scheduler),
+        fmt=fmt,
+        force=force,
+        precision=precision,
+        cap=cap,
+        progress=progress,
+    )
 
 
 # ----------------------------------------------------------------------------- command-line options

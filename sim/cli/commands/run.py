@@ -6,8 +6,9 @@ into the folder afterwards.
 
 ``--workers N`` runs replications, and large cohorts in chunks of patients
 (cohort mode with every service unlimited), in N local processes;
-``--scheduler ADDRESS`` on a Dask cluster (sim/runtime/parallel.py, docs/scale.md).
-The result files are the same whatever the backend and worker count."""
+``--scheduler ADDRESS`` on a Dask cluster.  Every case is one call of the
+one runner, :func:`sim.runtime.runner.run` (docs/scale.md); the result files
+are the same whatever the backend and worker count."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from typing import Any
 
 from sim.cli.commands.common import add_scenario_args, given, load_from_args, progress_bar, say
 from sim.cli.main import UsageError
-from sim.experiments.replications import DEFAULT_CAP, DEFAULT_PRECISION, INITIAL, check_count, replications_to_folder
+from sim.experiments.replications import DEFAULT_CAP, DEFAULT_PRECISION, INITIAL, check_count
 from sim.outputs.folder import default_folder
-from sim.outputs.results import FORMATS, run_to_folder
-from sim.runtime.parallel import BackendError, add_backend_args, check_scheduler, chunkable, workers_from_args
+from sim.outputs.results import FORMATS
+from sim.runtime import runner
+from sim.runtime.parallel import BackendError, add_backend_args, check_scheduler, workers_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -86,57 +88,25 @@ def main(args: argparse.Namespace) -> int:
     n_runs = reps if isinstance(reps, int) else args.max_replications
     workers = workers_from_args(args, scenario.run.patients * n_runs)
     check_scheduler(args)
-    parallel = workers > 1 or bool(args.scheduler)
+    if reps == 1:
+        label = "patients"
+    else:
+        label = "replications" if reps != "auto" else f"replications (auto, cap {args.max_replications})"
     try:
-        if reps == 1:
-            if parallel and chunkable(scenario):
-                from sim.runtime import parallel as par
-
-                result, doc = par.run_to_folder(
-                    scenario,
-                    out,
-                    workers=workers,
-                    scheduler=args.scheduler,
-                    fmt=args.format,
-                    force=args.force,
-                    progress=progress_bar(args, "patients"),
-                )
-            else:
-                result, doc = run_to_folder(
-                    scenario, out, fmt=args.format, force=args.force, progress=progress_bar(args, "patients")
-                )
-            seconds = result.wall_seconds
-        else:
-            label = "replications" if reps != "auto" else f"replications (auto, cap {args.max_replications})"
-            if parallel:
-                from sim.runtime import parallel as par
-
-                rr, doc = par.replications_to_folder(
-                    scenario,
-                    out,
-                    reps,
-                    workers=workers,
-                    scheduler=args.scheduler,
-                    fmt=args.format,
-                    force=args.force,
-                    precision=args.precision,
-                    cap=args.max_replications,
-                    progress=progress_bar(args, label),
-                )
-            else:
-                rr, doc = replications_to_folder(
-                    scenario,
-                    out,
-                    reps,
-                    fmt=args.format,
-                    force=args.force,
-                    precision=args.precision,
-                    cap=args.max_replications,
-                    progress=progress_bar(args, label),
-                )
-            seconds = rr.wall_seconds
+        ran, doc = runner.run(
+            scenario,
+            out,
+            replications=reps,
+            backend=runner.Backend(workers, args.scheduler),
+            fmt=args.format,
+            force=args.force,
+            precision=args.precision,
+            cap=args.max_replications,
+            progress=progress_bar(args, label),
+        )
     except BackendError as exc:
         raise UsageError(str(exc)) from None
+    seconds = ran.wall_seconds
     say(args, human_summary(doc, seconds, out))
     if args.report:
         from sim.cli.commands.report import make_report

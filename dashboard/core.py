@@ -3,7 +3,7 @@ edited, cached runs and the runs of the session.
 
 The dashboard holds no model logic: scenarios are read and validated by
 :mod:`sim.scenario.loader`, widgets are described by :mod:`sim.scenario.authoring`, runs are
-made by :func:`sim.simulate` / :func:`sim.experiments.replications.run_replications`,
+made by :func:`sim.simulate` / :func:`sim.experiments.runner.run_replications`,
 outcomes by :mod:`sim.analysis.summary` and :mod:`sim.analysis.survival`, comparisons by
 :mod:`sim.experiments.compare`.  Everything a page shows goes through :func:`guard`, so
 an unexpected error is a short message, never a traceback.

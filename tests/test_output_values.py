@@ -217,7 +217,8 @@ def test_owsa_refuses_survival_at_twelve_months_with_shorter_follow_up():
 
 
 def test_replications_report_not_estimable_rather_than_a_mean_of_some():
-    from sim.experiments.replications import replicated_summary, run_replications
+    from sim.experiments.replications import replicated_summary
+    from sim.experiments.runner import run_replications
 
     from .conftest import QUIET, make
 

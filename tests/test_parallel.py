@@ -17,9 +17,9 @@ import pytest
 
 from sim import load_scenario
 from sim.cli.main import main
-from sim.experiments import psa
-from sim.experiments.replications import replications_to_folder as serial_replications
-from sim.outputs.results import run_to_folder as serial_run_to_folder
+from sim.experiments import psa, runner
+from sim.experiments.runner import replications_to_folder as serial_replications
+from sim.experiments.runner import run_to_folder as serial_run_to_folder
 from sim.runtime import parallel
 
 from .conftest import SCENARIOS
@@ -132,7 +132,7 @@ def test_interrupt_while_a_worker_starts_is_delivered_after_it() -> None:
 def test_chunk_plan_covers_every_patient_once() -> None:
     for n in (1, 4_999, 5_000, 11_000, 1_000_000):
         for w in (1, 2, 8):
-            plan = parallel.chunk_plan(n, w)
+            plan = runner.chunk_plan(n, w)
             assert sum(c for _, c in plan) == n
             assert [f for f, _ in plan] == sorted(f for f, _ in plan)
             assert all(f % 5_000 == 0 for f, _ in plan)
@@ -154,14 +154,14 @@ def test_patient_columns_filled_in_place_equal_the_joined_parts() -> None:
         }
 
     plan = [(0, 4, False), (4, 3, True), (7, 2, False)]
-    cols = parallel._PatientColumns(9)
+    cols = runner._PatientColumns(9)
     for first, n, floats in (plan[1], plan[2], plan[0]):
         cols.put(first, part(first, n, floats))
     got = cols.frame()
     expected = join_patients([part(*p) for p in plan])
     pd.testing.assert_frame_equal(got, expected)
     assert got["x"].dtype == np.float64
-    short = parallel._PatientColumns(9)
+    short = runner._PatientColumns(9)
     short.put(0, part(0, 4, False))
     with pytest.raises(ValueError, match="4 patients of 9"):
         short.frame()
@@ -178,7 +178,7 @@ def test_details_recoded_as_one_run_interns_them() -> None:
     s = load_scenario(BASE, ["run.patients=400", "run.seed=5", "run.horizon_months=36"])
     serial: list[pa.Table] = []
     simulate(s, keep_events=False, event_sink=serial.append, chunk_size=50)
-    details = parallel._Details()
+    details = runner._Details()
     got: list[pa.Table] = []
     for first, count in [(0, 150), (150, 100), (250, 150)]:
         part: list[pa.Table] = []
@@ -198,8 +198,8 @@ def test_details_recoded_as_one_run_interns_them() -> None:
 def test_chunked_cohort_writes_byte_identical_tables(tmp_path: Path, cluster: str) -> None:
     s = load_scenario(BASE, ["run.patients=5001", "run.seed=11", "run.horizon_months=36"])  # two chunks: 5000 + 1
     serial_run_to_folder(s, tmp_path / "serial")
-    parallel.run_to_folder(s, tmp_path / "two", workers=2)
-    parallel.run_to_folder(s, tmp_path / "dask", scheduler=cluster)
+    runner.run_to_folder(s, tmp_path / "two", workers=2)
+    runner.run_to_folder(s, tmp_path / "dask", scheduler=cluster)
     for name in TABLES:
         ref = digest(tmp_path / "serial", name)
         assert digest(tmp_path / "two", name) == ref, name
@@ -208,9 +208,9 @@ def test_chunked_cohort_writes_byte_identical_tables(tmp_path: Path, cluster: st
 
 def test_interacting_patients_run_in_one_process(tmp_path: Path) -> None:
     s = load_scenario(BASE, ["run.patients=300", "services.radiotherapy.capacity=3", "run.horizon_months=12"])
-    assert not parallel.chunkable(s)
+    assert not runner.chunkable(s)
     serial_run_to_folder(s, tmp_path / "serial")
-    parallel.run_to_folder(s, tmp_path / "two", workers=2)
+    runner.run_to_folder(s, tmp_path / "two", workers=2)
     for name in ("patients.parquet", "events.parquet", "services.parquet"):
         assert digest(tmp_path / "two", name) == digest(tmp_path / "serial", name)
 
@@ -218,8 +218,8 @@ def test_interacting_patients_run_in_one_process(tmp_path: Path) -> None:
 def test_replications_over_workers_equal_serial(tmp_path: Path, cluster: str) -> None:
     s = load_scenario(BASE, ["run.patients=150", "run.seed=5"])
     serial_replications(s, tmp_path / "serial", 2)
-    parallel.replications_to_folder(s, tmp_path / "two", 2, workers=2)
-    parallel.replications_to_folder(s, tmp_path / "dask", 2, scheduler=cluster)
+    runner.replications_to_folder(s, tmp_path / "two", 2, workers=2)
+    runner.replications_to_folder(s, tmp_path / "dask", 2, scheduler=cluster)
     ref = pd.read_parquet(tmp_path / "serial" / "replications.parquet")
     for other in ("two", "dask"):
         t = pd.read_parquet(tmp_path / other / "replications.parquet")
@@ -231,7 +231,7 @@ def test_replications_over_workers_equal_serial(tmp_path: Path, cluster: str) ->
 def test_replications_auto_stops_where_serial_stops(tmp_path: Path) -> None:
     s = load_scenario(BASE, ["run.patients=100", "run.seed=3"])
     a, _ = serial_replications(s, tmp_path / "serial", "auto", cap=4, precision=0.3)
-    b, _ = parallel.replications_to_folder(s, tmp_path / "two", "auto", workers=2, cap=4, precision=0.3)
+    b, _ = runner.replications_to_folder(s, tmp_path / "two", "auto", workers=2, cap=4, precision=0.3)
     assert a.count == b.count and a.n_solution == b.n_solution
     pd.testing.assert_frame_equal(a.table, b.table)
 
@@ -240,7 +240,7 @@ def test_compare_is_the_same_on_every_backend(cluster: str) -> None:
     """compare goes through the one runner: its paired values are the same in
     this process, on 2 local processes and on a Dask cluster."""
     from sim.experiments.compare import compare
-    from sim.runtime.runner import Backend
+    from sim.experiments.runner import Backend
 
     a = load_scenario(BASE, ["run.patients=120", "run.seed=4"])
     b = load_scenario(BASE, ["run.patients=120", "run.seed=4", "carcinosis.probability=0.5"])

@@ -15,11 +15,10 @@ from sim.experiments.replications import (
     K_LIMIT,
     flatten,
     look_ahead,
-    replications_to_folder,
-    run_replications,
     running_ci,
     t_ci,
 )
+from sim.experiments.runner import replications_to_folder, run_replications
 from sim.outputs.results import read_results
 
 from .conftest import make

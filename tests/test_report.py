@@ -10,8 +10,7 @@ import pytest
 from openpyxl import load_workbook
 
 from sim.cli.main import main
-from sim.experiments.replications import replications_to_folder
-from sim.outputs.results import run_to_folder
+from sim.experiments.runner import replications_to_folder, run_to_folder
 from sim.present.report import services_tables, write_report
 
 from .conftest import make

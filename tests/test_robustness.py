@@ -509,12 +509,13 @@ def test_dask_worker_killed_mid_run_gives_identical_results(tmp_path: Path) -> N
     replications run: the run finishes with exactly the undisturbed results."""
     parallel = pytest.importorskip("sim.runtime.parallel")
     distributed = pytest.importorskip("dask.distributed")
+    from sim.experiments import runner
     from sim.scenario.model import Scenario
 
     data = Scenario(name="faults").model_dump(mode="json")
     data["run"]["patients"] = 300
     specs = [(data, k, False) for k in range(8)]
-    expected = _rows(parallel.map_tasks(parallel.replication_task, specs, workers=1))
+    expected = _rows(parallel.map_tasks(runner.replication_task, specs, workers=1))
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40)
     try:
         client = distributed.Client(cluster, set_as_default=False)
@@ -527,7 +528,7 @@ def test_dask_worker_killed_mid_run_gives_identical_results(tmp_path: Path) -> N
                 os.kill(victim, signal.SIGKILL)
                 killed.append(victim)
 
-        got = parallel.map_tasks(parallel.replication_task, specs, scheduler=cluster.scheduler_address, on_result=on_result)
+        got = parallel.map_tasks(runner.replication_task, specs, scheduler=cluster.scheduler_address, on_result=on_result)
         client.close()
     finally:
         cluster.close()

@@ -84,18 +84,13 @@ def _parallel_available() -> bool:
 
 
 def case_cohort(patients: int, workers: int) -> dict[str, Any]:
-    from sim.outputs.results import run_to_folder
+    from sim.experiments.runner import run_to_folder
     from sim.scenario.loader import load_scenario
 
     s = load_scenario(ROOT / "scenarios/baseline.yaml", [f"run.patients={patients}"])
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
-        if workers > 1:
-            from sim.runtime import parallel  # type: ignore[attr-defined]
-
-            res, _ = parallel.run_to_folder(s, Path(d) / "r", workers=workers)  # type: ignore[attr-defined]
-        else:
-            res, _ = run_to_folder(s, Path(d) / "r")
+        res, _ = run_to_folder(s, Path(d) / "r", workers=workers)
         wall = time.perf_counter() - t0
         size = sum(f.stat().st_size for f in (Path(d) / "r").iterdir())
     out = {

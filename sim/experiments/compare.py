@@ -12,7 +12,8 @@ measured example).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.outcomes import COMPARE, flat_labels
-from sim.engine.simulate import RunResult
+from sim.engine.simulate import RunResult, simulate
 from sim.experiments.replications import replication_values, t_ci
+from sim.experiments.runner import SERIAL, Backend, Progress, _scenario_from
 from sim.kernel.services import SERVICES
 from sim.scenario.model import Scenario
 
@@ -91,10 +93,8 @@ def compare(
 ) -> Comparison:
     """Run each scenario ``replications`` times on the same seed and
     replication indices; differences are paired against the first.  The runs
-    go through the one runner (:func:`sim.runtime.runner.compare_runs`) on
+    go through the one runner (:func:`sim.experiments.compare.compare_runs`) on
     ``backend`` (default: this process)."""
-    from sim.runtime import runner
-
     if len(scenarios) < 2:
         raise ValueError("compare needs at least two scenarios")
     if replications < 1:
@@ -102,7 +102,7 @@ def compare(
     names = _unique_names([s.name for s in scenarios])
     seeds = [sc.run.seed if seed is None else seed for sc in scenarios]
     rows: list[dict[str, Any]] = []
-    for k, r, metrics in runner.compare_runs(scenarios, seeds, replications, backend or runner.SERIAL, progress):
+    for k, r, metrics in compare_runs(scenarios, seeds, replications, backend or SERIAL, progress):
         for metric, value in metrics.items():
             rows.append({"scenario": names[k], "replication": r, "metric": metric, "value": value})
     values = pd.DataFrame(rows)
@@ -144,3 +144,32 @@ def paired_differences(values: pd.DataFrame, names: list[str]) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(out)
+
+
+# ----------------------------------------------------------------------------- compare
+
+
+def compare_task(spec: tuple[dict[str, Any], int, int]) -> dict[str, float]:
+    """One scenario at one seed and replication: every outcome and service figure."""
+    data, seed, replication = spec
+    s = _scenario_from(data, {"run.seed": seed, "run.replication": replication})
+    return run_metrics(simulate(s, keep_events=False))
+
+
+def compare_runs(
+    scenarios: list[Scenario],
+    seeds: list[int],
+    replications: int,
+    backend: Backend = SERIAL,
+    progress: Progress | None = None,
+) -> Iterator[tuple[int, int, dict[str, float]]]:
+    """``(scenario index, replication, metrics)`` for every scenario at its seed
+    and replications ``0 .. replications - 1``, in that order."""
+    datas = [s.model_dump(mode="json") for s in scenarios]
+    keys = [(k, r) for k in range(len(scenarios)) for r in range(replications)]
+    specs = ((datas[k], seeds[k], r) for k, r in keys)
+    with contextlib.closing(backend.imap(compare_task, specs)) as results:
+        for i, metrics in results:
+            if progress is not None:
+                progress(i + 1, len(keys))
+            yield (*keys[i], metrics)

@@ -83,7 +83,8 @@ def compute(
     scenario_json: str, seed: int, patients: int, replications: int, progress: Callable[[int, int], None] | None
 ) -> RunOutput:
     from sim.analysis.summary import outcomes
-    from sim.experiments.replications import across, run_replications
+    from sim.experiments.replications import across
+    from sim.experiments.runner import run_replications
 
     t0 = time.perf_counter()
     s = run_scenario_for(from_json(scenario_json), seed, patients)

@@ -34,17 +34,14 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from sim.analysis.intervals import running_ci, t_ci  # noqa: F401 - running_ci: part of this module's interface
 from sim.analysis.outcomes import PRECISION, flat_labels
 from sim.engine.simulate import RunResult
-from sim.scenario.model import Scenario
 
 # the outcomes whose precision --replications auto controls (flattened names; sim.analysis.outcomes)
 AUTO_OUTCOMES = flat_labels(PRECISION)
@@ -248,29 +245,6 @@ class Tally:
         )
 
 
-def run_replications(
-    scenario: Scenario,
-    replications: int | str,
-    *,
-    precision: float = DEFAULT_PRECISION,
-    cap: int = DEFAULT_CAP,
-    outcomes: list[str] | None = None,
-    first_sink: Callable[[pa.Table], None] | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> Replications:
-    """Run ``replications`` replications (an integer, or ``"auto"``) in this
-    process (:func:`sim.runtime.runner.replicate` with one worker).
-
-    The first replication's events go to ``first_sink`` (e.g. the results
-    folder's events file); later ones keep only their outcomes.
-    """
-    from sim.runtime import runner
-
-    return runner.replicate(
-        scenario, replications, precision=precision, cap=cap, outcomes=outcomes, first_sink=first_sink, progress=progress
-    )
-
-
 # ----------------------------------------------------------------------------- the summary
 
 
@@ -364,36 +338,3 @@ def _json_safe(x: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- the results folder
-
-
-def replications_to_folder(
-    scenario: Scenario,
-    out: Path,
-    replications: int | str,
-    *,
-    fmt: str = "parquet",
-    force: bool = False,
-    precision: float = DEFAULT_PRECISION,
-    cap: int = DEFAULT_CAP,
-    progress: Callable[[int, int], None] | None = None,
-    extra: Callable[[Path, RunResult, dict[str, Any]], None] | None = None,
-) -> tuple[Replications, dict[str, Any]]:
-    """Run replications in this process and write a results folder atomically
-    (:func:`sim.runtime.runner.run` with one worker): the usual files (patients
-    and events of the first replication), ``summary.json`` with
-    across-replication outcomes, and ``replications.parquet``."""
-    from sim.runtime import runner
-
-    reps, doc = runner.run(
-        scenario,
-        out,
-        replications=replications,
-        fmt=fmt,
-        force=force,
-        precision=precision,
-        cap=cap,
-        progress=progress,
-        extra=extra,
-    )
-    assert isinstance(reps, Replications)
-    return reps, doc

@@ -8,7 +8,7 @@ between two runs of the same scenario and seed).  With ``--format csv`` the
 two tables are CSV instead.
 
 :func:`write_results` writes every file but the events (streamed as the run
-goes) and summary.json; :func:`sim.runtime.runner.run`, the one runner, calls
+goes) and summary.json; :func:`sim.experiments.runner.run`, the one runner, calls
 it whatever the backend and whether the run is one or several replications.
 """
 
@@ -34,7 +34,6 @@ from sim.kernel import status as kernel_status
 from sim.kernel.events import EVENT_SCHEMA
 from sim.outputs.folder import write_json
 from sim.scenario.loader import resolved_yaml, scenario_sha256
-from sim.scenario.model import Scenario
 
 if TYPE_CHECKING:
     from sim.experiments.replications import Replications
@@ -147,13 +146,15 @@ def write_results(
     replications: Replications | None = None,
     timing: dict[str, Any] | None = None,
     services: Future[pd.DataFrame] | None = None,
+    summarise: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Every file of a results folder but the events (streamed while the run
-    ran) and summary.json (written last by the caller, :func:`sim.runtime.runner.run`);
+    ran) and summary.json (written last by the caller, :func:`sim.experiments.runner.run`);
     returns the summary document.  The one writer of a folder, whatever ran it.
 
     ``replications``: the run's replications (``result`` is the first): adds
-    replications.parquet, and the summary's outcomes are across them.
+    replications.parquet.  ``summarise``: turns the first run's summary into
+    the one written (the runner passes the across-replications summary).
     ``services``: the per-year services table still being built (it is then
     set on ``result`` when done)."""
     pending = services.result if services is not None else None
@@ -178,10 +179,8 @@ def write_results(
     if pending is not None:
         result.services = pending()
     release_freed_memory()
-    if replications is not None:
-        from sim.experiments.replications import replicated_summary
-
-        doc = replicated_summary(doc, replications)
+    if summarise is not None:
+        doc = summarise(doc)
     (tmp / "scenario.resolved.yaml").write_text(resolved_yaml(result.scenario), encoding="utf-8")
     times: dict[str, Any] = {"wall_seconds": round(time.perf_counter() - t0, 3)}
     if replications is not None:
@@ -192,32 +191,6 @@ def write_results(
         times["simulate_seconds"] = round(result.wall_seconds, 3)
     write_json(tmp / "timing.json", {**times, "events": result.n_events, "kernel": kernel_status()["kernel"], **(timing or {})})
     return doc
-
-
-def run_to_folder(
-    scenario: Scenario,
-    out: Path,
-    *,
-    fmt: str = "parquet",
-    force: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-    extra: Callable[[Path, RunResult], None] | None = None,
-) -> tuple[RunResult, dict[str, Any]]:
-    """Run a scenario in this process and write its results folder atomically
-    (:func:`sim.runtime.runner.run` with one worker). Returns the result and
-    the summary document."""
-    from sim.runtime import runner
-
-    result, doc = runner.run(
-        scenario,
-        out,
-        fmt=fmt,
-        force=force,
-        progress=progress,
-        extra=(lambda tmp, r, _doc: extra(tmp, r)) if extra is not None else None,
-    )
-    assert isinstance(result, RunResult)
-    return result, doc
 
 
 @dataclass

@@ -24,7 +24,7 @@ worker count: the same seed gives byte-identical tables.
 
 The tasks of a run are here (:func:`cohort_task`: a chunk of patients of a
 cohort whose patients do not interact; :func:`replication_task`: one
-replication); the one runner, :mod:`sim.runtime.runner`, maps them and writes
+replication); the one runner, :mod:`sim.experiments.runner`, maps them and writes
 the results folder.  :func:`run_to_folder`, :func:`run_replications` and
 :func:`replications_to_folder` are that runner with the backend they name.
 
@@ -35,7 +35,6 @@ the task it was running (:class:`_Running`).
 from __future__ import annotations
 
 import contextlib
-import math
 import multiprocessing
 import os
 import pickle
@@ -46,26 +45,20 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence, Sized
 from concurrent.futures import FIRST_COMPLETED, CancelledError, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 from typing import Any
-
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-
-from sim.engine.simulate import DEFAULT_CHUNK, RunResult, parts_of, simulate
-from sim.experiments.replications import DEFAULT_CAP, DEFAULT_PRECISION
-from sim.kernel.services import SERVICES
-from sim.scenario.model import Scenario
 
 CONNECT_TIMEOUT_S = 5.0
 # forkserver: workers forked from a server process that runs no Python thread of this one (never from this one)
 START_METHOD = "forkserver" if sys.platform.startswith("linux") else "spawn"
 # what a worker needs, imported once in the fork server (the cohort, replication and PSA tasks);
 # sim.runtime._forkserver first: the server's own set-up (SIGINT ignored)
-PRELOAD = ("sim.runtime._forkserver", "sim.runtime.parallel", "sim.runtime.runner", "sim.experiments.psa", "sim.scenario.loader")
-MAX_CHUNKS_PER_TASK = 10  # engine chunks of DEFAULT_CHUNK patients per task
-GUIDED = 4  # each task takes about 1/(GUIDED x workers) of the chunks still to do
+PRELOAD = (
+    "sim.runtime._forkserver",
+    "sim.runtime.parallel",
+    "sim.experiments.runner",
+    "sim.experiments.psa",
+    "sim.scenario.loader",
+)
 # --workers' cap: the tasks are CPU-bound, so processes beyond a few per core add memory, not speed;
 # and each local worker takes memory of its own (about 0.19 GB at its peak, measured on cohort
 # tasks of 50,000 patients), so no more are started than the available memory holds
@@ -616,248 +609,6 @@ def map_tasks(
             if on_result is not None:
                 on_result(i, r)
     return out
-
-
-# ----------------------------------------------------------------------------- chunked cohorts
-
-
-def chunkable(scenario: Scenario) -> bool:
-    """Cohort mode with every service unlimited: patients do not interact."""
-    return scenario.mode == "cohort" and all(getattr(scenario.services, n).capacity is None for n in SERVICES)
-
-
-def chunk_plan(patients: int, workers: int) -> list[tuple[int, int]]:
-    """(first id, count) per task: whole engine chunks in tasks that shrink
-    towards the end (guided scheduling: each takes about 1/(4 x workers) of
-    what is left, at most MAX_CHUNKS_PER_TASK chunks), so the workers finish
-    within a short task of each other."""
-    chunks = math.ceil(patients / DEFAULT_CHUNK)
-    plan: list[tuple[int, int]] = []
-    c = 0
-    while c < chunks:
-        per = max(1, min(MAX_CHUNKS_PER_TASK, math.ceil((chunks - c) / (GUIDED * max(1, workers)))))
-        first = c * DEFAULT_CHUNK
-        plan.append((first, min(per * DEFAULT_CHUNK, patients - first)))
-        c += per
-    return plan
-
-
-def _scenario_from(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> Scenario:
-    from sim.scenario.loader import apply_overrides, validate
-
-    return validate(apply_overrides(data, overrides) if overrides else data, "task")
-
-
-def cohort_task(spec: tuple[dict[str, Any], int, int]) -> dict[str, Any]:
-    """Simulate patients ``first .. first + count - 1`` of a cohort; events per engine chunk."""
-    data, first, count = spec
-    s = _scenario_from(data, {"run.patients": count})
-    tables: list[pa.Table] = []
-    # the per-year service table is built by the driver from every task's requests
-    res = simulate(s, first_id=first, keep_events=False, event_sink=tables.append, services_table=False)
-    return {
-        "patients": parts_of(res.patients),  # independent columns: the driver joins them column by column
-        "tables": tables,
-        "labs": res.labs,
-        "service_log": res.service_log,
-        "n_events": res.n_events,
-        "n_timeouts": res.n_timeouts,
-        "wall_seconds": res.wall_seconds,
-    }
-
-
-class _Details:
-    """Re-encodes each chunk's ``detail`` dictionary as one serial run would
-    have built it: strings interned in order of first use across the whole
-    run (a task interns only its own), so the event files are byte-identical.
-
-    The chunks of one task carry one growing dictionary (its earlier strings
-    keep their codes), so only the strings past the part already mapped are
-    looked up; a dictionary that does not extend the last one (the next
-    task's) is mapped from its start."""
-
-    def __init__(self) -> None:
-        self.strings: list[str] = [""]
-        self.code: dict[str, int] = {"": 0}
-        self.dictionary = pa.array(self.strings, type=pa.string())  # the run's strings so far, as Arrow
-        self.local: pa.Array = pa.array([], type=pa.string())  # the last chunk's own dictionary
-        self.mapping: list[int] = []  # its codes -> the run's codes
-
-    def __call__(self, table: pa.Table) -> pa.Table:
-        col = table.column("detail").combine_chunks()
-        local = col.dictionary
-        if len(local) < len(self.local) or not local.slice(0, len(self.local)).equals(self.local):
-            self.mapping = []  # another task's dictionary
-        added = len(self.strings)
-        for s in local.slice(len(self.mapping)).to_pylist():
-            c = self.code.get(s)
-            if c is None:
-                c = self.code[s] = len(self.strings)
-                self.strings.append(s)
-            self.mapping.append(c)
-        self.local = local
-        if len(self.strings) > added:
-            self.dictionary = pa.concat_arrays([self.dictionary, pa.array(self.strings[added:], type=pa.string())])
-        mapping = np.asarray(self.mapping, dtype=np.int32)
-        idx = mapping[col.indices.to_numpy(zero_copy_only=False)] if len(col) else np.asarray([], dtype=np.int32)
-        det = pa.DictionaryArray.from_arrays(pa.array(idx), self.dictionary)
-        return table.set_column(table.schema.get_field_index("detail"), table.schema.field("detail"), det)
-
-
-class _PatientColumns:
-    """The patients table of a cohort run in tasks: each task's columns are
-    copied into place as its result arrives, while the other tasks still run,
-    instead of joined after the last one; the same table as
-    :func:`sim.engine.simulate.join_patients` of the tasks' parts in order."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.cols: dict[str, np.ndarray] = {}
-        self.categories: dict[str, pd.Index] = {}
-        self.filled = 0
-
-    def put(self, first: int, part: dict[str, Any]) -> None:
-        """Rows ``first ..`` from one task's columns (:func:`sim.engine.simulate.parts_of`)."""
-        rows = 0
-        for c, v in part.items():
-            if isinstance(v, pd.Categorical):
-                cats = self.categories.setdefault(c, v.categories)
-                if not v.categories.equals(cats):
-                    raise ValueError(f"patients column {c!r}: tasks returned different categories")
-                v = v.codes
-            col = self.cols.get(c)
-            if col is None:
-                col = self.cols[c] = np.empty(self.n, dtype=v.dtype)
-            elif col.dtype != v.dtype:  # the common type, as joining the parts would give
-                col = self.cols[c] = col.astype(np.result_type(col.dtype, v.dtype))
-            col[first : first + len(v)] = v
-            rows = len(v)
-        self.filled += rows
-
-    def frame(self) -> pd.DataFrame:
-        if self.filled != self.n:
-            raise ValueError(f"the tasks returned {self.filled} patients of {self.n}")
-        data = {
-            c: pd.Categorical.from_codes(x, categories=self.categories[c]) if c in self.categories else x
-            for c, x in self.cols.items()
-        }
-        self.cols.clear()
-        return pd.DataFrame(data, copy=False)
-
-
-def run_to_folder(
-    scenario: Scenario,
-    out: Path,
-    *,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    fmt: str = "parquet",
-    force: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-    extra: Callable[[Path, RunResult], None] | None = None,
-) -> tuple[RunResult, dict[str, Any]]:
-    """:func:`sim.runtime.runner.run` of one cohort on ``workers`` processes (default:
-    the cores) or a Dask cluster."""
-    from sim.runtime import runner
-
-    result, doc = runner.run(
-        scenario,
-        out,
-        backend=runner.Backend.of(workers, scheduler),
-        fmt=fmt,
-        force=force,
-        progress=progress,
-        extra=(lambda tmp, r, _doc: extra(tmp, r)) if extra is not None else None,
-    )
-    assert isinstance(result, RunResult)
-    return result, doc
-
-
-# ----------------------------------------------------------------------------- replications
-
-
-def replication_task(spec: tuple[dict[str, Any], int, bool], sink: Callable[[pa.Table], None] | None = None) -> dict[str, Any]:
-    """One replication: its row of outcomes (and, for the first, its tables:
-    given to ``sink`` as they are made when the task runs in the driver, else
-    returned)."""
-    from sim.experiments.replications import replication_values, reported, service_values
-
-    data, index, first = spec
-    s = _scenario_from(data, {"run.replication": index})
-    tables: list[pa.Table] = []
-    res = simulate(s, keep_events=False, event_sink=(sink or tables.append) if first else None)
-    row = {"replication": float(index), "patients": float(len(res.patients)), "wall_seconds": res.wall_seconds}
-    row.update(replication_values(reported(res)))
-    row.update(service_values(res))
-    out: dict[str, Any] = {"row": row}
-    if first:  # the scenario itself stays here (its classes are built at import, not picklable by name)
-        out["result"] = {
-            k: getattr(res, k)
-            for k in (
-                "patients",
-                "services",
-                "service_log",
-                "n_events",
-                "wall_seconds",
-                "n_timeouts",
-                "report_from_months",
-                "report_to_months",
-                "labs",
-                "meta",
-            )
-        }
-        out["tables"] = tables
-    return out
-
-
-def run_replications(
-    scenario: Scenario,
-    replications: int | str,
-    *,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    precision: float = DEFAULT_PRECISION,
-    cap: int = DEFAULT_CAP,
-    first_sink: Callable[[pa.Table], None] | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> Any:
-    """:func:`sim.runtime.runner.replicate` on ``workers`` processes (default: the cores) or a Dask cluster."""
-    from sim.runtime import runner
-
-    backend = runner.Backend.of(workers, scheduler)
-    return runner.replicate(
-        scenario, replications, backend, precision=precision, cap=cap, first_sink=first_sink, progress=progress
-    )
-
-
-def replications_to_folder(
-    scenario: Scenario,
-    out: Path,
-    replications: int | str,
-    *,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    fmt: str = "parquet",
-    force: bool = False,
-    precision: float = DEFAULT_PRECISION,
-    cap: int = DEFAULT_CAP,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[Any, dict[str, Any]]:
-    """:func:`sim.runtime.runner.run` of replications on ``workers`` processes (default:
-    the cores) or a Dask cluster."""
-    from sim.runtime import runner
-
-    return runner.run(
-        scenario,
-        out,
-        replications=replications,
-        backend=runner.Backend.of(workers, scheduler),
-        fmt=fmt,
-        force=force,
-        precision=precision,
-        cap=cap,
-        progress=progress,
-    )
 
 
 # ----------------------------------------------------------------------------- command-line options

@@ -7,7 +7,7 @@ into the folder afterwards.
 ``--workers N`` runs replications, and large cohorts in chunks of patients
 (cohort mode with every service unlimited), in N local processes;
 ``--scheduler ADDRESS`` on a Dask cluster.  Every case is one call of the
-one runner, :func:`sim.runtime.runner.run` (docs/scale.md); the result files
+one runner, :func:`sim.experiments.runner.run` (docs/scale.md); the result files
 are the same whatever the backend and worker count."""
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any
 
 from sim.cli.commands.common import add_scenario_args, given, load_from_args, progress_bar, say
 from sim.cli.main import UsageError
+from sim.experiments import runner
 from sim.experiments.replications import DEFAULT_CAP, DEFAULT_PRECISION, INITIAL, check_count
 from sim.outputs.folder import default_folder
 from sim.outputs.results import FORMATS
-from sim.runtime import runner
 from sim.runtime.parallel import BackendError, add_backend_args, check_scheduler, workers_from_args
 
 

@@ -49,7 +49,7 @@ FUZZ_COUNTS: dict[str, int] = {}
 
 
 def fuzz_count(kind: str) -> None:
-    """Count one generated input (tests/test_fuzz.py); the totals are printed at the end."""
+    """Count one generated input (tests/system/test_fuzz.py); the totals are printed at the end."""
     FUZZ_COUNTS[kind] = FUZZ_COUNTS.get(kind, 0) + 1
 
 

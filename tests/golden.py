@@ -6,7 +6,7 @@ faster scheduler, the compiled kernel) leaves every result byte-identical.
 work (version 0.1.0), re-blessed once when the event log and the service
 request log took the canonical row order (patient id, time, order within the
 patient; every value unchanged but the service figures' last digits, whose
-sums follow the request log's order); ``tests/test_kernel.py`` compares the two.
+sums follow the request log's order); ``tests/model/test_kernel.py`` compares the two.
 """
 
 from __future__ import annotations

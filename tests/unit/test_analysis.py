@@ -9,7 +9,7 @@ import pytest
 
 from sim.analysis import survival as an
 
-from .conftest import run
+from ..conftest import run
 
 
 def curve_at(c, t, col="estimate"):

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from sim.analysis.summary import wilson
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
 
 
@@ -101,7 +101,7 @@ def _exponential(scale: float, horizon: float, patients: int = 4000, seed: int =
     from sim import simulate
     from sim.scenario.fields import PRIMARIES
 
-    from .conftest import QUIET, make
+    from ..conftest import QUIET, make
 
     over = {
         **QUIET,
@@ -220,7 +220,7 @@ def test_replications_report_not_estimable_rather_than_a_mean_of_some():
     from sim.experiments.replications import replicated_summary
     from sim.experiments.runner import run_replications
 
-    from .conftest import QUIET, make
+    from ..conftest import QUIET, make
 
     s = make({**QUIET, "run.horizon_months": 6.0}, patients=300)
     reps = run_replications(s, 3)
@@ -307,7 +307,7 @@ def test_summary_of_an_empty_patients_table():
 
     from sim.analysis.summary import outcomes
 
-    from .conftest import run
+    from ..conftest import run
 
     df = run(patients=50).patients.iloc[:0]
     o = outcomes(pd.DataFrame(df))

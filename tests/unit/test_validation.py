@@ -7,7 +7,7 @@ import pytest
 from sim import Scenario, ScenarioError, load_scenario, with_overrides
 from sim.scenario.loader import apply_overrides, parse_override, validate
 
-from .conftest import SCENARIOS
+from ..conftest import SCENARIOS
 
 
 def problems(data=None, overrides=None):

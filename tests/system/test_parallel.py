@@ -22,7 +22,7 @@ from sim.experiments.runner import replications_to_folder as serial_replications
 from sim.experiments.runner import run_to_folder as serial_run_to_folder
 from sim.runtime import parallel
 
-from .conftest import SCENARIOS
+from ..conftest import SCENARIOS
 
 BASE = SCENARIOS / "baseline.yaml"
 PSA = SCENARIOS / "baseline_psa.yaml"

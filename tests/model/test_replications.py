@@ -21,7 +21,7 @@ from sim.experiments.replications import (
 from sim.experiments.runner import replications_to_folder, run_replications
 from sim.outputs.results import read_results
 
-from .conftest import make
+from ..conftest import make
 
 KEY = "survival.at_12_months.overall.estimate"
 

@@ -28,7 +28,7 @@ from sim.cli.main import main
 from sim.outputs.folder import CLAIM_SUFFIX, MARKER, OutputError, clean_stale, staged_output
 from sim.outputs.results import read_results
 
-from .conftest import ROOT, SCENARIOS
+from ..conftest import ROOT, SCENARIOS
 
 RUN_SIM = str(ROOT / "run_sim.py")
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

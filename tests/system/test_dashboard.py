@@ -22,8 +22,8 @@ from sim import load_scenario  # noqa: E402
 from sim.scenario.authoring import parameters  # noqa: E402
 from sim.scenario.loader import MAX_SCENARIO_BYTES  # noqa: E402
 
-APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
-SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 TIMEOUT = 300
 BASE = "file:baseline.yaml"
 

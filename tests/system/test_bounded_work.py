@@ -26,7 +26,7 @@ import pytest
 from sim.experiments import psa, replications
 from sim.runtime import parallel
 
-from .conftest import ROOT, SCENARIOS
+from ..conftest import ROOT, SCENARIOS
 
 RUN_SIM = str(ROOT / "run_sim.py")
 BASE = str(SCENARIOS / "baseline.yaml")
@@ -393,7 +393,7 @@ def test_compare_replications_over_the_cap_and_an_empty_scheduler_are_refused(tm
 
     from sim.experiments.replications import MAX_REPLICATIONS
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
     cases = {
         "c": (["compare", "scenarios/baseline.yaml", "scenarios/no_bone_agent.yaml", "--replications", str(MAX_REPLICATIONS + 1)], "--replications"),

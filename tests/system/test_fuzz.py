@@ -38,7 +38,7 @@ from sim.scenario.loader import (
 )
 from sim.scenario.model import Scenario
 
-from .conftest import SCENARIOS, fuzz_count
+from ..conftest import SCENARIOS, fuzz_count
 
 FUZZ = settings(
     deadline=1000,  # ms: every input is answered within a second

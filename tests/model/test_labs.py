@@ -10,7 +10,7 @@ from sim import simulate
 from sim.cli.main import main
 from sim.kernel.labs import Trajectory, calcium, grade_of
 
-from .conftest import SCENARIOS, make
+from ..conftest import SCENARIOS, make
 
 
 def test_no_carcinosis_no_treatment_keeps_baseline_values():

@@ -24,7 +24,7 @@ from sim.cli.main import main
 from sim.experiments.psa import draws_table, outcomes_of, qalys, run_owsa, run_psa, tornado_table, uniforms
 from sim.scenario.loader import validate
 
-from .conftest import ROOT, SCENARIOS
+from ..conftest import ROOT, SCENARIOS
 
 PSA = SCENARIOS / "baseline_psa.yaml"
 

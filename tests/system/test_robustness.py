@@ -27,7 +27,7 @@ from sim.outputs.folder import OWNER_FILE, clean_stale, staged_output
 from sim.outputs.results import NotAResultsFolder, read_results
 from sim.scenario.loader import SCENARIO_DIR, ScenarioError, load_scenario, validate
 
-from .conftest import ROOT, _children
+from ..conftest import ROOT, _children
 
 RUN_SIM = str(ROOT / "run_sim.py")
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -10,7 +10,7 @@ from sim.analysis.targets import km_median
 from sim.kernel.constants import individual_probabilities
 from sim.scenario.fields import PRIMARIES
 
-from .conftest import QUIET, run
+from ..conftest import QUIET, run
 
 ONLY_PROSTATE = {f"cohort.primary_mix.{p}": float(p == "prostate") for p in PRIMARIES}
 

@@ -13,7 +13,7 @@ from sim.cli.main import main
 from sim.experiments.runner import replications_to_folder, run_to_folder
 from sim.present.report import services_tables, write_report
 
-from .conftest import make
+from ..conftest import make
 
 
 @pytest.fixture(scope="module")

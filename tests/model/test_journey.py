@@ -9,7 +9,7 @@ from sim import simulate, with_overrides
 from sim.cli.main import main
 from sim.experiments.journey import first_difference, narrate, render, render_compare, simulate_patient
 
-from .conftest import make
+from ..conftest import make
 
 NO_CHEMO = {"care.chemotherapy.uptake": 0.0}
 

@@ -15,7 +15,7 @@ import yaml
 from sim.cli.main import main
 from sim.scenario.loader import ScenarioError, load_scenario, parse_yaml, validate
 
-from .conftest import SCENARIOS
+from ..conftest import SCENARIOS
 
 BASE = str(SCENARIOS / "baseline.yaml")
 PSA_BASE = str(SCENARIOS / "baseline_psa.yaml")

@@ -23,11 +23,11 @@ import pytest
 from sim import kernel, load_scenario, simulate
 from sim.engine import simulate as engine
 
-from . import golden
-from .conftest import SCENARIOS
+from .. import golden
+from ..conftest import SCENARIOS
 
-ROOT = Path(__file__).resolve().parents[1]
-GOLDEN = json.loads((Path(__file__).parent / "data" / "golden_digests.json").read_text())
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = json.loads((Path(__file__).parents[1] / "data" / "golden_digests.json").read_text())
 
 
 def _fingerprints_in_subprocess(pure: bool) -> tuple[dict[str, str], str, bool]:

@@ -11,7 +11,7 @@ import pytest
 
 from sim.cli.main import main
 
-from .conftest import ROOT, SCENARIOS
+from ..conftest import ROOT, SCENARIOS
 
 BASE = str(SCENARIOS / "baseline.yaml")
 PATIENT_COLS = {

@@ -13,7 +13,7 @@ from sim.engine.simulate import arrival_times
 from sim.experiments.compare import compare
 from sim.kernel.services import SERVICES, SVC, Pools, ServiceLog, next_weekday_start, serve, service_table
 
-from .conftest import SCENARIOS, make
+from ..conftest import SCENARIOS, make
 
 ALL_SERVICES_OFF_WEEKDAYS = {f"services.{s}.weekdays_only": False for s in SERVICES}
 

@@ -30,9 +30,9 @@ from sim import oserrors
 from sim.oserrors import atomic_file, describe, write_text
 from sim.outputs.folder import MARKER
 
-from .conftest import fuzz_count
+from ..conftest import fuzz_count
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCEN = ROOT / "scenarios"
 BASELINE = str(SCEN / "baseline.yaml")
 PSA = str(SCEN / "baseline_psa.yaml")

@@ -155,7 +155,7 @@ COURSE_STEPS: dict[str, str] = {
 }
 
 # rules the JSON Schema states beyond what pydantic's generated schema carries
-# (they repeat a model validator of sim/scenario/model.py; tests check both agree)
+# (they repeat a model validator of sim/scenario/course.py; tests check both agree)
 _ITEM_RULES: dict[str, dict[str, Any]] = {
     "carcinosis.grade_hazard_ratio": {"exclusiveMinimum": 0, "maximum": 100},
 }

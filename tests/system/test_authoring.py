@@ -34,7 +34,7 @@ from sim.scenario.loader import load_raw, read_scenario_file, validate
 
 from ..conftest import ROOT, SCENARIOS
 
-# parameters known to lack a unit or source in sim/scenario/model.py (requested there)
+# parameters known to lack a unit or source in sim/scenario/course.py (requested there)
 KNOWN_GAPS = {"other_mortality.enabled"}
 
 

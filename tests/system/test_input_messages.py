@@ -142,7 +142,7 @@ def test_the_models_refuse_non_finite_numbers_given_directly() -> None:
     """Scenarios built in code (not through the loader) refuse NaN too."""
     from pydantic import ValidationError
 
-    from sim.scenario.model import Run
+    from sim.scenario.course import Run
     from sim.scenario.uncertainty import Distribution
 
     with pytest.raises(ValidationError):

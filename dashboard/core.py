@@ -2,7 +2,7 @@
 edited, cached runs and the runs of the session.
 
 The dashboard holds no model logic: scenarios are read and validated by
-:mod:`sim.scenario.loader`, widgets are described by :mod:`sim.scenario.authoring`, runs are
+:mod:`sim.scenario.loader`, widgets are described by :mod:`sim.scenario.reference`, runs are
 made by :func:`sim.simulate` / :func:`sim.experiments.runner.run_replications`,
 outcomes by :mod:`sim.analysis.summary` and :mod:`sim.analysis.survival`, comparisons by
 :mod:`sim.experiments.compare`.  Everything a page shows goes through :func:`guard`, so
@@ -36,7 +36,6 @@ from sim.experiments.dashboard_run import (  # noqa: F401 - the run's pieces, as
     run_scenario_for,
 )
 from sim.oserrors import describe
-from sim.scenario.authoring import parameters
 from sim.scenario.loader import (
     SCENARIO_DIR,
     Problem,
@@ -46,6 +45,7 @@ from sim.scenario.loader import (
     resolve_upload,
     validate,
 )
+from sim.scenario.reference import parameters
 
 log = logging.getLogger("bmc_sim.dashboard")
 
@@ -60,7 +60,7 @@ MAX_COMPARE_REPLICATIONS = 10
 PROGRESS_FROM_PATIENTS = 20_000  # runs this large (patients x replications) show a progress bar
 
 # the key parameters edited with widgets on the Scenario page (dotted paths);
-# their description, unit, default, range and source come from sim.scenario.authoring
+# their description, unit, default, range and source come from sim.scenario.reference
 # (a path the schema no longer has is left out, so the page keeps working)
 KEY_PARAMETERS: dict[str, list[str]] = {
     "Disease course": [

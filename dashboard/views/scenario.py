@@ -12,8 +12,8 @@ import streamlit as st
 
 from dashboard import core
 from sim import ScenarioError
-from sim.scenario.authoring import commented_yaml, parameters
 from sim.scenario.loader import MAX_SCENARIO_BYTES, Problem, resolved_yaml
+from sim.scenario.reference import commented_yaml, parameters
 
 # the browser refuses files over 1 MB before they are sent (where Streamlit
 # supports it); read_upload then enforces sim.scenario.loader.MAX_SCENARIO_BYTES exactly
@@ -25,7 +25,7 @@ core.illustrative()
 
 
 def _widget(path: str, current: Any, token: str) -> Any:
-    """One parameter's widget; label, help and range from sim.scenario.authoring."""
+    """One parameter's widget; label, help and range from sim.scenario.reference."""
     p = parameters()[path]
     label = f"{p.description} ({p.unit})" if p.unit else p.description
     if path.startswith("services."):  # the same description for every service: name the service
@@ -46,7 +46,7 @@ def _widget(path: str, current: Any, token: str) -> Any:
 
 
 def _scenario_yaml(scenario: Any, label: str) -> str | None:
-    """The edited scenario as a commented YAML file (sim.scenario.authoring), or the
+    """The edited scenario as a commented YAML file (sim.scenario.reference), or the
     plain resolved file (sim.scenario.loader) should the commented form fail."""
     try:
         return commented_yaml(scenario, f"{label} (written by the bmc-sim dashboard)")

@@ -268,9 +268,9 @@ def occupancy_table(a: Analysis, at: tuple[float, ...] = (6.0, 12.0, 24.0, 60.0)
 
 def parameter_rows(raw: dict[str, Any]) -> pd.DataFrame:
     """Every parameter of the resolved scenario with unit, range and source."""
-    from sim.scenario.authoring import field_info
     from sim.scenario.loader import _field_model
     from sim.scenario.model import Scenario
+    from sim.scenario.reference import field_info
 
     rows: list[dict[str, Any]] = []
 

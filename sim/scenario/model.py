@@ -44,7 +44,7 @@ def _check_uncertainty(mapping: dict[str, Distribution]) -> dict[str, Distributi
     return check_uncertainty(mapping, Scenario)
 
 
-# the value type is Annotated so the mapping reads as one parameter (not a section) to sim.scenario.authoring and sim.scenario.loader
+# the value type is Annotated so the mapping reads as one parameter (not a section) to sim.scenario.reference and sim.scenario.loader
 UncertaintyMap = Annotated[
     dict[str, Annotated[Distribution, Field(description="A distribution with its source")]], AfterValidator(_check_uncertainty)
 ]

@@ -15,22 +15,20 @@ import yaml
 import sim
 from sim import Scenario, ScenarioError
 from sim.cli.main import main
-from sim.scenario.authoring import (
+from sim.scenario.authoring import explain, scenario_diff, set_keys
+from sim.scenario.loader import load_raw, read_scenario_file, validate
+from sim.scenario.reference import (
     LOADER_ONLY_RULES,
     REFERENCE_FILE,
     REGENERATE,
     SCHEMA_FILE,
     commented_yaml,
-    explain,
     parameters,
     reference_markdown,
-    scenario_diff,
     scenario_schema,
     schema_json,
-    set_keys,
     undocumented,
 )
-from sim.scenario.loader import load_raw, read_scenario_file, validate
 
 from ..conftest import ROOT, SCENARIOS
 
@@ -226,11 +224,11 @@ def test_reference_doc_follows_the_scenario_sections() -> None:
 def test_schema_docs_command_writes_both_files(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import sim.scenario.authoring as authoring
+    import sim.scenario.reference as reference
 
-    monkeypatch.setattr(authoring, "SCHEMA_FILE", tmp_path / "docs" / "scenario.schema.json")
-    monkeypatch.setattr(authoring, "REFERENCE_FILE", tmp_path / "docs" / "scenario-reference.md")
-    monkeypatch.setattr(authoring, "ROOT_DIR", ROOT)
+    monkeypatch.setattr(reference, "SCHEMA_FILE", tmp_path / "docs" / "scenario.schema.json")
+    monkeypatch.setattr(reference, "REFERENCE_FILE", tmp_path / "docs" / "scenario-reference.md")
+    monkeypatch.setattr(reference, "ROOT_DIR", ROOT)
     rc, out, _ = run_cli(capsys, "schema", "--docs")
     assert rc == 0 and out.count("updated") == 2
     rc, out, _ = run_cli(capsys, "schema", "--docs")

@@ -19,8 +19,8 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from sim import load_scenario  # noqa: E402
-from sim.scenario.authoring import parameters  # noqa: E402
 from sim.scenario.loader import MAX_SCENARIO_BYTES  # noqa: E402
+from sim.scenario.reference import parameters  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"

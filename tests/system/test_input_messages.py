@@ -344,7 +344,7 @@ def test_a_key_the_file_writes_itself_is_not_called_inherited(tmp_path: Path) ->
 
 @pytest.mark.parametrize("name", sorted(p.name for p in SCENARIOS.glob("*.yaml")))
 def test_the_commented_scenario_file_reproduces_every_shipped_scenario(name: str) -> None:
-    from sim.scenario.authoring import commented_yaml
+    from sim.scenario.reference import commented_yaml
 
     s = load_scenario(SCENARIOS / name)
     text = commented_yaml(s, f"{name} (test)")
@@ -354,7 +354,7 @@ def test_the_commented_scenario_file_reproduces_every_shipped_scenario(name: str
 
 def test_the_commented_file_keeps_its_title_on_one_comment_line() -> None:
     from sim import with_overrides
-    from sim.scenario.authoring import commented_yaml
+    from sim.scenario.reference import commented_yaml
 
     s = with_overrides(load_scenario(BASE), {"name": "a\u2028b"})
     text = commented_yaml(s, "my run\nname: injected\r\u2028more")

@@ -15,9 +15,9 @@ from sim.experiments.journey import phrase
 from sim.kernel.events import CAUSES, EV, EVENT_CATALOGUE, EVENT_LABELS, EVENTS
 from sim.kernel.services import SERVICES, SVC
 from sim.present.course_figures import SWIMMER_MARKS
-from sim.scenario.authoring import COURSE_STEPS, where_it_acts
 from sim.scenario.care import Services
 from sim.scenario.model import Scenario
+from sim.scenario.reference import COURSE_STEPS, where_it_acts
 
 ROOT = Path(__file__).resolve().parents[2]
 KERNEL = ROOT / "sim" / "kernel"

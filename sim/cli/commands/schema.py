@@ -9,7 +9,7 @@ from pathlib import Path
 from sim.cli.commands.common import given
 from sim.errors import UsageError
 from sim.oserrors import write_text
-from sim.scenario import authoring
+from sim.scenario import reference
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -36,13 +36,13 @@ def main(args: argparse.Namespace) -> int:
     if args.docs:
         if args.out:
             raise UsageError("give either --docs or --out, not both")
-        if not (authoring.ROOT_DIR / "sim").is_dir() or not (authoring.ROOT_DIR / "pyproject.toml").is_file():
-            raise UsageError(f"--docs writes into the project's docs/ folder, but no project was found at {authoring.ROOT_DIR}")
-        for path, changed in authoring.write_generated_docs():
-            shown = path.relative_to(authoring.ROOT_DIR) if path.is_relative_to(authoring.ROOT_DIR) else path
+        if not (reference.ROOT_DIR / "sim").is_dir() or not (reference.ROOT_DIR / "pyproject.toml").is_file():
+            raise UsageError(f"--docs writes into the project's docs/ folder, but no project was found at {reference.ROOT_DIR}")
+        for path, changed in reference.write_generated_docs():
+            shown = path.relative_to(reference.ROOT_DIR) if path.is_relative_to(reference.ROOT_DIR) else path
             print(f"{'updated' if changed else 'unchanged'}: {shown}")
         return 0
-    text = authoring.schema_json()
+    text = reference.schema_json()
     if not args.out:
         sys.stdout.write(text)
         return 0

@@ -38,13 +38,13 @@ from sim.experiments.dashboard_run import (  # noqa: F401 - the run's pieces, as
 from sim.oserrors import describe
 from sim.scenario.loader import (
     SCENARIO_DIR,
-    Problem,
     apply_overrides,
     load_raw,
     parse_scenario_bytes,
     resolve_upload,
     validate,
 )
+from sim.scenario.problems import Problem
 from sim.scenario.reference import parameters
 
 log = logging.getLogger("bmc_sim.dashboard")

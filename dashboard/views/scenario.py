@@ -12,7 +12,8 @@ import streamlit as st
 
 from dashboard import core
 from sim import ScenarioError
-from sim.scenario.loader import MAX_SCENARIO_BYTES, Problem, resolved_yaml
+from sim.scenario.loader import MAX_SCENARIO_BYTES, resolved_yaml
+from sim.scenario.problems import Problem
 from sim.scenario.reference import commented_yaml, parameters
 
 # the browser refuses files over 1 MB before they are sent (where Streamlit

@@ -268,7 +268,7 @@ def occupancy_table(a: Analysis, at: tuple[float, ...] = (6.0, 12.0, 24.0, 60.0)
 
 def parameter_rows(raw: dict[str, Any]) -> pd.DataFrame:
     """Every parameter of the resolved scenario with unit, range and source."""
-    from sim.scenario.loader import _field_model
+    from sim.scenario.fields import section_model
     from sim.scenario.model import Scenario
     from sim.scenario.reference import field_info
 
@@ -278,7 +278,7 @@ def parameter_rows(raw: dict[str, Any]) -> pd.DataFrame:
         fields = getattr(model, "model_fields", {}) if model is not None else {}
         for k, v in node.items():
             path = f"{prefix}.{k}" if prefix else str(k)
-            sub = _field_model(fields[k].annotation) if k in fields else None
+            sub = section_model(fields[k].annotation) if k in fields else None
             if isinstance(v, dict):
                 walk(v, sub, path)
                 continue

@@ -1,5 +1,9 @@
 """Loading scenarios: safe YAML, ``extends:``, ``--set`` overrides, and one
-validation pass that reports every error at once with its dotted path."""
+validation pass that reports every error at once with its dotted path.
+
+The YAML loader and its limits are in :mod:`sim.scenario.safe_yaml`; the
+problems found in a validation error or a value are in
+:mod:`sim.scenario.problems`."""
 
 from __future__ import annotations
 
@@ -7,43 +11,24 @@ import copy
 import difflib
 import functools
 import hashlib
-import itertools
 import json
-import math
 import re
-import types
-import typing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from sim.scenario.distributions import Distribution, keep_uncertainty, unknown_path_problem
-from sim.scenario.fields import section_model as _field_model
 from sim.scenario.model import Scenario
+from sim.scenario.problems import Problem, _known_path, _problems_from, _reject_non_finite
+from sim.scenario.safe_yaml import MAX_YAML_DEPTH, _bracket_depth, _Refused, _UniqueKeyLoader
 
 MAX_SCENARIO_BYTES = (
     256_000  # a complete, commented scenario is about 21 kB; the pure-Python YAML parser reads 256 kB in well under a second
 )
 MAX_EXTENDS_DEPTH = 8
-MAX_YAML_DEPTH = 50  # nesting levels of mappings and lists (a scenario needs about 6)
-MAX_YAML_ALIASES = 100  # uses of ``*anchor`` in one document
-MAX_YAML_VALUES = 5_000  # values in a document, every alias expanded (a complete scenario has about 600)
-MAX_INT_BITS = 256  # integers beyond this are refused before they reach any formatting
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"  # the project folder (sim/scenario/loader.py)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a scenario: where (dotted path) and what to do."""
-
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
 
 
 class ScenarioError(Exception):
@@ -60,125 +45,6 @@ class ScenarioError(Exception):
         lines = [f"{head}{n} problem{'s' if n != 1 else ''} found:"]
         lines += [f"  - {p}" for p in self.problems]
         return "\n".join(lines)
-
-
-class _Refused(yaml.YAMLError):
-    """A document refused for its shape (too deep, too many aliases, too large once expanded)."""
-
-    def __init__(self, message: str, mark: Any = None):
-        super().__init__(message)
-        self.message = message
-        self.mark = mark
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe loader that refuses duplicate keys (a silent overwrite hides typos),
-    deep nesting, many aliases, documents that aliases expand past a size
-    limit ("billion laughs"), recursive aliases and huge integers."""
-
-    def __init__(self, stream: Any):
-        super().__init__(stream)
-        self._depth = 0
-        self._aliases = 0
-        self._nodes = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            self._aliases += 1
-            if self._aliases > MAX_YAML_ALIASES:
-                raise _Refused(
-                    f"more than {MAX_YAML_ALIASES} aliases (*name); write the values out", self.peek_event().start_mark
-                )
-        self._nodes += 1
-        if self._nodes > MAX_YAML_VALUES:  # stop early: parsing a huge document is slow in itself
-            raise _Refused(
-                f"more than {MAX_YAML_VALUES:,} values; a complete scenario has about 600", self.peek_event().start_mark
-            )
-        self._depth += 1
-        try:
-            if self._depth > MAX_YAML_DEPTH:
-                raise _Refused(
-                    f"nested more than {MAX_YAML_DEPTH} levels deep; a scenario needs only a few levels",
-                    self.peek_event().start_mark,
-                )
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def construct_document(self, node: Any) -> Any:
-        _check_expanded(node)
-        return super().construct_document(node)
-
-
-def _check_expanded(root: Any) -> None:
-    """Count the values of a node tree as if every alias were written out;
-    refuse recursive aliases and trees over MAX_YAML_VALUES (stops as soon
-    as the limit is passed, so the check itself is cheap)."""
-    count = 0
-    on_path: set[int] = set()
-
-    def walk(node: Any, depth: int) -> None:
-        nonlocal count
-        count += 1
-        if count > MAX_YAML_VALUES:
-            raise _Refused(
-                f"the document expands to more than {MAX_YAML_VALUES:,} values (through aliases); write the values out",
-                node.start_mark,
-            )
-        if depth > MAX_YAML_DEPTH:
-            raise _Refused(f"nested more than {MAX_YAML_DEPTH} levels deep (through aliases)", node.start_mark)
-        if isinstance(node, yaml.ScalarNode):
-            return
-        if id(node) in on_path:
-            raise _Refused("an alias refers to a value that contains it (recursive alias); remove the loop", node.start_mark)
-        on_path.add(id(node))
-        children = [x for pair in node.value for x in pair] if isinstance(node, yaml.MappingNode) else node.value
-        for child in children:
-            walk(child, depth + 1)
-        on_path.discard(id(node))
-
-    walk(root, 0)
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            raise _Refused(
-                "merge keys (<<) are not supported; write the keys out, or put the shared values in a base "
-                "scenario that this file extends (extends: BASE.yaml)",
-                key_node.start_mark,
-            )
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-        if not isinstance(key, (str, int, float, bool)) and key is not None:
-            raise yaml.constructor.ConstructorError(None, None, "mapping keys must be plain names", key_node.start_mark)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}; keep only one", key_node.start_mark)
-        seen[key] = loader.construct_object(value_node, deep=deep)  # type: ignore[no-untyped-call]
-    return seen
-
-
-def _construct_int(loader: _UniqueKeyLoader, node: yaml.ScalarNode) -> int:
-    value = yaml.SafeLoader.construct_yaml_int(loader, node)  # type: ignore[no-untyped-call]
-    if abs(value).bit_length() > MAX_INT_BITS:
-        raise _Refused("an integer is far too large to be a scenario value; give a smaller number", node.start_mark)
-    return int(value)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
-_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)  # type: ignore[arg-type]
-
-
-_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
-_BRACKETS = re.compile(r"[][{}]")
-
-
-def _bracket_depth(text: str) -> int:
-    """Deepest nesting of flow brackets (quotes not excluded: an upper bound).
-    Checked before parsing, because PyYAML's scanner slows down on a long
-    run of open brackets before its own nesting limit is reached."""
-    steps = map(_BRACKET_STEP.__getitem__, _BRACKETS.findall(text))
-    return max(itertools.accumulate(steps, initial=0))
 
 
 def parse_yaml(text: str, source: str) -> Any:
@@ -433,204 +299,6 @@ def _set_uncertainty(data: dict[str, Any], parts: list[str], value: Any) -> str 
         spec = section.get(entry)
         section[entry] = deep_merge(spec, value) if isinstance(spec, dict) and isinstance(value, dict) else value
     return None
-
-
-def _known_path(parts: list[str]) -> str | None:
-    """None if the dotted path names a scenario parameter, else the problem."""
-    model: Any = Scenario
-    for i, part in enumerate(parts):
-        fields = getattr(model, "model_fields", None)
-        if fields is None:
-            return f"{'.'.join(parts[:i])} is a value, not a section; set it directly"
-        if part not in fields:
-            return _unknown_key_message(part, list(fields))
-        model = _field_model(fields[part].annotation)
-    return None
-
-
-def _unknown_key_message(key: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(str(key), options, n=3, cutoff=0.6)
-    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else f"known keys: {', '.join(options)}"
-    return f"unknown key {key!r}; {hint}"
-
-
-def _model_at(loc: tuple[Any, ...]) -> Any:
-    model: Any = Scenario
-    for part in loc:
-        fields = getattr(model, "model_fields", None)
-        if fields is None or part not in fields:
-            return None
-        model = _field_model(fields[part].annotation)
-    return model
-
-
-def _problems_from(exc: ValidationError) -> list[Problem]:
-    problems = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        path = ".".join(str(x) for x in loc)
-        if err["type"] == "extra_forbidden":
-            parent = _model_at(loc[:-1])
-            options = list(parent.model_fields) if parent is not None else []
-            problems.append(Problem(path, _unknown_key_message(str(loc[-1]), options)))
-            continue
-        msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, ") :]
-        inp = err.get("input")
-        if err["type"] == "finite_number":
-            msg = "not a finite number"
-        if isinstance(inp, (dict, list, tuple)) and loc:  # a rule of a whole section or entry: its message says what
-            problems.append(Problem(path, msg))
-            continue
-        try:
-            shown = repr(inp) if isinstance(inp, (int, float, str, bool)) or inp is None else type(inp).__name__
-        except ValueError:  # an integer too long to print
-            shown = "a very large number"
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        hint = _range_hint(loc)
-        problems.append(Problem(path, f"{msg} (got {shown}){hint}" if loc else msg))  # a whole-scenario rule names its fields
-    return problems
-
-
-def _range_hint(loc: tuple[Any, ...]) -> str:
-    parent = _model_at(loc[:-1])
-    if parent is None or not loc or loc[-1] not in getattr(parent, "model_fields", {}):
-        return ""
-    return _info_hint(parent.model_fields[loc[-1]])
-
-
-def _info_hint(info: Any) -> str:
-    """'; use a value from LO to HI (unit)' for a field with a range ('' without one)."""
-    lo = hi = gt = None
-    for m in info.metadata:
-        lo = getattr(m, "ge", lo)
-        gt = getattr(m, "gt", gt)
-        hi = getattr(m, "le", hi)
-    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-    unit = f" ({extra['unit']})" if extra.get("unit") else ""
-    if lo is not None and hi is not None:
-        return f"; use a value from {lo} to {hi}{unit}"
-    if gt is not None:
-        return f"; use a value above {gt}" + (f" and at most {hi}" if hi is not None else "") + unit
-    if lo is not None:
-        return f"; use a value of at least {lo}{unit}"
-    if hi is not None:
-        return f"; use a value of at most {hi}{unit}"
-    return ""
-
-
-def _reject_non_finite(data: Any, path: str, problems: list[Problem], expected: Any = Scenario, info: Any = None) -> None:
-    """Values that the model would take in silently as something else, found
-    before validation: NaN and infinities (also written as text, e.g. "nan" or
-    1e999, which YAML reads as a string), true/false where a number goes,
-    huge integers, keys that are not valid text.  ``expected`` is the type the
-    model expects at ``path`` (None where unknown), ``info`` its field."""
-    kinds = _kinds(expected)
-    if isinstance(data, dict):
-        fields, values = _mapping_of(expected, kinds)
-        for k, v in data.items():
-            if isinstance(k, str) and not _utf8(k):
-                problems.append(Problem(path, f"key {k!r} contains a character that is not valid text; retype the key"))
-                continue
-            key = str(k) if str(k) else "''"
-            field = fields.get(k) if isinstance(k, str) else None
-            sub = field.annotation if field is not None else (values[1] if len(values) == 2 else None)
-            _reject_non_finite(v, f"{path}.{key}" if path else key, problems, sub, field)
-    elif isinstance(data, list):
-        items = _container_args(expected, tuple) or _container_args(expected, list)
-        for i, v in enumerate(data):
-            sub = items[0] if len(items) == 1 or (len(items) == 2 and items[1] is Ellipsis) else None
-            if len(items) > 1 and items[-1] is not Ellipsis and i < len(items):
-                sub = items[i]
-            _reject_non_finite(v, f"{path}.{i}", problems, sub, info)
-    elif isinstance(data, float) and not math.isfinite(data):
-        problems.append(Problem(path, f"{data} is not a finite number{_fix(info)}"))
-    elif isinstance(data, bool):
-        if kinds & {int, float} and bool not in kinds:
-            problems.append(Problem(path, f"{str(data).lower()} is a yes/no value, not a number{_fix(info, 'give a number')}"))
-    elif isinstance(data, int) and abs(data).bit_length() > MAX_INT_BITS:
-        problems.append(Problem(path, "the number is far too large; give a value in the field's range"))
-    elif isinstance(data, str) and float in kinds and str not in kinds and _non_finite_text(data):
-        what = "not a number" if "nan" in data.lower() else "not a finite number"
-        problems.append(Problem(path, f"{data.strip()!r} is {what}{_fix(info)}"))
-
-
-def _fix(info: Any, default: str = "give a finite value") -> str:
-    return (_info_hint(info) if info is not None else "") or f"; {default}"
-
-
-_KINDS: dict[
-    int, tuple[Any, frozenset[Any]]
-] = {}  # id(annotation) -> (annotation, its kinds): annotations live as long as their models
-
-
-def _kinds(annotation: Any) -> frozenset[Any]:
-    """The plain types an annotation admits (through Annotated, unions and Optional)."""
-    hit = _KINDS.get(id(annotation))
-    if hit is not None and hit[0] is annotation:
-        return hit[1]
-    kinds = frozenset(_plain_kinds(annotation))
-    _KINDS[id(annotation)] = (annotation, kinds)
-    return kinds
-
-
-def _plain_kinds(annotation: Any) -> set[Any]:
-    if annotation is None:
-        return set()
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _plain_kinds(typing.get_args(annotation)[0])
-    if origin is typing.Union or origin is types.UnionType:
-        return set().union(*(_plain_kinds(a) for a in typing.get_args(annotation)))
-    return {origin if origin is not None else annotation}
-
-
-_MAPPINGS: dict[int, tuple[Any, dict[str, Any], tuple[Any, ...]]] = {}
-
-
-def _mapping_of(annotation: Any, kinds: frozenset[Any]) -> tuple[dict[str, Any], tuple[Any, ...]]:
-    """The fields of the section model an annotation admits, and the type arguments of its ``dict`` member."""
-    hit = _MAPPINGS.get(id(annotation))
-    if hit is not None and hit[0] is annotation:
-        return hit[1], hit[2]
-    model = next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
-    found = (model.model_fields if model is not None else {}, _container_args(annotation, dict))
-    _MAPPINGS[id(annotation)] = (annotation, *found)
-    return found
-
-
-def _container_args(annotation: Any, container: type) -> tuple[Any, ...]:
-    """The type arguments of the ``container`` member of an annotation (``dict[str, X]`` -> (str, X))."""
-    if annotation is None:
-        return ()
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _container_args(typing.get_args(annotation)[0], container)
-    if origin is typing.Union or origin is types.UnionType:
-        for a in typing.get_args(annotation):
-            found = _container_args(a, container)
-            if found:
-                return found
-        return ()
-    return typing.get_args(annotation) if origin is container else ()
-
-
-def _non_finite_text(text: str) -> bool:
-    """Whether a string would be read as NaN or an infinity where a number goes ("nan", "-inf", "1e999")."""
-    try:
-        return not math.isfinite(float(text.strip().replace("_", "")))
-    except (ValueError, OverflowError):
-        return False
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate, e.g. from a "\\ud800" escape
-        return False
-    return True
 
 
 @functools.lru_cache(maxsize=1)

@@ -212,9 +212,9 @@ def test_reference_doc_is_current() -> None:
 def test_reference_doc_follows_the_scenario_sections() -> None:
     text = reference_markdown()
     heads = [line[3:] for line in text.splitlines() if line.startswith("## ") and line[3:] in Scenario.model_fields]
-    from sim.scenario.loader import _field_model
+    from sim.scenario.fields import section_model
 
-    sections = [k for k, f in Scenario.model_fields.items() if _field_model(f.annotation) is not None]
+    sections = [k for k, f in Scenario.model_fields.items() if section_model(f.annotation) is not None]
     assert heads == sections
     for path in parameters():
         assert f"`{path}`" in text, path

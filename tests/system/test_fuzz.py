@@ -28,7 +28,6 @@ from hypothesis import strategies as st
 from sim.cli.main import main
 from sim.scenario.loader import (
     MAX_SCENARIO_BYTES,
-    Problem,
     ScenarioError,
     apply_overrides,
     load_scenario,
@@ -37,6 +36,7 @@ from sim.scenario.loader import (
     validate,
 )
 from sim.scenario.model import Scenario
+from sim.scenario.problems import Problem
 
 from ..conftest import SCENARIOS, fuzz_count
 

@@ -43,7 +43,8 @@ from sim.errors import RunawayCourse
 from sim.kernel.constants import DAYS_PER_MONTH, Compiled, phi_inv
 from sim.kernel.constants import LN2 as _LN2
 from sim.kernel.events import EV
-from sim.kernel.labs import Trajectory, calcium, time_below
+from sim.kernel.finish import finish
+from sim.kernel.labs import Trajectory
 from sim.kernel.philox import COMPILED as _COMPILED
 from sim.kernel.philox import key_words, uniform
 from sim.kernel.state import CareReceived, CauseOfDeathClocks, ProgressionClock, TransfusionState
@@ -990,7 +991,7 @@ class Patient:
                 self._on_complication(bleed=False)
             else:
                 self._on_complication(bleed=True)
-        self._finish(horizon)
+        finish(self, horizon)
         return -1.0
 
     def _on_agenda(self, kind: int, arg: Any) -> None:
@@ -1047,110 +1048,7 @@ class Patient:
     def close_at_horizon(self) -> None:
         """End a course still open when the run stops (censored at its horizon)."""
         if self.alive:
-            self._finish(self.horizon)
-
-    def _lab_outcomes(self) -> tuple[float, ...]:
-        """Worst values, time below the grade 3 boundaries, and (for patients
-        whose trajectories are kept) the values week by week."""
-        m, lab = self.m, self.m.labs
-        end = self.now
-        for lin in range(3):
-            v = self.traj[lin].value(end)
-            if v < self.worst_val[lin]:
-                self.worst_val[lin] = v
-        changed = any(len(t.seg_t) > 1 or t.dip for t in self.traj)
-        below = [0.0, 0.0, 0.0]
-        if changed:
-            t0 = (
-                min(self.carc_onset, *(d[0] for t in self.traj for d in t.dip))
-                if any(t.dip for t in self.traj)
-                else self.carc_onset
-            )
-            t0 = min(t0, end)
-            day = 1.0 / DAYS_PER_MONTH
-            for lin in range(3):
-                below[lin] = time_below(self.traj[lin], m.thresholds[lin][2], t0, end, day) * DAYS_PER_MONTH
-        ca_max = max([self.ca0] + [p for _, p in self.ca_peaks])
-        keep = lab.keep_patients
-        if keep < 0 or self.pid < keep:
-            week = 7.0 / DAYS_PER_MONTH
-            n = int(end / week) + 1
-            rows = self.rec.labs
-            rise, hl = lab.calcium_rise_days / DAYS_PER_MONTH, lab.calcium_half_life_days / DAYS_PER_MONTH
-            for k in range(n + 1):
-                t = min(k * week, end)
-                tc = self.entry + t
-                for a, traj in enumerate(self.traj):
-                    rows.append((self.pid, tc, a, traj.value(t)))
-                rows.append((self.pid, tc, 3, calcium(self.ca0, self.ca_peaks, t, lab.calcium_threshold_mmol_l, rise, hl)))
-        return (
-            self.traj[0].seg_v[0],
-            self.worst_val[0],
-            self.worst_val[1],
-            self.worst_val[2],
-            ca_max,
-            below[0],
-            below[1],
-            below[2],
-        )
-
-    def _finish(self, horizon: float) -> None:
-        if self.alive:
-            self.now = horizon
-            self.log(E_CENSORED, "alive at horizon")
-            death, cause, follow = None, None, horizon
-        else:
-            self.log(E_DEATH, f"{self.death_cause}" + (f": {self.death_detail}" if self.death_detail else ""))
-            death, cause, follow = self.now, self.death_cause, self.now
-        got = self.received
-        self.rec.rows.append(
-            (  # in the order of sim.kernel.vocabulary.PATIENT_COLUMNS
-                self.pid,
-                self.primary,
-                self.age,
-                self.agent,
-                self.visceral,
-                self.entry,
-                death,
-                cause,
-                follow,
-                self.carc_onset,
-                self.carc_diag,
-                self.first_hyper,
-                self.first_sre,
-                self.first_scc,
-                self.n_sre,
-                self.n_pain,
-                self.n_hyper,
-                self.worst[0],
-                self.worst[1],
-                self.worst[2],
-                self.dic,
-                self.leuko_eb,
-                self.paralysis,
-                self.chemo,
-                self.remission,
-                bool(self.at_onset & 1),
-                bool(self.at_onset & 2),
-                bool(self.at_onset & 4),
-                got.radiotherapy_courses,
-                got.radiotherapy_fractions,
-                got.radionuclide,
-                got.chemo_cycles,
-                got.rbc_units,
-                got.platelet_units,
-                got.surgery,
-                got.admissions,
-                got.bed_days,
-                got.scintigraphy,
-                got.biopsy,
-                got.wait_days,
-                *self._lab_outcomes(),
-            )
-        )
-        self.done = True
-        # drop references so a finished patient costs nothing
-        self.u_buf = self.u_extra = self.agenda = None  # type: ignore[assignment]
+            finish(self, self.horizon)
 
 
 _ND = NormalDist()

@@ -34,14 +34,17 @@ from __future__ import annotations
 
 import heapq
 import math
-from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Final
 
 from simpy import Interrupt
 
 from sim.errors import RunawayCourse
-from sim.kernel.constants import DAYS_PER_MONTH, Compiled, phi_inv
+from sim.kernel.constants import DAYS_PER_MONTH, Compiled
 from sim.kernel.constants import LN2 as _LN2
+from sim.kernel.draws import beta_inv as _beta_inv
+from sim.kernel.draws import exp_median as _exp_median
+from sim.kernel.draws import pick as _pick
+from sim.kernel.entry import enter
 from sim.kernel.events import EV
 from sim.kernel.finish import finish
 from sim.kernel.labs import Trajectory
@@ -160,18 +163,6 @@ _CARC_CAUSE: Final = ("progression", "bleeding", "infection", "bleeding", "other
 _CARC_DETAIL: Final = ("after carcinosis", "after carcinosis", "after carcinosis", "DIC", "after carcinosis")
 
 
-def _pick(cum: tuple[float, ...], u: float) -> int:
-    for i, c in enumerate(cum):
-        if u < c:
-            return i
-    return len(cum) - 1
-
-
-def _exp_median(u: float, median: float) -> float:
-    """Exponential with the given median, by inversion of a uniform."""
-    return -math.log(u) * median / LN2
-
-
 class Patient:
     """One patient's state and course (a SimPy process: :meth:`course`)."""
 
@@ -279,6 +270,36 @@ class Patient:
     fixed: Any
     wait_until: float
     ca_peaks: list[tuple[float, float]]
+    # set at entry (sim.kernel.entry)
+    primary: int
+    age: float
+    agent: int
+    visceral: bool
+    seq: int
+    n_sre: int
+    n_pain: int
+    n_hyper: int
+    n_compl: int
+    at_onset: int
+    ca0: float
+    rate_mult: float
+    traj: list[Trajectory]
+    vals: list[float]
+    nvals: list[float]
+    ngrade: list[int]
+    worst: list[int]
+    worst_val: list[float]
+    why: list[str]
+    received: CareReceived
+    transfusion: TransfusionState
+    carc_onset: float
+    carc_diag: float
+    first_scc: float
+    paralysis: bool
+    grade: list[int]
+    grade_old: list[int]
+    on_chemo: bool
+    terminal_on: bool
 
     def __init__(
         self,
@@ -370,80 +391,6 @@ class Patient:
             self.proc.interrupt()
 
     # ------------------------------------------------------------------ 1. entry
-    def _entry(self) -> None:
-        m = self.m
-        self.now = 0.0
-        self.primary = _pick(m.primary_cum, self.u(P_ENTRY))
-        self.age = m.age_quantile(self.u(P_ENTRY))
-        self.agent = _pick(m.agent_cum, self.u(P_ENTRY))
-        self.visceral = self.u(P_ENTRY) < m.visceral_disease_probability
-        self.log(E_ENTRY, ("prostate", "breast", "lung", "renal", "thyroid", "other")[self.primary])
-
-        self.alive = True
-        self.t_prog = self.t_other = self.t_sre = self.t_pain = self.t_cdeath = INF
-        self.t_worsen0 = self.t_worsen1 = self.t_worsen2 = self.t_infect = self.t_bleed = INF
-        m = self.m
-        self.agenda = []
-        self.seq = 0
-        self.death_cause = None
-        self.death_detail = ""
-        self.n_sre = self.n_pain = self.n_hyper = 0
-        self.first_sre = self.first_scc = self.first_hyper = INF
-        self.paralysis = False
-        self.carc = False
-        self.carc_onset = self.carc_diag = INF
-        self.grade = [0, 0, 0]
-        self.grade_old = [0, 0, 0]
-        self.ngrade = [0, 0, 0]  # the grades of the marrow's own output (without transfusions)
-        self.nvals = [0.0, 0.0, 0.0]
-        self.at_onset = 0
-        # blood counts and calcium at baseline (labs section), then their trajectories
-        lab = m.labs
-        hb0 = _truncnorm(
-            self.u(P_ENTRY),
-            lab.hb_baseline_mean_g_dl,
-            lab.hb_baseline_sd_g_dl,
-            lab.hb_baseline_min_g_dl,
-            lab.hb_baseline_max_g_dl,
-        )
-        plt0 = _trunclognorm(
-            self.u(P_ENTRY),
-            lab.platelets_baseline_median_e9_l,
-            lab.platelets_baseline_sd_log,
-            lab.platelets_baseline_min_e9_l,
-            lab.platelets_baseline_max_e9_l,
-        )
-        anc0 = _trunclognorm(
-            self.u(P_ENTRY),
-            lab.anc_baseline_median_e9_l,
-            lab.anc_baseline_sd_log,
-            lab.anc_baseline_min_e9_l,
-            lab.anc_baseline_max_e9_l,
-        )
-        self.ca0 = _truncnorm(
-            self.u(P_ENTRY),
-            lab.calcium_baseline_mean_mmol_l,
-            lab.calcium_baseline_sd_mmol_l,
-            lab.calcium_baseline_min_mmol_l,
-            lab.calcium_baseline_max_mmol_l,
-        )
-        self.traj = [Trajectory(hb0), Trajectory(plt0), Trajectory(anc0)]
-        self.worst_val = [hb0, plt0, anc0]
-        self.vals = [hb0, plt0, anc0]  # the counts when last looked at
-        self.ca_peaks = []
-        self.why = ["", "", ""]
-        self.rate_mult = math.exp(lab.infiltration_rate_sd_log * phi_inv(self.u(P_ENTRY)))
-        self.visit_now = True
-        self.worst = [0, 0, 0]
-        self.dic = self.leuko_eb = False
-        self.suspected = self.diagnosed = self.on_chemo = self.chemo = self.remission = False
-        self.deaths = CauseOfDeathClocks([], 0.0)  # timed from carcinosis onset
-        self.infE = self.bleedE = 0.0
-        self.n_compl = 0
-        self.terminal_on = False
-        self.received = CareReceived()
-        self.transfusion = TransfusionState()
-
     # ------------------------------------------------------------------ 2. progression clock
     def _start_progression(self) -> None:
         m = self.m
@@ -914,7 +861,7 @@ class Patient:
             self.u_pos = list(streams.offsets)
             self.u_end = [o + k for o, k in zip(streams.offsets, streams.sizes, strict=True)]
             self.u_extra = {}
-        self._entry()
+        enter(self)
         self._start_progression()
         self._start_other_mortality()
         self._time_sre()
@@ -1051,9 +998,6 @@ class Patient:
             finish(self, self.horizon)
 
 
-_ND = NormalDist()
-
-
 class DirectClock:
     """Stands in for the SimPy environment of a course that waits on nothing
     but its own clock: ``timeout(d)`` is just the delay ``d``."""
@@ -1081,37 +1025,3 @@ def run_direct(m: Compiled, care: Care, rec: Recorder, streams: Any, n: int, end
         p.begin()
         while p.advance() >= 0.0:
             pass
-
-
-_CDF_BOUNDS: dict[tuple[float, float, float, float], tuple[float, float]] = {}
-
-
-def _truncnorm(u: float, mean: float, sd: float, lo: float, hi: float) -> float:
-    """Normal(mean, sd) truncated to [lo, hi], by inversion of a uniform."""
-    if sd <= 0:
-        return min(max(mean, lo), hi)
-    key = (mean, sd, lo, hi)
-    ab = _CDF_BOUNDS.get(key)
-    if ab is None:  # the CDF at the bounds, once per distinct distribution
-        if len(_CDF_BOUNDS) >= 4096:
-            _CDF_BOUNDS.clear()
-        ab = _CDF_BOUNDS[key] = (_ND.cdf((lo - mean) / sd), _ND.cdf((hi - mean) / sd))
-    a, b = ab
-    q = min(max(a + (b - a) * u, 1e-12), 1 - 1e-12)
-    return min(max(mean + sd * phi_inv(q), lo), hi)
-
-
-def _trunclognorm(u: float, median: float, sd_log: float, lo: float, hi: float) -> float:
-    """Log-normal with the given median, truncated to [lo, hi]."""
-    return math.exp(_truncnorm(u, math.log(median), sd_log, math.log(lo), math.log(hi)))
-
-
-def _beta_inv(u: float, a: float, b: float) -> float:
-    """Inverse CDF of Beta(a, b) (closed form for the common a=1 or b=1 cases)."""
-    if b == 1.0:
-        return u ** (1.0 / a)
-    if a == 1.0:
-        return 1.0 - (1.0 - u) ** (1.0 / b)
-    from scipy.special import betaincinv
-
-    return float(betaincinv(a, b, u))

@@ -39,128 +39,284 @@ from typing import TYPE_CHECKING, Any, Final
 from simpy import Interrupt
 
 from sim.errors import RunawayCourse
+from sim.kernel.codes import (
+    _CARC_CAUSE as _CARC_CAUSE,
+)
+from sim.kernel.codes import (
+    _CARC_DETAIL as _CARC_DETAIL,
+)
+from sim.kernel.codes import (
+    A_BIOPSY as A_BIOPSY,
+)
+from sim.kernel.codes import (
+    A_CARE as A_CARE,
+)
+from sim.kernel.codes import (
+    A_CHEMO_CYCLE as A_CHEMO_CYCLE,
+)
+from sim.kernel.codes import (
+    A_DIAGNOSIS as A_DIAGNOSIS,
+)
+from sim.kernel.codes import (
+    A_FEBRILE as A_FEBRILE,
+)
+from sim.kernel.codes import (
+    A_HYPER_CRISIS as A_HYPER_CRISIS,
+)
+from sim.kernel.codes import (
+    A_HYPER_RECUR as A_HYPER_RECUR,
+)
+from sim.kernel.codes import (
+    A_NADIR_END as A_NADIR_END,
+)
+from sim.kernel.codes import (
+    A_NADIR_START as A_NADIR_START,
+)
+from sim.kernel.codes import (
+    A_ONSET_BY_OTHER as A_ONSET_BY_OTHER,
+)
+from sim.kernel.codes import (
+    A_RADIUM as A_RADIUM,
+)
+from sim.kernel.codes import (
+    A_RELAPSE as A_RELAPSE,
+)
+from sim.kernel.codes import (
+    A_RT_RESPONSE as A_RT_RESPONSE,
+)
+from sim.kernel.codes import (
+    A_RT_RETREAT as A_RT_RETREAT,
+)
+from sim.kernel.codes import (
+    A_SCAN as A_SCAN,
+)
+from sim.kernel.codes import (
+    A_SRSM as A_SRSM,
+)
+from sim.kernel.codes import (
+    A_VISIT as A_VISIT,
+)
+from sim.kernel.codes import (
+    ANEMIA as ANEMIA,
+)
+from sim.kernel.codes import (
+    C_BLEEDING as C_BLEEDING,
+)
+from sim.kernel.codes import (
+    C_DIC as C_DIC,
+)
+from sim.kernel.codes import (
+    C_INFECTION as C_INFECTION,
+)
+from sim.kernel.codes import (
+    C_OTHER as C_OTHER,
+)
+from sim.kernel.codes import (
+    C_PROGRESSION as C_PROGRESSION,
+)
+from sim.kernel.codes import (
+    E_ADMISSION as E_ADMISSION,
+)
+from sim.kernel.codes import (
+    E_ANALGESIA as E_ANALGESIA,
+)
+from sim.kernel.codes import (
+    E_BIOPSY as E_BIOPSY,
+)
+from sim.kernel.codes import (
+    E_BLEEDING as E_BLEEDING,
+)
+from sim.kernel.codes import (
+    E_CARCINOSIS_DIAGNOSIS as E_CARCINOSIS_DIAGNOSIS,
+)
+from sim.kernel.codes import (
+    E_CARCINOSIS_ONSET as E_CARCINOSIS_ONSET,
+)
+from sim.kernel.codes import (
+    E_CENSORED as E_CENSORED,
+)
+from sim.kernel.codes import (
+    E_CHEMOTHERAPY_CYCLE as E_CHEMOTHERAPY_CYCLE,
+)
+from sim.kernel.codes import (
+    E_CORD_COMPRESSION as E_CORD_COMPRESSION,
+)
+from sim.kernel.codes import (
+    E_CYTOPENIA as E_CYTOPENIA,
+)
+from sim.kernel.codes import (
+    E_DEATH as E_DEATH,
+)
+from sim.kernel.codes import (
+    E_DIC as E_DIC,
+)
+from sim.kernel.codes import (
+    E_ENTRY as E_ENTRY,
+)
+from sim.kernel.codes import (
+    E_FEBRILE_NEUTROPENIA as E_FEBRILE_NEUTROPENIA,
+)
+from sim.kernel.codes import (
+    E_HYPERCALCEMIA as E_HYPERCALCEMIA,
+)
+from sim.kernel.codes import (
+    E_INFECTION as E_INFECTION,
+)
+from sim.kernel.codes import (
+    E_LEUKOERYTHROBLASTIC as E_LEUKOERYTHROBLASTIC,
+)
+from sim.kernel.codes import (
+    E_PAIN as E_PAIN,
+)
+from sim.kernel.codes import (
+    E_PAIN_RESPONSE as E_PAIN_RESPONSE,
+)
+from sim.kernel.codes import (
+    E_PARALYSIS as E_PARALYSIS,
+)
+from sim.kernel.codes import (
+    E_RADIONUCLIDE as E_RADIONUCLIDE,
+)
+from sim.kernel.codes import (
+    E_RADIOTHERAPY as E_RADIOTHERAPY,
+)
+from sim.kernel.codes import (
+    E_RELAPSE as E_RELAPSE,
+)
+from sim.kernel.codes import (
+    E_REMISSION as E_REMISSION,
+)
+from sim.kernel.codes import (
+    E_SCINTIGRAPHY as E_SCINTIGRAPHY,
+)
+from sim.kernel.codes import (
+    E_SRE as E_SRE,
+)
+from sim.kernel.codes import (
+    E_SURGERY as E_SURGERY,
+)
+from sim.kernel.codes import (
+    E_SUSPICION as E_SUSPICION,
+)
+from sim.kernel.codes import (
+    E_TERMINAL_MYELOSUPPRESSION as E_TERMINAL_MYELOSUPPRESSION,
+)
+from sim.kernel.codes import (
+    E_TRANSFUSION_PLATELETS as E_TRANSFUSION_PLATELETS,
+)
+from sim.kernel.codes import (
+    E_TRANSFUSION_RBC as E_TRANSFUSION_RBC,
+)
+from sim.kernel.codes import (  # re-exported: care and the tests read the codes here
+    INF as INF,
+)
+from sim.kernel.codes import (
+    LEUKO as LEUKO,
+)
+from sim.kernel.codes import (
+    LINEAGE_NAMES as LINEAGE_NAMES,
+)
+from sim.kernel.codes import (
+    LN2 as LN2,
+)
+from sim.kernel.codes import (
+    P_CARC as P_CARC,
+)
+from sim.kernel.codes import (
+    P_CHEMO as P_CHEMO,
+)
+from sim.kernel.codes import (
+    P_COMPL as P_COMPL,
+)
+from sim.kernel.codes import (
+    P_DETECT as P_DETECT,
+)
+from sim.kernel.codes import (
+    P_ENTRY as P_ENTRY,
+)
+from sim.kernel.codes import (
+    P_HYPER as P_HYPER,
+)
+from sim.kernel.codes import (
+    P_OTHER as P_OTHER,
+)
+from sim.kernel.codes import (
+    P_PAIN as P_PAIN,
+)
+from sim.kernel.codes import (
+    P_PROG as P_PROG,
+)
+from sim.kernel.codes import (
+    P_RN as P_RN,
+)
+from sim.kernel.codes import (
+    P_RT as P_RT,
+)
+from sim.kernel.codes import (
+    P_SRE as P_SRE,
+)
+from sim.kernel.codes import (
+    P_TRANSF as P_TRANSF,
+)
+from sim.kernel.codes import (
+    S_BLEED as S_BLEED,
+)
+from sim.kernel.codes import (
+    S_CDEATH as S_CDEATH,
+)
+from sim.kernel.codes import (
+    S_INFECT as S_INFECT,
+)
+from sim.kernel.codes import (
+    S_OTHER as S_OTHER,
+)
+from sim.kernel.codes import (
+    S_PAIN as S_PAIN,
+)
+from sim.kernel.codes import (
+    S_PROG as S_PROG,
+)
+from sim.kernel.codes import (
+    S_SRE as S_SRE,
+)
+from sim.kernel.codes import (
+    S_WORSEN0 as S_WORSEN0,
+)
+from sim.kernel.codes import (
+    S_WORSEN1 as S_WORSEN1,
+)
+from sim.kernel.codes import (
+    S_WORSEN2 as S_WORSEN2,
+)
+from sim.kernel.codes import (
+    THROMBO as THROMBO,
+)
 from sim.kernel.constants import DAYS_PER_MONTH, Compiled
-from sim.kernel.constants import LN2 as _LN2
-from sim.kernel.draws import beta_inv as _beta_inv
 from sim.kernel.draws import exp_median as _exp_median
 from sim.kernel.draws import pick as _pick
 from sim.kernel.entry import enter
-from sim.kernel.events import EV
 from sim.kernel.finish import finish
+from sim.kernel.hypercalcemia import on_hypercalcemia
 from sim.kernel.labs import Trajectory
+from sim.kernel.other_mortality import start_other_mortality
+from sim.kernel.pain import on_pain, time_pain
 from sim.kernel.philox import COMPILED as _COMPILED
 from sim.kernel.philox import key_words, uniform
+from sim.kernel.progression import advance_progression, on_progression, start_progression, time_progression
+from sim.kernel.sre import on_sre, time_sre
 from sim.kernel.state import CareReceived, CauseOfDeathClocks, ProgressionClock, TransfusionState
-from sim.kernel.vocabulary import STREAM_ID
 from sim.kernel.vocabulary import STREAM_SIZES as _STREAM_SIZES
 
 if TYPE_CHECKING:
     from sim.kernel.care import Care
     from sim.kernel.events import Recorder
 
-INF: Final = math.inf
-LN2: Final = _LN2
-
-# Constants are Final so that the compiled kernel reads them as C constants, not from the module's dictionary.
-
-# random-stream process ids (the process word of every number's address), by name (sim.kernel.vocabulary)
-P_ENTRY: Final = STREAM_ID["entry"]
-P_PROG: Final = STREAM_ID["progression"]
-P_OTHER: Final = STREAM_ID["other_mortality"]
-P_SRE: Final = STREAM_ID["sre"]
-P_PAIN: Final = STREAM_ID["pain"]
-P_HYPER: Final = STREAM_ID["hypercalcemia"]
-P_CARC: Final = STREAM_ID["carcinosis"]
-P_DETECT: Final = STREAM_ID["detection"]
-P_COMPL: Final = STREAM_ID["complications"]
-P_RT: Final = STREAM_ID["radiotherapy"]
-P_RN: Final = STREAM_ID["radionuclide"]
-P_CHEMO: Final = STREAM_ID["chemotherapy"]
-P_TRANSF: Final = STREAM_ID["transfusion"]
 # pre-drawn per patient by the Python kernel (sizes in sim.kernel.vocabulary.STREAMS)
 STREAM_SIZES = _STREAM_SIZES
 # the compiled kernel draws each number when it is used (sim.kernel.philox: well under a microsecond
 # each, about 50 per patient) instead of pre-drawing the blocks above through NumPy
 COMPILED: Final = _COMPILED
 LAZY_DRAWS: Final = COMPILED
-
-# event codes (sim.kernel.events.EVENTS)
-E_ADMISSION: Final = EV["admission"]
-E_ANALGESIA: Final = EV["analgesia"]
-E_BIOPSY: Final = EV["biopsy"]
-E_BLEEDING: Final = EV["bleeding"]
-E_CARCINOSIS_DIAGNOSIS: Final = EV["carcinosis_diagnosis"]
-E_CARCINOSIS_ONSET: Final = EV["carcinosis_onset"]
-E_CENSORED: Final = EV["censored"]
-E_CHEMOTHERAPY_CYCLE: Final = EV["chemotherapy_cycle"]
-E_CORD_COMPRESSION: Final = EV["cord_compression"]
-E_CYTOPENIA: Final = EV["cytopenia"]
-E_DEATH: Final = EV["death"]
-E_DIC: Final = EV["dic"]
-E_ENTRY: Final = EV["entry"]
-E_FEBRILE_NEUTROPENIA: Final = EV["febrile_neutropenia"]
-E_HYPERCALCEMIA: Final = EV["hypercalcemia"]
-E_INFECTION: Final = EV["infection"]
-E_LEUKOERYTHROBLASTIC: Final = EV["leukoerythroblastic"]
-E_PAIN: Final = EV["pain"]
-E_PAIN_RESPONSE: Final = EV["pain_response"]
-E_PARALYSIS: Final = EV["paralysis"]
-E_RADIONUCLIDE: Final = EV["radionuclide"]
-E_RADIOTHERAPY: Final = EV["radiotherapy"]
-E_RELAPSE: Final = EV["relapse"]
-E_REMISSION: Final = EV["remission"]
-E_SCINTIGRAPHY: Final = EV["scintigraphy"]
-E_SRE: Final = EV["sre"]
-E_SURGERY: Final = EV["surgery"]
-E_SUSPICION: Final = EV["suspicion"]
-E_TERMINAL_MYELOSUPPRESSION: Final = EV["terminal_myelosuppression"]
-E_TRANSFUSION_PLATELETS: Final = EV["transfusion_platelets"]
-E_TRANSFUSION_RBC: Final = EV["transfusion_rbc"]
-
-# clock slots
-S_PROG: Final = 0
-S_OTHER: Final = 1
-S_SRE: Final = 2
-S_PAIN: Final = 3
-S_CDEATH: Final = 4
-S_WORSEN0: Final = 5
-S_WORSEN1: Final = 6
-S_WORSEN2: Final = 7
-S_INFECT: Final = 8
-S_BLEED: Final = 9
-
-# one-off agenda items
-A_CARE: Final = 0
-A_RT_RESPONSE: Final = 1
-A_RT_RETREAT: Final = 2
-A_RADIUM: Final = 3
-A_SRSM: Final = 4
-A_HYPER_RECUR: Final = 5
-A_SCAN: Final = 6
-A_BIOPSY: Final = 7
-A_DIAGNOSIS: Final = 8
-A_CHEMO_CYCLE: Final = 9
-A_FEBRILE: Final = 10
-A_NADIR_END: Final = 11
-A_RELAPSE: Final = 12
-A_HYPER_CRISIS: Final = 13
-A_NADIR_START: Final = 14
-A_ONSET_BY_OTHER: Final = 15
-A_VISIT: Final = 16
-
-LINEAGE_NAMES: Final = ("anemia", "thrombocytopenia", "leukopenia")
-ANEMIA: Final = 0
-THROMBO: Final = 1
-LEUKO: Final = 2
-
-# causes of death after carcinosis (shares in the scenario, in this order)
-C_PROGRESSION: Final = 0
-C_BLEEDING: Final = 1
-C_INFECTION: Final = 2
-C_DIC: Final = 3
-C_OTHER: Final = 4
-_CARC_CAUSE: Final = ("progression", "bleeding", "infection", "bleeding", "other")
-_CARC_DETAIL: Final = ("after carcinosis", "after carcinosis", "after carcinosis", "DIC", "after carcinosis")
 
 
 class Patient:
@@ -300,6 +456,15 @@ class Patient:
     grade_old: list[int]
     on_chemo: bool
     terminal_on: bool
+    prog: ProgressionClock
+    _v: float
+    _w: float
+    first_sre: float
+    first_hyper: float
+    t_prog: float
+    t_other: float
+    t_sre: float
+    t_pain: float
 
     def __init__(
         self,
@@ -392,167 +557,16 @@ class Patient:
 
     # ------------------------------------------------------------------ 1. entry
     # ------------------------------------------------------------------ 2. progression clock
-    def _start_progression(self) -> None:
-        m = self.m
-        self.prog = ProgressionClock(m.weib_k[self.primary], m.weib_lam[self.primary], -math.log(self.u(P_PROG)))
-        u_carc, u_hyper = self.u(P_PROG), self.u(P_PROG)
-        v = _beta_inv(self.u(P_PROG), m.carcinosis.onset_alpha, m.carcinosis.onset_beta)
-        w = _beta_inv(self.u(P_PROG), m.hypercalcemia.onset_alpha, m.hypercalcemia.onset_beta)
-        self.prog.carcinosis_at = v * self.prog.threshold if u_carc < m.p_carc[self.primary] else INF
-        self.prog.hypercalcemia_at = w * self.prog.threshold if u_hyper < m.p_hyper[self.primary][self.agent] else INF
-        self._time_progression()
-        self._v, self._w = v, w
-
-    def _advance_progression(self) -> None:
-        """Accumulate the progression hazard up to now."""
-        self.prog.advance(self.now)
-
-    def _time_progression(self) -> None:
-        """When the progression clock reaches its next threshold."""
-        self.t_prog = self.prog.next_time()
-
     def multiply_progression(self, factor: float) -> None:
         """Multiply the progression hazard from now on (re-times the clock)."""
-        self._advance_progression()
+        advance_progression(self)
         self.prog.multiplier *= factor
-        self._time_progression()
-
-    def _on_progression(self) -> None:
-        self.prog.accumulated = max(
-            self.prog.accumulated,
-            min(self.prog.carcinosis_at, self.prog.hypercalcemia_at, self.prog.threshold if self.prog.death_on else INF),
-        )
-        self.prog.since = self.now
-        eps = 1e-12 * (1.0 + self.prog.threshold)
-        if self.prog.hypercalcemia_at <= self.prog.accumulated + eps:
-            self.prog.hypercalcemia_at = INF
-            self._hypercalcemia()
-        elif self.prog.carcinosis_at <= self.prog.accumulated + eps:
-            self.prog.carcinosis_at = INF
-            self._carcinosis_onset(relapse=False)
-        elif self.prog.death_on and self.prog.threshold <= self.prog.accumulated + eps:
-            self.die("progression")
-        if self.alive:
-            self._time_progression()
+        time_progression(self)
 
     # ------------------------------------------------------------------ other causes
-    def _start_other_mortality(self) -> None:
-        om = self.m.other_mortality
-        e = -math.log(self.u(P_OTHER))
-        if not om.enabled or om.annual_rate_at_70 <= 0:
-            return
-        b = LN2 / om.doubling_years
-        a0 = om.annual_rate_at_70 * 2.0 ** ((self.age - 70.0) / om.doubling_years)
-        t_other = self.t_other = math.log1p(e * b / a0) / b * 12.0
-        # a patient due to develop carcinosis or hypercalcemia does so within
-        # the course even when it ends by another cause: at the same fraction
-        # of the way to that death
-        if self.prog.carcinosis_at < INF:
-            self.schedule(self._v * t_other, A_ONSET_BY_OTHER, 0)
-        if self.prog.hypercalcemia_at < INF:
-            self.schedule(self._w * t_other, A_ONSET_BY_OTHER, 1)
-
     # ------------------------------------------------------------------ 3. SREs
-    def _sre_rate(self) -> float:
-        m = self.m
-        base = m.sre_first[self.primary] if self.n_sre == 0 else m.sre.later_rate_per_month
-        return base * m.agent_hr[self.agent]
-
-    def _time_sre(self) -> None:
-        rate = self._sre_rate()
-        u = self.u(P_SRE)
-        self.t_sre = self.now + (-math.log(u) / rate if rate > 0 else INF)
-
-    def _on_sre(self) -> None:
-        m = self.m
-        sre = m.sre
-        self.n_sre += 1
-        kind = _pick(self.m.sre_type_cum, self.u(P_SRE))
-        name = ("radiation to bone", "pathological fracture", "spinal cord compression", "surgery to bone")[kind]
-        self.log(E_SRE, name)
-        if self.n_sre == 1:
-            self.first_sre = self.now
-            self.multiply_progression(m.hazard_ratio_after_sre)
-        care = self.care
-        if kind == 0:
-            care.refer_radiotherapy(self, "SRE", emergency=False)
-        elif kind == 1:
-            if self.u(P_SRE) < sre.fracture_surgery_probability:
-                care.surgery(self, "fracture fixation")
-            else:
-                care.refer_radiotherapy(self, "fracture", emergency=False)
-        elif kind == 2:
-            self._cord_compression()
-        else:
-            care.surgery(self, "surgery to bone")
-        if self.n_sre >= sre.max_events:
-            raise RunawayCourse(f"sre: patient {self.pid} reached sre.max_events={sre.max_events}; lower the SRE rates")
-        self._time_sre()
-
-    def _cord_compression(self) -> None:
-        m = self.m
-        if self.first_scc == INF:
-            self.first_scc = self.now
-            self.multiply_progression(m.hazard_ratio_after_cord_compression)
-        self.log(E_CORD_COMPRESSION)
-        if not self.paralysis and self.u(P_SRE) < m.sre.paralysis_probability:
-            self.paralysis = True
-            self.log(E_PARALYSIS, "permanent")
-        self.care.refer_radiotherapy(self, "cord compression", emergency=True)
-        if self.u(P_SRE) < m.sre.cord_compression_surgery_probability:
-            self.care.surgery(self, "decompression")
-        else:
-            self.care.admit(self, "cord compression", m.surgery.cord_compression_admission_days)
-
     # ------------------------------------------------------------------ 4. pain
-    def _time_pain(self) -> None:
-        rate = self.m.pain.rate_per_month
-        u = self.u(P_PAIN)
-        self.t_pain = self.now + (-math.log(u) / rate if rate > 0 else INF)
-
-    def _on_pain(self) -> None:
-        pain = self.m.pain
-        self.n_pain += 1
-        self.log(E_PAIN, "bone pain")
-        u = self.u(P_PAIN)
-        if u < pain.radiotherapy_probability:
-            self.care.refer_radiotherapy(self, "pain", emergency=False)
-        elif u < pain.radiotherapy_probability + (1 - pain.radiotherapy_probability) * pain.radionuclide_probability:
-            if not self.care.radionuclide(self):
-                self.log(E_ANALGESIA, "not eligible for radionuclides")
-        else:
-            self.log(E_ANALGESIA, "analgesia and physiotherapy")
-        if self.n_pain >= pain.max_episodes:
-            raise RunawayCourse(
-                f"pain: patient {self.pid} reached pain.max_episodes={pain.max_episodes}; lower pain.rate_per_month"
-            )
-        self._time_pain()
-
     # ------------------------------------------------------------------ 5. hypercalcemia
-    def _hypercalcemia(self) -> None:
-        h = self.m.hypercalcemia
-        self.n_hyper += 1
-        # corrected calcium has risen through the threshold now; it peaks a day later
-        lab = self.m.labs
-        peak = lab.calcium_threshold_mmol_l - lab.calcium_peak_excess_mean_mmol_l * math.log(self.u(P_HYPER))
-        self.ca_peaks.append((self.now, peak))
-        self.log(E_HYPERCALCEMIA, f"episode {self.n_hyper}: corrected calcium {peak:.2f} mmol/L")
-        self.care.admit(self, "hypercalcemia: hydration and bisphosphonate", h.admission_days)
-        if self.n_hyper == 1:
-            self.first_hyper = self.now
-            if self.prog.running:
-                self.multiply_progression(self.m.hr_hyper[self.primary])
-        if self.u(P_HYPER) < h.fatal_probability:
-            self.schedule(self.now + self.u(P_HYPER) * h.admission_days / DAYS_PER_MONTH, A_HYPER_CRISIS)
-            return
-        if self.u(P_HYPER) < h.recurrence_probability:
-            if self.n_hyper >= h.max_episodes:
-                raise RunawayCourse(
-                    f"hypercalcemia: patient {self.pid} reached hypercalcemia.max_episodes={h.max_episodes}; "
-                    "lower hypercalcemia.recurrence_probability or raise hypercalcemia.recurrence_median_months"
-                )
-            self.schedule(self.now + _exp_median(self.u(P_HYPER), h.recurrence_median_months), A_HYPER_RECUR)
-
     # ------------------------------------------------------------------ 6. carcinosis
     def _carcinosis_onset(self, relapse: bool) -> None:
         m = self.m
@@ -563,7 +577,7 @@ class Patient:
             self.carc_onset = self.now
         self.log(E_RELAPSE if relapse else E_CARCINOSIS_ONSET, "diffuse marrow infiltration")
         # the progression clock stops: the course is now the carcinosis course
-        self._advance_progression()
+        advance_progression(self)
         self.prog.running = False
         self.t_prog = INF
         hyper_pending = self.prog.hypercalcemia_at < INF
@@ -819,7 +833,7 @@ class Patient:
             self.on_chemo = False
             self.prog.running = True
             self.prog.since = self.now
-            self._time_progression()
+            time_progression(self)
             self.schedule(self.now + _exp_median(self.u(P_CHEMO), c.relapse_median_months), A_RELAPSE)
             self.counts_changed()
 
@@ -862,10 +876,10 @@ class Patient:
             self.u_end = [o + k for o, k in zip(streams.offsets, streams.sizes, strict=True)]
             self.u_extra = {}
         enter(self)
-        self._start_progression()
-        self._start_other_mortality()
-        self._time_sre()
-        self._time_pain()
+        start_progression(self)
+        start_other_mortality(self)
+        time_sre(self)
+        time_pain(self)
 
     def advance(self) -> float:
         """Run the course up to its next wait; return the wait in months (the
@@ -923,13 +937,13 @@ class Patient:
                 self._on_agenda(kind, arg)
                 continue
             if slot == S_PROG:
-                self._on_progression()
+                on_progression(self)
             elif slot == S_OTHER:
                 self.die("other", "other causes")
             elif slot == S_SRE:
-                self._on_sre()
+                on_sre(self)
             elif slot == S_PAIN:
-                self._on_pain()
+                on_pain(self)
             elif slot == S_CDEATH:
                 self._on_carc_death()
             elif slot <= S_WORSEN2:
@@ -954,7 +968,7 @@ class Patient:
         elif kind == A_SRSM:
             self.log(E_PAIN_RESPONSE, arg)
         elif kind == A_HYPER_RECUR:
-            self._hypercalcemia()
+            on_hypercalcemia(self)
         elif kind == A_HYPER_CRISIS:
             self.die("hypercalcemic_crisis", f"episode {self.n_hyper}")
         elif kind == A_SCAN:
@@ -979,14 +993,14 @@ class Patient:
             self._on_visit()
         elif kind == A_ONSET_BY_OTHER:
             if arg == 0 and self.prog.carcinosis_at < INF and self.prog.running:
-                self._advance_progression()
+                advance_progression(self)
                 self.prog.carcinosis_at = INF
                 self._carcinosis_onset(relapse=False)
             elif arg == 1 and self.prog.hypercalcemia_at < INF:
-                self._advance_progression()
+                advance_progression(self)
                 self.prog.hypercalcemia_at = INF
-                self._hypercalcemia()
-                self._time_progression()
+                on_hypercalcemia(self)
+                time_progression(self)
         elif kind == A_RELAPSE:
             if self.remission:
                 self._carcinosis_onset(relapse=True)

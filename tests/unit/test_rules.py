@@ -11,6 +11,7 @@ import math
 import pytest
 
 from sim import Scenario
+from sim.kernel.sre import sre_rate
 from sim.scenario.fields import AGENTS, PRIMARIES
 from tests.conftest import QUIET
 
@@ -104,7 +105,7 @@ def test_later_sres_come_at_the_later_rate() -> None:
     on = {k: v for k, v in QUIET.items() if not k.startswith("sre.")}
     p = entered(on, FixedUniforms(entry=FIRST_OF_EACH, progression=[exp_u(50.0), *NEITHER]))
     p.n_sre = 1
-    assert p._sre_rate() == pytest.approx(S.sre.later_rate_per_month, rel=1e-12)
+    assert sre_rate(p) == pytest.approx(S.sre.later_rate_per_month, rel=1e-12)
 
 
 # ---------------------------------------------------------------- 4. pain

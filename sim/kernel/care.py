@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from sim.kernel.constants import DAYS_PER_MONTH
-from sim.kernel.course import (
+from sim.kernel.codes import (
     A_CARE,
     A_CHEMO_CYCLE,
     A_FEBRILE,
@@ -41,8 +40,9 @@ from sim.kernel.course import (
     P_RT,
     P_TRANSF,
     THROMBO,
-    _exp_median,
 )
+from sim.kernel.constants import DAYS_PER_MONTH
+from sim.kernel.draws import exp_median as _exp_median
 from sim.kernel.services import EMERGENCY, ROUTINE, SERVICES, SVC, URGENT, Pools, ServiceLog, serve
 
 if TYPE_CHECKING:

@@ -33,267 +33,49 @@ or the horizon can come first.
 from __future__ import annotations
 
 import heapq
-import math
 from typing import TYPE_CHECKING, Any, Final
 
 from simpy import Interrupt
 
-from sim.errors import RunawayCourse
-from sim.kernel.codes import (
-    _CARC_CAUSE as _CARC_CAUSE,
-)
-from sim.kernel.codes import (
-    _CARC_DETAIL as _CARC_DETAIL,
-)
-from sim.kernel.codes import (
-    A_BIOPSY as A_BIOPSY,
-)
-from sim.kernel.codes import (
-    A_CARE as A_CARE,
-)
-from sim.kernel.codes import (
-    A_CHEMO_CYCLE as A_CHEMO_CYCLE,
-)
-from sim.kernel.codes import (
-    A_DIAGNOSIS as A_DIAGNOSIS,
-)
-from sim.kernel.codes import (
-    A_FEBRILE as A_FEBRILE,
-)
-from sim.kernel.codes import (
-    A_HYPER_CRISIS as A_HYPER_CRISIS,
-)
-from sim.kernel.codes import (
-    A_HYPER_RECUR as A_HYPER_RECUR,
-)
-from sim.kernel.codes import (
-    A_NADIR_END as A_NADIR_END,
-)
-from sim.kernel.codes import (
-    A_NADIR_START as A_NADIR_START,
-)
-from sim.kernel.codes import (
-    A_ONSET_BY_OTHER as A_ONSET_BY_OTHER,
-)
-from sim.kernel.codes import (
-    A_RADIUM as A_RADIUM,
-)
-from sim.kernel.codes import (
-    A_RELAPSE as A_RELAPSE,
-)
-from sim.kernel.codes import (
-    A_RT_RESPONSE as A_RT_RESPONSE,
-)
-from sim.kernel.codes import (
-    A_RT_RETREAT as A_RT_RETREAT,
-)
-from sim.kernel.codes import (
-    A_SCAN as A_SCAN,
-)
-from sim.kernel.codes import (
-    A_SRSM as A_SRSM,
-)
-from sim.kernel.codes import (
-    A_VISIT as A_VISIT,
-)
-from sim.kernel.codes import (
-    ANEMIA as ANEMIA,
-)
-from sim.kernel.codes import (
-    C_BLEEDING as C_BLEEDING,
-)
-from sim.kernel.codes import (
-    C_DIC as C_DIC,
-)
-from sim.kernel.codes import (
-    C_INFECTION as C_INFECTION,
-)
-from sim.kernel.codes import (
-    C_OTHER as C_OTHER,
-)
-from sim.kernel.codes import (
-    C_PROGRESSION as C_PROGRESSION,
-)
-from sim.kernel.codes import (
-    E_ADMISSION as E_ADMISSION,
-)
-from sim.kernel.codes import (
-    E_ANALGESIA as E_ANALGESIA,
-)
-from sim.kernel.codes import (
-    E_BIOPSY as E_BIOPSY,
-)
-from sim.kernel.codes import (
-    E_BLEEDING as E_BLEEDING,
-)
-from sim.kernel.codes import (
-    E_CARCINOSIS_DIAGNOSIS as E_CARCINOSIS_DIAGNOSIS,
-)
-from sim.kernel.codes import (
-    E_CARCINOSIS_ONSET as E_CARCINOSIS_ONSET,
-)
-from sim.kernel.codes import (
-    E_CENSORED as E_CENSORED,
-)
-from sim.kernel.codes import (
-    E_CHEMOTHERAPY_CYCLE as E_CHEMOTHERAPY_CYCLE,
-)
-from sim.kernel.codes import (
-    E_CORD_COMPRESSION as E_CORD_COMPRESSION,
-)
-from sim.kernel.codes import (
-    E_CYTOPENIA as E_CYTOPENIA,
-)
-from sim.kernel.codes import (
-    E_DEATH as E_DEATH,
-)
-from sim.kernel.codes import (
-    E_DIC as E_DIC,
-)
-from sim.kernel.codes import (
-    E_ENTRY as E_ENTRY,
-)
-from sim.kernel.codes import (
-    E_FEBRILE_NEUTROPENIA as E_FEBRILE_NEUTROPENIA,
-)
-from sim.kernel.codes import (
-    E_HYPERCALCEMIA as E_HYPERCALCEMIA,
-)
-from sim.kernel.codes import (
-    E_INFECTION as E_INFECTION,
-)
-from sim.kernel.codes import (
-    E_LEUKOERYTHROBLASTIC as E_LEUKOERYTHROBLASTIC,
-)
-from sim.kernel.codes import (
-    E_PAIN as E_PAIN,
-)
-from sim.kernel.codes import (
-    E_PAIN_RESPONSE as E_PAIN_RESPONSE,
-)
-from sim.kernel.codes import (
-    E_PARALYSIS as E_PARALYSIS,
-)
-from sim.kernel.codes import (
-    E_RADIONUCLIDE as E_RADIONUCLIDE,
-)
-from sim.kernel.codes import (
-    E_RADIOTHERAPY as E_RADIOTHERAPY,
-)
-from sim.kernel.codes import (
-    E_RELAPSE as E_RELAPSE,
-)
-from sim.kernel.codes import (
-    E_REMISSION as E_REMISSION,
-)
-from sim.kernel.codes import (
-    E_SCINTIGRAPHY as E_SCINTIGRAPHY,
-)
-from sim.kernel.codes import (
-    E_SRE as E_SRE,
-)
-from sim.kernel.codes import (
-    E_SURGERY as E_SURGERY,
-)
-from sim.kernel.codes import (
-    E_SUSPICION as E_SUSPICION,
-)
-from sim.kernel.codes import (
-    E_TERMINAL_MYELOSUPPRESSION as E_TERMINAL_MYELOSUPPRESSION,
-)
-from sim.kernel.codes import (
-    E_TRANSFUSION_PLATELETS as E_TRANSFUSION_PLATELETS,
-)
-from sim.kernel.codes import (
-    E_TRANSFUSION_RBC as E_TRANSFUSION_RBC,
-)
-from sim.kernel.codes import (  # re-exported: care and the tests read the codes here
-    INF as INF,
-)
-from sim.kernel.codes import (
-    LEUKO as LEUKO,
-)
-from sim.kernel.codes import (
-    LINEAGE_NAMES as LINEAGE_NAMES,
-)
-from sim.kernel.codes import (
-    LN2 as LN2,
-)
-from sim.kernel.codes import (
-    P_CARC as P_CARC,
-)
-from sim.kernel.codes import (
-    P_CHEMO as P_CHEMO,
-)
-from sim.kernel.codes import (
-    P_COMPL as P_COMPL,
-)
-from sim.kernel.codes import (
-    P_DETECT as P_DETECT,
-)
-from sim.kernel.codes import (
-    P_ENTRY as P_ENTRY,
-)
-from sim.kernel.codes import (
-    P_HYPER as P_HYPER,
-)
-from sim.kernel.codes import (
-    P_OTHER as P_OTHER,
-)
-from sim.kernel.codes import (
-    P_PAIN as P_PAIN,
-)
-from sim.kernel.codes import (
-    P_PROG as P_PROG,
-)
-from sim.kernel.codes import (
-    P_RN as P_RN,
-)
-from sim.kernel.codes import (
-    P_RT as P_RT,
-)
-from sim.kernel.codes import (
-    P_SRE as P_SRE,
-)
-from sim.kernel.codes import (
-    P_TRANSF as P_TRANSF,
-)
-from sim.kernel.codes import (
-    S_BLEED as S_BLEED,
-)
-from sim.kernel.codes import (
-    S_CDEATH as S_CDEATH,
-)
-from sim.kernel.codes import (
-    S_INFECT as S_INFECT,
-)
-from sim.kernel.codes import (
-    S_OTHER as S_OTHER,
-)
-from sim.kernel.codes import (
-    S_PAIN as S_PAIN,
-)
-from sim.kernel.codes import (
-    S_PROG as S_PROG,
-)
-from sim.kernel.codes import (
-    S_SRE as S_SRE,
-)
-from sim.kernel.codes import (
-    S_WORSEN0 as S_WORSEN0,
-)
-from sim.kernel.codes import (
-    S_WORSEN1 as S_WORSEN1,
-)
-from sim.kernel.codes import (
-    S_WORSEN2 as S_WORSEN2,
-)
-from sim.kernel.codes import (
-    THROMBO as THROMBO,
-)
-from sim.kernel.constants import DAYS_PER_MONTH, Compiled
-from sim.kernel.draws import exp_median as _exp_median
-from sim.kernel.draws import pick as _pick
+from sim.kernel.carcinosis import carcinosis_onset
+from sim.kernel.carcinosis_deaths import on_carcinosis_death
+from sim.kernel.codes import (
+    A_BIOPSY,
+    A_CARE,
+    A_CHEMO_CYCLE,
+    A_DIAGNOSIS,
+    A_FEBRILE,
+    A_HYPER_CRISIS,
+    A_HYPER_RECUR,
+    A_NADIR_END,
+    A_NADIR_START,
+    A_ONSET_BY_OTHER,
+    A_RADIUM,
+    A_RELAPSE,
+    A_RT_RESPONSE,
+    A_RT_RETREAT,
+    A_SCAN,
+    A_SRSM,
+    A_VISIT,
+    E_PAIN_RESPONSE,
+    INF,
+    LEUKO,
+    S_BLEED,
+    S_CDEATH,
+    S_INFECT,
+    S_OTHER,
+    S_PAIN,
+    S_PROG,
+    S_SRE,
+    S_WORSEN0,
+    S_WORSEN1,
+    S_WORSEN2,
+)
+from sim.kernel.complications import on_complication
+from sim.kernel.constants import Compiled
+from sim.kernel.cytopenias import counts_changed as _counts_changed
+from sim.kernel.cytopenias import on_visit
+from sim.kernel.detection import on_biopsy, on_diagnosis, on_scan
 from sim.kernel.entry import enter
 from sim.kernel.finish import finish
 from sim.kernel.hypercalcemia import on_hypercalcemia
@@ -305,6 +87,8 @@ from sim.kernel.philox import key_words, uniform
 from sim.kernel.progression import advance_progression, on_progression, start_progression, time_progression
 from sim.kernel.sre import on_sre, time_sre
 from sim.kernel.state import CareReceived, CauseOfDeathClocks, ProgressionClock, TransfusionState
+from sim.kernel.treatment import end_treatment as _end_treatment
+from sim.kernel.treatment import start_treatment_effect as _start_treatment_effect
 from sim.kernel.vocabulary import STREAM_SIZES as _STREAM_SIZES
 
 if TYPE_CHECKING:
@@ -465,6 +249,23 @@ class Patient:
     t_other: float
     t_sre: float
     t_pain: float
+    t_cdeath: float
+    t_worsen0: float
+    t_worsen1: float
+    t_worsen2: float
+    t_infect: float
+    t_bleed: float
+    carc: bool
+    remission: bool
+    diagnosed: bool
+    suspected: bool
+    chemo: bool
+    dic: bool
+    leuko_eb: bool
+    visit_now: bool
+    infE: float
+    bleedE: float
+    deaths: CauseOfDeathClocks
 
     def __init__(
         self,
@@ -568,274 +369,19 @@ class Patient:
     # ------------------------------------------------------------------ 4. pain
     # ------------------------------------------------------------------ 5. hypercalcemia
     # ------------------------------------------------------------------ 6. carcinosis
-    def _carcinosis_onset(self, relapse: bool) -> None:
-        m = self.m
-        c = m.carcinosis
-        self.carc = True
-        self.remission = False
-        if self.carc_onset == INF:
-            self.carc_onset = self.now
-        self.log(E_RELAPSE if relapse else E_CARCINOSIS_ONSET, "diffuse marrow infiltration")
-        # the progression clock stops: the course is now the carcinosis course
-        advance_progression(self)
-        self.prog.running = False
-        self.t_prog = INF
-        hyper_pending = self.prog.hypercalcemia_at < INF
-        at_onset = c.at_onset
-        step = c.worsening_median_fraction * LN2 / m.carc_rate_bsc[self.primary]  # months per grade step
-        hr = m.chemotherapy.death_hazard_ratio if self.on_chemo else 1.0
-        for lin, p in enumerate(at_onset):
-            present = self.u(P_CARC) < p
-            g = _pick(m.grade_cum, self.u(P_CARC)) + 1
-            v_in_band = self.u(P_CARC)
-            traj = self.traj[lin]
-            rate = m.decline_log[lin] / step * self.rate_mult * hr
-            if present:
-                # the count has already fallen into the band of its initial grade
-                thr = m.thresholds[lin]
-                upper = thr[g - 1]
-                lower = thr[g] if g < 4 else thr[3] * 0.6
-                value = min(upper * (lower / upper) ** v_in_band, traj.native(self.now))
-                traj.set_native(self.now, value, rate)
-                self.at_onset |= 1 << lin
-            else:
-                traj.set_native(self.now, None, rate)  # spared so far: falls from where it is
-        if not relapse:
-            if self.u(P_CARC) < c.dic_probability:
-                self.dic = True
-                self.log(E_DIC)
-            if self.u(P_CARC) < c.leukoerythroblastic_probability:
-                self.leuko_eb = True
-                self.log(E_LEUKOERYTHROBLASTIC)
-        # death after onset: one threshold per cause
-        self.deaths = CauseOfDeathClocks([-math.log(self.u(P_CARC)) for _ in range(5)], self.now)
-        self.infE = -math.log(self.u(P_COMPL))
-        self.bleedE = -math.log(self.u(P_COMPL))
-        if relapse:
-            self.diagnosed = False
-            self.suspected = False
-        self._next_visit()  # the blood picture is seen at the next visit (at once with an interval of 0)
-        self.counts_changed()
-        if hyper_pending:
-            # a hypercalcemia still due keeps its place in the course: the same
-            # share of the way from onset to the expected end of the carcinosis course
-            frac = (self.prog.hypercalcemia_at - self.prog.accumulated) / max(self.prog.threshold - self.prog.accumulated, 1e-12)
-            self.prog.hypercalcemia_at = INF
-            self.schedule(self.now + frac * (self.t_cdeath - self.now), A_HYPER_RECUR)
 
-    def _carc_rates(self) -> list[float]:
-        m = self.m
-        c = m.carcinosis
-        r = m.carc_rate_bsc[self.primary]
-        if self.on_chemo:
-            r *= m.chemotherapy.death_hazard_ratio
-        sh = m.cause_share
-        ghr = c.grade_hazard_ratio
-        g_plt = self.grade[THROMBO]
-        g_wbc = self.grade[LEUKO]
-        dic_p = c.dic_probability
-        dic = r * sh[C_DIC] / dic_p if (self.dic and dic_p > 0) else 0.0
-        prog = r * sh[C_PROGRESSION]
-        if self.terminal_on:
-            # marrow failure: the progression hazard becomes the terminal one (slowed by treatment)
-            term = LN2 / (c.terminal_median_days / DAYS_PER_MONTH)
-            if self.on_chemo:
-                term *= m.chemotherapy.death_hazard_ratio
-            prog = max(prog, term)
-        return [prog, r * sh[C_BLEEDING] * ghr[g_plt], r * sh[C_INFECTION] * ghr[g_wbc], dic, r * sh[C_OTHER]]
-
-    def _time_carc_death(self) -> None:
-        """Accumulate each cause's hazard to now and re-time the earliest death."""
-        if not self.carc or self.remission:
-            self.t_cdeath = INF
-            return
-        self.t_cdeath = self.deaths.retime(self.now, self._carc_rates())
-
-    def _on_carc_death(self) -> None:
-        c = self.deaths.cause_now(self.now)
-        if c == C_PROGRESSION and self.terminal_on:
-            self.die("terminal_myelosuppression", "marrow failure")
-        else:
-            self.die(_CARC_CAUSE[c], _CARC_DETAIL[c])
-
-    def _time_lineage(self, lin: int, v: float, nv: float) -> None:
-        """When this lineage's count next falls through a threshold that
-        matters (a grade boundary or a transfusion trigger), by total value
-        ``v`` and by native value ``nv`` (now); re-asked at every change of
-        its trajectory."""
-        traj = self.traj[lin]
-        now = self.now
-        until = traj.next_change(now)
-        best = INF
-        for value, native_only in ((v, False), (nv, True)):
-            for w in self.m.watch[lin]:
-                if w <= value:
-                    t = traj.crossing(now, w, until, native_only)
-                    if t < best:
-                        best = t
-                    break
-            if not traj.boosts:
-                break  # total and native are the same
-        t = best if best > now else now + 1e-9
-        if lin == ANEMIA:
-            self.t_worsen0 = t
-        elif lin == THROMBO:
-            self.t_worsen1 = t
-        else:
-            self.t_worsen2 = t
-
+    # the named interface care uses (sim.kernel.care)
     def counts_changed(self, lins: tuple[int, ...] = (0, 1, 2)) -> None:
-        """Everything that depends on the blood counts: grades (of the values
-        and of the marrow's own output), worst values, suspicion, terminal
-        phase, complication and death hazards, transfusion triggers.
-        ``lins``: the lineages whose trajectory changed (their next crossing is re-timed)."""
-        m = self.m
-        now = self.now
-        old = self.grade
-        grade = self.grade_old  # the list of the grades before those (rewritten: nothing is allocated per call)
-        ngrade = self.ngrade
-        vals = self.vals
-        nvals = self.nvals
-        for lin in range(3):
-            traj = self.traj[lin]
-            v = vals[lin] = traj.value(now)
-            nv = nvals[lin] = traj.value(now, True) if traj.boosts else v
-            if v < self.worst_val[lin]:
-                self.worst_val[lin] = v
-            thr = m.thresholds[lin]
-            grade[lin] = g = (v < thr[0]) + (v < thr[1]) + (v < thr[2]) + (v < thr[3])
-            ngrade[lin] = (nv < thr[0]) + (nv < thr[1]) + (nv < thr[2]) + (nv < thr[3])
-            if g != old[lin]:
-                if g > self.worst[lin]:
-                    self.worst[lin] = g
-                if g > old[lin]:
-                    self.log(E_CYTOPENIA, f"{LINEAGE_NAMES[lin]} grade {g}{self.why[lin]}")
-        self.grade = grade
-        self.grade_old = old
-        ng0, ng1, ng2 = ngrade[0], ngrade[1], ngrade[2]
-        if self.carc and not self.remission:
-            ng_max = ng0 if ng0 >= ng1 and ng0 >= ng2 else (ng1 if ng1 >= ng2 else ng2)
-            if not self.suspected and not self.diagnosed and self.visit_now and ng_max >= m.detection.suspicion_min_grade:
-                self.suspected = True
-                self.log(E_SUSPICION, "blood picture")
-                delay = _exp_median(self.u(P_DETECT), m.detection.suspicion_median_days / DAYS_PER_MONTH)
-                self.schedule(now + delay, A_SCAN)
-            ng_min = ng0 if ng0 <= ng1 and ng0 <= ng2 else (ng1 if ng1 <= ng2 else ng2)
-            terminal = not self.terminal_on and ng_min >= m.carcinosis.terminal_min_grade
-            if terminal:
-                self.terminal_on = True
-                self.log(E_TERMINAL_MYELOSUPPRESSION, "marrow failure")
-            # bleeding and infection hazards depend on platelets and neutrophils only
-            hazards_changed = grade[THROMBO] != old[THROMBO] or grade[LEUKO] != old[LEUKO] or self.deaths.rates is None
-            if hazards_changed:
-                self._time_complications(grade)
-            if hazards_changed or terminal:
-                self._time_carc_death()
-        for lin in lins:
-            self._time_lineage(lin, vals[lin], nvals[lin])
-        self.care.transfusion_triggers(self)
-
-    def _next_visit(self) -> None:
-        """Blood tests at monitoring visits (every interval from entry); with
-        an interval of 0 the blood picture is seen as it changes."""
-        interval = self.m.labs.monitoring_interval_days / DAYS_PER_MONTH
-        if interval <= 0:
-            self.visit_now = True
-            return
-        self.visit_now = False
-        k = math.floor(self.now / interval + 1e-9) + 1  # the next visit strictly after now
-        self.schedule(max(k * interval, self.now + 1e-9), A_VISIT)
-
-    def _on_visit(self) -> None:
-        if not self.carc or self.remission or self.diagnosed or self.suspected:
-            return
-        self.visit_now = True
-        self.counts_changed(())
-        self.visit_now = False
-        if not self.suspected:
-            self._next_visit()
-
-    def _time_complications(self, eff: list[int]) -> None:
-        m = self.m
-        ri = m.infection_rate[eff[LEUKO]]
-        rb = m.bleeding_rate[eff[THROMBO]]
-        self.t_infect = self.now + -math.log(self.u(P_COMPL)) / ri if ri > 0 else INF
-        self.t_bleed = self.now + -math.log(self.u(P_COMPL)) / rb if rb > 0 else INF
-
-    def _on_complication(self, bleed: bool) -> None:
-        comp = self.m.complications
-        self.n_compl += 1
-        if self.n_compl >= comp.max_episodes:
-            raise RunawayCourse(
-                f"complications: patient {self.pid} reached complications.max_episodes={comp.max_episodes}; "
-                "lower complications.infection_rate_per_month or complications.bleeding_rate_per_month"
-            )
-        if bleed:
-            severe = self.u(P_COMPL) < comp.severe_bleeding_probability
-            self.log(E_BLEEDING, "severe" if severe else "minor")
-            if severe:
-                self.care.admit(self, "bleeding", comp.bleeding_admission_days)
-                self.care.transfuse_platelets(self, "bleeding")
-        else:
-            severe = self.u(P_COMPL) < comp.severe_infection_probability
-            self.log(E_INFECTION, "severe" if severe else "minor")
-            if severe:
-                self.care.admit(self, "severe infection", comp.infection_admission_days)
-        self._time_complications(self.grade)
-
-    def _on_scan(self) -> None:
-        self.care.scintigraphy(self, self._scan_result)
-
-    def _scan_result(self) -> None:
-        d = self.m.detection
-        negative = self.u(P_DETECT) < d.scintigraphy_negative_probability
-        delay = d.biopsy_delay_days + (d.delay_after_negative_scan_days if negative else 0.0)
-        self.log(E_SCINTIGRAPHY, "negative" if negative else "diffuse uptake")
-        self.schedule(self.now + delay / DAYS_PER_MONTH, A_BIOPSY)
-
-    def _on_biopsy(self) -> None:
-        self.care.marrow_biopsy(self, self._biopsy_result)
-
-    def _biopsy_result(self) -> None:
-        self.schedule(self.now + self.m.detection.biopsy_result_days / DAYS_PER_MONTH, A_DIAGNOSIS)
-
-    def _on_diagnosis(self) -> None:
-        self.diagnosed = True
-        if self.carc_diag == INF:
-            self.carc_diag = self.now
-        self.log(E_CARCINOSIS_DIAGNOSIS, "marrow biopsy positive")
-        if self.u(P_CHEMO) < self.m.chemotherapy.uptake:
-            self.care.start_chemotherapy(self)
+        """Everything that depends on the blood counts (sim.kernel.cytopenias.counts_changed)."""
+        _counts_changed(self, lins)
 
     def start_treatment_effect(self) -> None:
-        """Systemic treatment slows the carcinosis course from now on."""
-        if self.on_chemo:
-            return
-        self.on_chemo = True
-        self.chemo = True
-        hr = self.m.chemotherapy.death_hazard_ratio
-        for traj in self.traj:  # the counts fall more slowly by the same ratio
-            traj.set_native(self.now, None, traj.seg_g[-1] * hr)
-        self._time_carc_death()
-        self.counts_changed()
+        """Systemic treatment slows the carcinosis course from now on (sim.kernel.treatment)."""
+        _start_treatment_effect(self)
 
     def end_treatment(self) -> None:
-        """After the last cycle: rare remission, else the treatment effect persists."""
-        c = self.m.carcinosis
-        if self.carc and not self.remission and self.u(P_CHEMO) < c.remission_probability:
-            self.remission = True
-            self.log(E_REMISSION, "after systemic treatment")
-            for traj in self.traj:  # the marrow recovers its own output
-                traj.set_native(self.now, traj.seg_v[0], 0.0)
-            self.t_cdeath = self.t_infect = self.t_bleed = INF
-            self.terminal_on = False
-            self.deaths.rates = None
-            self.on_chemo = False
-            self.prog.running = True
-            self.prog.since = self.now
-            time_progression(self)
-            self.schedule(self.now + _exp_median(self.u(P_CHEMO), c.relapse_median_months), A_RELAPSE)
-            self.counts_changed()
+        """After the last cycle: rare remission, else the effect persists (sim.kernel.treatment)."""
+        _end_treatment(self)
 
     # ------------------------------------------------------------------ the course
     def course(self):  # type: ignore[no-untyped-def]
@@ -945,13 +491,13 @@ class Patient:
             elif slot == S_PAIN:
                 on_pain(self)
             elif slot == S_CDEATH:
-                self._on_carc_death()
+                on_carcinosis_death(self)
             elif slot <= S_WORSEN2:
-                self.counts_changed((slot - S_WORSEN0,))  # a count fell through a threshold
+                _counts_changed(self, (slot - S_WORSEN0,))  # a count fell through a threshold
             elif slot == S_INFECT:
-                self._on_complication(bleed=False)
+                on_complication(self, bleed=False)
             else:
-                self._on_complication(bleed=True)
+                on_complication(self, bleed=True)
         finish(self, horizon)
         return -1.0
 
@@ -973,13 +519,13 @@ class Patient:
             self.die("hypercalcemic_crisis", f"episode {self.n_hyper}")
         elif kind == A_SCAN:
             if self.carc and not self.remission:
-                self._on_scan()
+                on_scan(self)
         elif kind == A_BIOPSY:
             if self.carc and not self.remission:
-                self._on_biopsy()
+                on_biopsy(self)
         elif kind == A_DIAGNOSIS:
             if self.carc and not self.remission:
-                self._on_diagnosis()
+                on_diagnosis(self)
         elif kind == A_CHEMO_CYCLE:
             care.chemotherapy_cycle(self, arg)
         elif kind == A_FEBRILE:
@@ -988,14 +534,14 @@ class Patient:
             care.nadir_start(self, arg)
         elif kind == A_NADIR_END:
             self.why[arg] = ""
-            self.counts_changed(tuple(range(3)) if arg == LEUKO else (arg,))
+            _counts_changed(self, tuple(range(3)) if arg == LEUKO else (arg,))
         elif kind == A_VISIT:
-            self._on_visit()
+            on_visit(self)
         elif kind == A_ONSET_BY_OTHER:
             if arg == 0 and self.prog.carcinosis_at < INF and self.prog.running:
                 advance_progression(self)
                 self.prog.carcinosis_at = INF
-                self._carcinosis_onset(relapse=False)
+                carcinosis_onset(self, relapse=False)
             elif arg == 1 and self.prog.hypercalcemia_at < INF:
                 advance_progression(self)
                 self.prog.hypercalcemia_at = INF
@@ -1003,7 +549,7 @@ class Patient:
                 time_progression(self)
         elif kind == A_RELAPSE:
             if self.remission:
-                self._carcinosis_onset(relapse=True)
+                carcinosis_onset(self, relapse=True)
 
     # ------------------------------------------------------------------ 7. death or censoring
     def close_at_horizon(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from sim.kernel.carcinosis import carcinosis_onset
 from sim.kernel.codes import INF, P_PROG
 from sim.kernel.draws import beta_inv
 from sim.kernel.hypercalcemia import on_hypercalcemia
@@ -51,7 +52,7 @@ def on_progression(p: Patient) -> None:
         on_hypercalcemia(p)
     elif p.prog.carcinosis_at <= p.prog.accumulated + eps:
         p.prog.carcinosis_at = INF
-        p._carcinosis_onset(relapse=False)
+        carcinosis_onset(p, relapse=False)
     elif p.prog.death_on and p.prog.threshold <= p.prog.accumulated + eps:
         p.die("progression")
     if p.alive:

@@ -9,8 +9,8 @@ import math
 import pytest
 
 from sim import Scenario
+from sim.kernel.codes import A_HYPER_CRISIS, A_HYPER_RECUR
 from sim.kernel.constants import DAYS_PER_MONTH
-from sim.kernel.course import A_HYPER_CRISIS, A_HYPER_RECUR
 from sim.kernel.hypercalcemia import on_hypercalcemia
 from sim.kernel.sre import on_sre
 from sim.scenario.fields import PRIMARIES

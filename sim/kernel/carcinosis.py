@@ -19,16 +19,16 @@ def carcinosis_onset(p: Patient, relapse: bool) -> None:
     """Step 6 (onset): counts fall from onset (log-rate / step x rate_mult); initial grades, DIC, death clocks."""
     m = p.m
     c = m.carcinosis
-    p.carc = True
+    p.has_carcinosis = True
     p.remission = False
     if p.carc_onset == INF:
         p.carc_onset = p.now
     p.log(E_RELAPSE if relapse else E_CARCINOSIS_ONSET, "diffuse marrow infiltration")
     # the progression clock stops: the course is now the carcinosis course
-    p.prog.advance(p.now)
-    p.prog.running = False
+    p.progression_clock.advance(p.now)
+    p.progression_clock.running = False
     p.t_prog = INF
-    hyper_pending = p.prog.hypercalcemia_at < INF
+    hyper_pending = p.progression_clock.hypercalcemia_at < INF
     at_onset = c.at_onset
     step = c.worsening_median_fraction * LN2 / m.carc_rate_bsc[p.primary]  # months per grade step
     hr = m.chemotherapy.death_hazard_ratio if p.on_chemo else 1.0
@@ -36,8 +36,8 @@ def carcinosis_onset(p: Patient, relapse: bool) -> None:
         present = p.u(P_CARC) < prob
         g = pick(m.grade_cum, p.u(P_CARC)) + 1
         v_in_band = p.u(P_CARC)
-        traj = p.traj[lin]
-        rate = m.decline_log[lin] / step * p.rate_mult * hr
+        traj = p.trajectories[lin]
+        rate = m.decline_log[lin] / step * p.infiltration_rate * hr
         if present:
             # the count has already fallen into the band of its initial grade
             thr = m.thresholds[lin]
@@ -57,8 +57,8 @@ def carcinosis_onset(p: Patient, relapse: bool) -> None:
             p.log(E_LEUKOERYTHROBLASTIC)
     # death after onset: one threshold per cause
     p.deaths = CauseOfDeathClocks([-math.log(p.u(P_CARC)) for _ in range(5)], p.now)
-    p.infE = -math.log(p.u(P_COMPL))
-    p.bleedE = -math.log(p.u(P_COMPL))
+    p.infection_threshold = -math.log(p.u(P_COMPL))
+    p.bleeding_threshold = -math.log(p.u(P_COMPL))
     if relapse:
         p.diagnosed = False
         p.suspected = False
@@ -67,6 +67,8 @@ def carcinosis_onset(p: Patient, relapse: bool) -> None:
     if hyper_pending:
         # a hypercalcemia still due keeps its place in the course: the same
         # share of the way from onset to the expected end of the carcinosis course
-        frac = (p.prog.hypercalcemia_at - p.prog.accumulated) / max(p.prog.threshold - p.prog.accumulated, 1e-12)
-        p.prog.hypercalcemia_at = INF
+        frac = (p.progression_clock.hypercalcemia_at - p.progression_clock.accumulated) / max(
+            p.progression_clock.threshold - p.progression_clock.accumulated, 1e-12
+        )
+        p.progression_clock.hypercalcemia_at = INF
         p.schedule(p.now + frac * (p.t_cdeath - p.now), A_HYPER_RECUR)

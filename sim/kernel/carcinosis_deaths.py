@@ -38,7 +38,7 @@ def carcinosis_death_rates(p: Patient) -> list[float]:
     dic_p = c.dic_probability
     dic = r * sh[C_DIC] / dic_p if (p.dic and dic_p > 0) else 0.0
     prog = r * sh[C_PROGRESSION]
-    if p.terminal_on:
+    if p.terminal_phase:
         # marrow failure: the progression hazard becomes the terminal one (slowed by treatment)
         term = LN2 / (c.terminal_median_days / DAYS_PER_MONTH)
         if p.on_chemo:
@@ -49,7 +49,7 @@ def carcinosis_death_rates(p: Patient) -> list[float]:
 
 def time_carcinosis_death(p: Patient) -> None:
     """Step 6 (death after onset): accumulate each cause's hazard to now and re-time the earliest death."""
-    if not p.carc or p.remission:
+    if not p.has_carcinosis or p.remission:
         p.t_cdeath = INF
         return
     p.t_cdeath = p.deaths.retime(p.now, carcinosis_death_rates(p))
@@ -58,7 +58,7 @@ def time_carcinosis_death(p: Patient) -> None:
 def on_carcinosis_death(p: Patient) -> None:
     """Step 6 (death after onset): death by the cause whose clock ran out."""
     c = p.deaths.cause_now(p.now)
-    if c == C_PROGRESSION and p.terminal_on:
+    if c == C_PROGRESSION and p.terminal_phase:
         p.die("terminal_myelosuppression", "marrow failure")
     else:
         p.die(_CARC_CAUSE[c], _CARC_DETAIL[c])

@@ -188,7 +188,7 @@ class Care:
         p.received.radionuclide += 1
         p.log(E_RADIONUCLIDE, f"radium-223 injection {k} of {ra.injections}")
         if k == 1:
-            if p.prog.running:
+            if p.progression_clock.running:
                 p.multiply_progression(ra.death_hazard_ratio)
             # each course risks one grade 3-4 nadir per lineage, two weeks after a random injection
             for lin, prob in ((THROMBO, ra.grade34_thrombocytopenia_probability), (LEUKO, ra.grade34_neutropenia_probability)):
@@ -200,7 +200,7 @@ class Care:
 
     def _nadir(self, p: Patient, lin: int, grade: int, why: str) -> None:
         """A treatment-related fall of a blood count into a grade 3-4 band, recovering later."""
-        traj = p.traj[lin]
+        traj = p.trajectories[lin]
         thr = self.m.thresholds[lin]
         target = thr[grade - 1] * (thr[grade] / thr[grade - 1]) ** 0.5 if grade < 4 else thr[3] * 0.8
         now_native = traj.value(p.now, native_only=True)
@@ -208,7 +208,7 @@ class Care:
             return
         end = p.now + self.m.nadir_recovery_days / DAYS_PER_MONTH
         traj.add_dip(p.now, end, target / now_native)
-        p.why[lin] = f" ({why})"
+        p.cause_of_fall[lin] = f" ({why})"
         p.schedule(end, A_NADIR_END, lin)
         p.counts_changed((lin,))
 
@@ -236,12 +236,12 @@ class Care:
         p.schedule(p.now, A_CHEMO_CYCLE, 1)
 
     def chemotherapy_cycle(self, p: Patient, k: int) -> None:
-        if p.carc and not p.remission:
+        if p.has_carcinosis and not p.remission:
             self.request(p, CHEMO, 1, self.hold[CHEMO], URGENT, self._cycle, k)
 
     def _cycle(self, p: Patient, k: int) -> None:
         ch = self.m.chemotherapy
-        if not p.carc or p.remission:
+        if not p.has_carcinosis or p.remission:
             return
         if k == 1:
             p.start_treatment_effect()
@@ -253,8 +253,8 @@ class Care:
         if ch.nadir_factor < 1.0 and ch.nadir_days > 0:
             end = p.now + ch.nadir_days / DAYS_PER_MONTH
             for lin in (ANEMIA, THROMBO, LEUKO):
-                p.traj[lin].add_dip(p.now, end, ch.nadir_factor)
-                p.why[lin] = " (chemotherapy nadir)"
+                p.trajectories[lin].add_dip(p.now, end, ch.nadir_factor)
+                p.cause_of_fall[lin] = " (chemotherapy nadir)"
             p.schedule(end, A_NADIR_END, LEUKO)
             p.counts_changed()
         if k < ch.cycles:
@@ -275,13 +275,13 @@ class Care:
         platelets when the platelet count is (each once until given)."""
         tr = self.m.transfusion
         tf = p.transfusion
-        if not tf.rbc_due and p.vals[ANEMIA] < tr.rbc_threshold_g_dl:
+        if not tf.rbc_due and p.counts[ANEMIA] < tr.rbc_threshold_g_dl:
             if tf.rbc_ok is None:
                 tf.rbc_ok = p.u(P_TRANSF) < tr.rbc_uptake
             if tf.rbc_ok:
                 tf.rbc_due = True
                 self.request(p, TRANSF, tr.rbc_units_per_episode, self.hold[TRANSF], URGENT, self._rbc)
-        if not tf.platelets_due and p.vals[THROMBO] < tr.platelet_threshold_e9_l:
+        if not tf.platelets_due and p.counts[THROMBO] < tr.platelet_threshold_e9_l:
             if tf.platelets_ok is None:
                 tf.platelets_ok = p.u(P_TRANSF) < tr.platelet_uptake
             if tf.platelets_ok:
@@ -293,9 +293,9 @@ class Care:
         tf = p.transfusion
         tf.rbc_due = False
         p.received.rbc_units += tr.rbc_units_per_episode
-        hb = p.traj[ANEMIA].value(p.now)
+        hb = p.trajectories[ANEMIA].value(p.now)
         p.log(E_TRANSFUSION_RBC, f"{tr.rbc_units_per_episode} units at Hb {hb:.1f} g/dL")
-        p.traj[ANEMIA].add_boost(
+        p.trajectories[ANEMIA].add_boost(
             p.now, lab.rbc_increment_g_dl * tr.rbc_units_per_episode, lab.rbc_half_life_days / DAYS_PER_MONTH
         )
         p.counts_changed((ANEMIA,))
@@ -310,9 +310,9 @@ class Care:
         if why == "prophylactic":
             p.transfusion.platelets_due = False
         p.received.platelet_units += tr.platelet_units_per_episode
-        plt = p.traj[THROMBO].value(p.now)
+        plt = p.trajectories[THROMBO].value(p.now)
         p.log(E_TRANSFUSION_PLATELETS, f"{tr.platelet_units_per_episode} units at {plt:.0f} x10^9/L: {why}")
-        p.traj[THROMBO].add_boost(
+        p.trajectories[THROMBO].add_boost(
             p.now, lab.platelet_increment_e9_l * tr.platelet_units_per_episode, lab.platelet_half_life_days / DAYS_PER_MONTH
         )
         p.counts_changed((THROMBO,))

@@ -25,8 +25,8 @@ def time_complications(p: Patient, eff: list[int]) -> None:
 def on_complication(p: Patient, bleed: bool) -> None:
     """Step 6 (complications): an infection or bleeding, severe with its probability (admission, platelets)."""
     comp = p.m.complications
-    p.n_compl += 1
-    if p.n_compl >= comp.max_episodes:
+    p.n_complications += 1
+    if p.n_complications >= comp.max_episodes:
         raise RunawayCourse(
             f"complications: patient {p.pid} reached complications.max_episodes={comp.max_episodes}; "
             "lower complications.infection_rate_per_month or complications.bleeding_rate_per_month"

@@ -144,7 +144,7 @@ class Patient:
         "death_cause",
         "death_detail",
         # progression clock (sim.kernel.state.ProgressionClock)
-        "prog",
+        "progression_clock",
         # counters and outcome times
         "n_sre",
         "n_pain",
@@ -154,22 +154,22 @@ class Patient:
         "first_hyper",
         "paralysis",
         # carcinosis state
-        "carc",
+        "has_carcinosis",
         "carc_onset",
         "carc_diag",
         "grade",
-        "grade_old",
-        "ngrade",
-        "nvals",
-        "traj",
+        "grade_before",
+        "native_grade",
+        "native_counts",
+        "trajectories",
         "worst",
         "worst_val",
-        "why",
-        "rate_mult",
-        "visit_now",
-        "ca0",
-        "ca_peaks",
-        "vals",
+        "cause_of_fall",
+        "infiltration_rate",
+        "visit_today",
+        "calcium_baseline",
+        "calcium_peaks",
+        "counts",
         "dic",
         "leuko_eb",
         "suspected",
@@ -178,12 +178,12 @@ class Patient:
         "chemo",
         "remission",
         "deaths",
-        "infE",
-        "bleedE",
-        "n_compl",
-        "terminal_on",
-        "_v",
-        "_w",
+        "infection_threshold",
+        "bleeding_threshold",
+        "n_complications",
+        "terminal_phase",
+        "carcinosis_fraction",
+        "hypercalcemia_fraction",
         "at_onset",
         # care received, and transfusion (sim.kernel.state)
         "received",
@@ -209,7 +209,7 @@ class Patient:
     u_end: list[int]
     fixed: Any
     wait_until: float
-    ca_peaks: list[tuple[float, float]]
+    calcium_peaks: list[tuple[float, float]]
     # set at entry (sim.kernel.entry)
     primary: int
     age: float
@@ -219,17 +219,17 @@ class Patient:
     n_sre: int
     n_pain: int
     n_hyper: int
-    n_compl: int
+    n_complications: int
     at_onset: int
-    ca0: float
-    rate_mult: float
-    traj: list[Trajectory]
-    vals: list[float]
-    nvals: list[float]
-    ngrade: list[int]
+    calcium_baseline: float
+    infiltration_rate: float
+    trajectories: list[Trajectory]
+    counts: list[float]
+    native_counts: list[float]
+    native_grade: list[int]
     worst: list[int]
     worst_val: list[float]
-    why: list[str]
+    cause_of_fall: list[str]
     received: CareReceived
     transfusion: TransfusionState
     carc_onset: float
@@ -237,12 +237,12 @@ class Patient:
     first_scc: float
     paralysis: bool
     grade: list[int]
-    grade_old: list[int]
+    grade_before: list[int]
     on_chemo: bool
-    terminal_on: bool
-    prog: ProgressionClock
-    _v: float
-    _w: float
+    terminal_phase: bool
+    progression_clock: ProgressionClock
+    carcinosis_fraction: float
+    hypercalcemia_fraction: float
     first_sre: float
     first_hyper: float
     t_prog: float
@@ -255,16 +255,16 @@ class Patient:
     t_worsen2: float
     t_infect: float
     t_bleed: float
-    carc: bool
+    has_carcinosis: bool
     remission: bool
     diagnosed: bool
     suspected: bool
     chemo: bool
     dic: bool
     leuko_eb: bool
-    visit_now: bool
-    infE: float
-    bleedE: float
+    visit_today: bool
+    infection_threshold: float
+    bleeding_threshold: float
     deaths: CauseOfDeathClocks
 
     def __init__(
@@ -361,7 +361,7 @@ class Patient:
     def multiply_progression(self, factor: float) -> None:
         """Multiply the progression hazard from now on (re-times the clock)."""
         advance_progression(self)
-        self.prog.multiplier *= factor
+        self.progression_clock.multiplier *= factor
         time_progression(self)
 
     # ------------------------------------------------------------------ other causes
@@ -518,13 +518,13 @@ class Patient:
         elif kind == A_HYPER_CRISIS:
             self.die("hypercalcemic_crisis", f"episode {self.n_hyper}")
         elif kind == A_SCAN:
-            if self.carc and not self.remission:
+            if self.has_carcinosis and not self.remission:
                 on_scan(self)
         elif kind == A_BIOPSY:
-            if self.carc and not self.remission:
+            if self.has_carcinosis and not self.remission:
                 on_biopsy(self)
         elif kind == A_DIAGNOSIS:
-            if self.carc and not self.remission:
+            if self.has_carcinosis and not self.remission:
                 on_diagnosis(self)
         elif kind == A_CHEMO_CYCLE:
             care.chemotherapy_cycle(self, arg)
@@ -533,18 +533,18 @@ class Patient:
         elif kind == A_NADIR_START:
             care.nadir_start(self, arg)
         elif kind == A_NADIR_END:
-            self.why[arg] = ""
+            self.cause_of_fall[arg] = ""
             _counts_changed(self, tuple(range(3)) if arg == LEUKO else (arg,))
         elif kind == A_VISIT:
             on_visit(self)
         elif kind == A_ONSET_BY_OTHER:
-            if arg == 0 and self.prog.carcinosis_at < INF and self.prog.running:
+            if arg == 0 and self.progression_clock.carcinosis_at < INF and self.progression_clock.running:
                 advance_progression(self)
-                self.prog.carcinosis_at = INF
+                self.progression_clock.carcinosis_at = INF
                 carcinosis_onset(self, relapse=False)
-            elif arg == 1 and self.prog.hypercalcemia_at < INF:
+            elif arg == 1 and self.progression_clock.hypercalcemia_at < INF:
                 advance_progression(self)
-                self.prog.hypercalcemia_at = INF
+                self.progression_clock.hypercalcemia_at = INF
                 on_hypercalcemia(self)
                 time_progression(self)
         elif kind == A_RELAPSE:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 def time_lineage(p: Patient, lin: int, v: float, nv: float) -> None:
     """Step 6 (cytopenias): when a count next falls through a grade boundary or transfusion trigger."""
-    traj = p.traj[lin]
+    traj = p.trajectories[lin]
     now = p.now
     until = traj.next_change(now)
     best = INF
@@ -58,12 +58,12 @@ def counts_changed(p: Patient, lins: tuple[int, ...] = (0, 1, 2)) -> None:
     m = p.m
     now = p.now
     old = p.grade
-    grade = p.grade_old  # the list of the grades before those (rewritten: nothing is allocated per call)
-    ngrade = p.ngrade
-    vals = p.vals
-    nvals = p.nvals
+    grade = p.grade_before  # the list of the grades before those (rewritten: nothing is allocated per call)
+    ngrade = p.native_grade
+    vals = p.counts
+    nvals = p.native_counts
     for lin in range(3):
-        traj = p.traj[lin]
+        traj = p.trajectories[lin]
         v = vals[lin] = traj.value(now)
         nv = nvals[lin] = traj.value(now, True) if traj.boosts else v
         if v < p.worst_val[lin]:
@@ -75,21 +75,21 @@ def counts_changed(p: Patient, lins: tuple[int, ...] = (0, 1, 2)) -> None:
             if g > p.worst[lin]:
                 p.worst[lin] = g
             if g > old[lin]:
-                p.log(E_CYTOPENIA, f"{LINEAGE_NAMES[lin]} grade {g}{p.why[lin]}")
+                p.log(E_CYTOPENIA, f"{LINEAGE_NAMES[lin]} grade {g}{p.cause_of_fall[lin]}")
     p.grade = grade
-    p.grade_old = old
+    p.grade_before = old
     ng0, ng1, ng2 = ngrade[0], ngrade[1], ngrade[2]
-    if p.carc and not p.remission:
+    if p.has_carcinosis and not p.remission:
         ng_max = ng0 if ng0 >= ng1 and ng0 >= ng2 else (ng1 if ng1 >= ng2 else ng2)
-        if not p.suspected and not p.diagnosed and p.visit_now and ng_max >= m.detection.suspicion_min_grade:
+        if not p.suspected and not p.diagnosed and p.visit_today and ng_max >= m.detection.suspicion_min_grade:
             p.suspected = True
             p.log(E_SUSPICION, "blood picture")
             delay = exp_median(p.u(P_DETECT), m.detection.suspicion_median_days / DAYS_PER_MONTH)
             p.schedule(now + delay, A_SCAN)
         ng_min = ng0 if ng0 <= ng1 and ng0 <= ng2 else (ng1 if ng1 <= ng2 else ng2)
-        terminal = not p.terminal_on and ng_min >= m.carcinosis.terminal_min_grade
+        terminal = not p.terminal_phase and ng_min >= m.carcinosis.terminal_min_grade
         if terminal:
-            p.terminal_on = True
+            p.terminal_phase = True
             p.log(E_TERMINAL_MYELOSUPPRESSION, "marrow failure")
         # bleeding and infection hazards depend on platelets and neutrophils only
         hazards_changed = grade[THROMBO] != old[THROMBO] or grade[LEUKO] != old[LEUKO] or p.deaths.rates is None
@@ -106,19 +106,19 @@ def next_visit(p: Patient) -> None:
     """Step 6 (detection): the next monitoring visit, k x interval strictly after now."""
     interval = p.m.labs.monitoring_interval_days / DAYS_PER_MONTH
     if interval <= 0:
-        p.visit_now = True
+        p.visit_today = True
         return
-    p.visit_now = False
+    p.visit_today = False
     k = math.floor(p.now / interval + 1e-9) + 1  # the next visit strictly after now
     p.schedule(max(k * interval, p.now + 1e-9), A_VISIT)
 
 
 def on_visit(p: Patient) -> None:
     """Step 6 (detection): a monitoring visit shows the blood picture."""
-    if not p.carc or p.remission or p.diagnosed or p.suspected:
+    if not p.has_carcinosis or p.remission or p.diagnosed or p.suspected:
         return
-    p.visit_now = True
+    p.visit_today = True
     counts_changed(p, ())
-    p.visit_now = False
+    p.visit_today = False
     if not p.suspected:
         next_visit(p)

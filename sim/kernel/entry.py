@@ -43,12 +43,12 @@ def enter(p: Patient) -> None:
     p.n_sre = p.n_pain = p.n_hyper = 0
     p.first_sre = p.first_scc = p.first_hyper = INF
     p.paralysis = False
-    p.carc = False
+    p.has_carcinosis = False
     p.carc_onset = p.carc_diag = INF
     p.grade = [0, 0, 0]
-    p.grade_old = [0, 0, 0]
-    p.ngrade = [0, 0, 0]  # the grades of the marrow's own output (without transfusions)
-    p.nvals = [0.0, 0.0, 0.0]
+    p.grade_before = [0, 0, 0]
+    p.native_grade = [0, 0, 0]  # the grades of the marrow's own output (without transfusions)
+    p.native_counts = [0.0, 0.0, 0.0]
     p.at_onset = 0
     # blood counts and calcium at baseline (labs section), then their trajectories
     lab = m.labs
@@ -73,26 +73,26 @@ def enter(p: Patient) -> None:
         lab.anc_baseline_min_e9_l,
         lab.anc_baseline_max_e9_l,
     )
-    p.ca0 = truncnorm(
+    p.calcium_baseline = truncnorm(
         p.u(P_ENTRY),
         lab.calcium_baseline_mean_mmol_l,
         lab.calcium_baseline_sd_mmol_l,
         lab.calcium_baseline_min_mmol_l,
         lab.calcium_baseline_max_mmol_l,
     )
-    p.traj = [Trajectory(hb0), Trajectory(plt0), Trajectory(anc0)]
+    p.trajectories = [Trajectory(hb0), Trajectory(plt0), Trajectory(anc0)]
     p.worst_val = [hb0, plt0, anc0]
-    p.vals = [hb0, plt0, anc0]  # the counts when last looked at
-    p.ca_peaks = []
-    p.why = ["", "", ""]
-    p.rate_mult = math.exp(lab.infiltration_rate_sd_log * phi_inv(p.u(P_ENTRY)))
-    p.visit_now = True
+    p.counts = [hb0, plt0, anc0]  # the counts when last looked at
+    p.calcium_peaks = []
+    p.cause_of_fall = ["", "", ""]
+    p.infiltration_rate = math.exp(lab.infiltration_rate_sd_log * phi_inv(p.u(P_ENTRY)))
+    p.visit_today = True
     p.worst = [0, 0, 0]
     p.dic = p.leuko_eb = False
     p.suspected = p.diagnosed = p.on_chemo = p.chemo = p.remission = False
     p.deaths = CauseOfDeathClocks([], 0.0)  # timed from carcinosis onset
-    p.infE = p.bleedE = 0.0
-    p.n_compl = 0
-    p.terminal_on = False
+    p.infection_threshold = p.bleeding_threshold = 0.0
+    p.n_complications = 0
+    p.terminal_phase = False
     p.received = CareReceived()
     p.transfusion = TransfusionState()

@@ -22,18 +22,22 @@ def lab_outcomes(p: Patient) -> tuple[float, ...]:
     m, lab = p.m, p.m.labs
     end = p.now
     for lin in range(3):
-        v = p.traj[lin].value(end)
+        v = p.trajectories[lin].value(end)
         if v < p.worst_val[lin]:
             p.worst_val[lin] = v
-    changed = any(len(t.seg_t) > 1 or t.dip for t in p.traj)
+    changed = any(len(t.seg_t) > 1 or t.dip for t in p.trajectories)
     below = [0.0, 0.0, 0.0]
     if changed:
-        t0 = min(p.carc_onset, *(d[0] for t in p.traj for d in t.dip)) if any(t.dip for t in p.traj) else p.carc_onset
+        t0 = (
+            min(p.carc_onset, *(d[0] for t in p.trajectories for d in t.dip))
+            if any(t.dip for t in p.trajectories)
+            else p.carc_onset
+        )
         t0 = min(t0, end)
         day = 1.0 / DAYS_PER_MONTH
         for lin in range(3):
-            below[lin] = time_below(p.traj[lin], m.thresholds[lin][2], t0, end, day) * DAYS_PER_MONTH
-    ca_max = max([p.ca0] + [p for _, p in p.ca_peaks])
+            below[lin] = time_below(p.trajectories[lin], m.thresholds[lin][2], t0, end, day) * DAYS_PER_MONTH
+    ca_max = max([p.calcium_baseline] + [p for _, p in p.calcium_peaks])
     keep = lab.keep_patients
     if keep < 0 or p.pid < keep:
         week = 7.0 / DAYS_PER_MONTH
@@ -43,11 +47,11 @@ def lab_outcomes(p: Patient) -> tuple[float, ...]:
         for k in range(n + 1):
             t = min(k * week, end)
             tc = p.entry + t
-            for a, traj in enumerate(p.traj):
+            for a, traj in enumerate(p.trajectories):
                 rows.append((p.pid, tc, a, traj.value(t)))
-            rows.append((p.pid, tc, 3, calcium(p.ca0, p.ca_peaks, t, lab.calcium_threshold_mmol_l, rise, hl)))
+            rows.append((p.pid, tc, 3, calcium(p.calcium_baseline, p.calcium_peaks, t, lab.calcium_threshold_mmol_l, rise, hl)))
     return (
-        p.traj[0].seg_v[0],
+        p.trajectories[0].seg_v[0],
         p.worst_val[0],
         p.worst_val[1],
         p.worst_val[2],

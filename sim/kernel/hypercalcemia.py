@@ -21,12 +21,12 @@ def on_hypercalcemia(p: Patient) -> None:
     # corrected calcium has risen through the threshold now; it peaks a day later
     lab = p.m.labs
     peak = lab.calcium_threshold_mmol_l - lab.calcium_peak_excess_mean_mmol_l * math.log(p.u(P_HYPER))
-    p.ca_peaks.append((p.now, peak))
+    p.calcium_peaks.append((p.now, peak))
     p.log(E_HYPERCALCEMIA, f"episode {p.n_hyper}: corrected calcium {peak:.2f} mmol/L")
     p.care.admit(p, "hypercalcemia: hydration and bisphosphonate", h.admission_days)
     if p.n_hyper == 1:
         p.first_hyper = p.now
-        if p.prog.running:
+        if p.progression_clock.running:
             p.multiply_progression(p.m.hr_hyper[p.primary])
     if p.u(P_HYPER) < h.fatal_probability:
         p.schedule(p.now + p.u(P_HYPER) * h.admission_days / DAYS_PER_MONTH, A_HYPER_CRISIS)

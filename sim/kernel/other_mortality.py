@@ -24,7 +24,7 @@ def start_other_mortality(p: Patient) -> None:
     # a patient due to develop carcinosis or hypercalcemia does so within
     # the course even when it ends by another cause: at the same fraction
     # of the way to that death
-    if p.prog.carcinosis_at < INF:
-        p.schedule(p._v * t_other, A_ONSET_BY_OTHER, 0)
-    if p.prog.hypercalcemia_at < INF:
-        p.schedule(p._w * t_other, A_ONSET_BY_OTHER, 1)
+    if p.progression_clock.carcinosis_at < INF:
+        p.schedule(p.carcinosis_fraction * t_other, A_ONSET_BY_OTHER, 0)
+    if p.progression_clock.hypercalcemia_at < INF:
+        p.schedule(p.hypercalcemia_fraction * t_other, A_ONSET_BY_OTHER, 1)

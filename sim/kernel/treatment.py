@@ -22,7 +22,7 @@ def start_treatment_effect(p: Patient) -> None:
     p.on_chemo = True
     p.chemo = True
     hr = p.m.chemotherapy.death_hazard_ratio
-    for traj in p.traj:  # the counts fall more slowly by the same ratio
+    for traj in p.trajectories:  # the counts fall more slowly by the same ratio
         traj.set_native(p.now, None, traj.seg_g[-1] * hr)
     time_carcinosis_death(p)
     counts_changed(p)
@@ -31,17 +31,17 @@ def start_treatment_effect(p: Patient) -> None:
 def end_treatment(p: Patient) -> None:
     """Step 6 (remission): remission with remission_probability; counts recover, relapse after Exp(median)."""
     c = p.m.carcinosis
-    if p.carc and not p.remission and p.u(P_CHEMO) < c.remission_probability:
+    if p.has_carcinosis and not p.remission and p.u(P_CHEMO) < c.remission_probability:
         p.remission = True
         p.log(E_REMISSION, "after systemic treatment")
-        for traj in p.traj:  # the marrow recovers its own output
+        for traj in p.trajectories:  # the marrow recovers its own output
             traj.set_native(p.now, traj.seg_v[0], 0.0)
         p.t_cdeath = p.t_infect = p.t_bleed = INF
-        p.terminal_on = False
+        p.terminal_phase = False
         p.deaths.rates = None
         p.on_chemo = False
-        p.prog.running = True
-        p.prog.since = p.now
+        p.progression_clock.running = True
+        p.progression_clock.since = p.now
         time_progression(p)
         p.schedule(p.now + exp_median(p.u(P_CHEMO), c.relapse_median_months), A_RELAPSE)
         counts_changed(p)

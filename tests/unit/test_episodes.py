@@ -36,7 +36,7 @@ def test_first_sre_raises_the_progression_hazard_and_times_the_next_at_the_later
     t_first = p.now
     on_sre(p)  # type 0.0: radiation to bone (the first of the type mix)
     assert (p.n_sre, p.first_sre) == (1, t_first)
-    assert p.prog.multiplier == pytest.approx(S.progression.hazard_ratio_after_sre, rel=1e-12)
+    assert p.progression_clock.multiplier == pytest.approx(S.progression.hazard_ratio_after_sre, rel=1e-12)
     assert p.t_sre == pytest.approx(t_first + 0.9 / S.sre.later_rate_per_month, rel=1e-12)
     assert fixed.drawn["sre"] == 3
 
@@ -50,11 +50,14 @@ def test_hypercalcemia_episode_peak_admission_and_crisis(excess: float) -> None:
     p = entered(QUIET, fixed)
     p.now = 2.0
     on_hypercalcemia(p)
-    assert p.ca_peaks[-1] == (2.0, pytest.approx(lab.calcium_threshold_mmol_l + lab.calcium_peak_excess_mean_mmol_l * excess))
+    assert p.calcium_peaks[-1] == (
+        2.0,
+        pytest.approx(lab.calcium_threshold_mmol_l + lab.calcium_peak_excess_mean_mmol_l * excess),
+    )
     assert (p.received.admissions, p.received.bed_days) == (1, h.admission_days)
     assert p.first_hyper == 2.0
     hr = getattr(S.progression.hazard_ratio_after_hypercalcemia, PRIMARIES[p.primary])
-    assert p.prog.multiplier == pytest.approx(hr, rel=1e-12)
+    assert p.progression_clock.multiplier == pytest.approx(hr, rel=1e-12)
     assert _agenda(p, A_HYPER_CRISIS) == [pytest.approx(2.0 + 0.5 * h.admission_days / DAYS_PER_MONTH)]
     assert _agenda(p, A_HYPER_RECUR) == []
 

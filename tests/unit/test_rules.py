@@ -124,7 +124,7 @@ def test_hypercalcemia_comes_at_its_fraction_of_the_death_threshold() -> None:
     on = {**QUIET, "hypercalcemia.probability": 1.0}
     fixed = FixedUniforms(entry=FIRST_OF_EACH, progression=[exp_u(e), 0.999999, 0.0, 0.5, w])
     p = entered(on, fixed)
-    assert p.prog.hypercalcemia_at == pytest.approx(w * e, rel=1e-12)
+    assert p.progression_clock.hypercalcemia_at == pytest.approx(w * e, rel=1e-12)
     assert p.t_prog == pytest.approx(lam * (w * e) ** (1.0 / k), rel=1e-12)
     _, row = finished_patient(
         overrides=on, fixed=FixedUniforms(entry=FIRST_OF_EACH, progression=[exp_u(e), 0.999999, 0.0, 0.5, w])
@@ -141,7 +141,7 @@ def test_carcinosis_onset_comes_at_its_beta_fraction_of_the_death_threshold() ->
     a, b = S.carcinosis.onset_fraction.alpha, S.carcinosis.onset_fraction.beta
     assert (a, b) == (2.0, 1.0)
     v = u ** (1.0 / a)
-    assert p.prog.carcinosis_at == pytest.approx(v * e, rel=1e-12)
+    assert p.progression_clock.carcinosis_at == pytest.approx(v * e, rel=1e-12)
     assert p.t_prog == pytest.approx(lam * (v * e) ** (1.0 / k), rel=1e-12)
 
 

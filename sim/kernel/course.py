@@ -356,19 +356,49 @@ class Patient:
             self.sleeping = False
             self.proc.interrupt()
 
-    # ------------------------------------------------------------------ 1. entry
-    # ------------------------------------------------------------------ 2. progression clock
+    # ------------------------------------------------------------------ the named interface care uses (sim.kernel.care)
+    def progression_running(self) -> bool:
+        """Whether the progression clock runs (it stops at carcinosis onset)."""
+        return self.progression_clock.running
+
+    def carcinosis_active(self) -> bool:
+        """Carcinosis has begun and is not in remission."""
+        return self.has_carcinosis and not self.remission
+
+    def count_now(self, lin: int) -> float:
+        """The blood count of a lineage now (with transfusions)."""
+        return self.trajectories[lin].value(self.now)
+
+    def native_count_now(self, lin: int) -> float:
+        """The marrow's own output of a lineage now (without transfusions)."""
+        return self.trajectories[lin].value(self.now, native_only=True)
+
+    def count_seen(self, lin: int) -> float:
+        """The count of a lineage when last looked at (by counts_changed)."""
+        return self.counts[lin]
+
+    def grade_of(self, lin: int) -> int:
+        """The current cytopenia grade of a lineage."""
+        return self.grade[lin]
+
+    def add_dip(self, lin: int, start: float, end: float, factor: float, cause: str) -> None:
+        """A treatment-related fall of a lineage's native count by factor from start, recovering by end."""
+        self.trajectories[lin].add_dip(start, end, factor)
+        self.cause_of_fall[lin] = cause
+
+    def add_boost(self, lin: int, increment: float, half_life: float) -> None:
+        """A transfusion raises a lineage's count by increment now, decaying with half_life (months)."""
+        self.trajectories[lin].add_boost(self.now, increment, half_life)
+
+    def resume_at(self, env_time: float) -> None:
+        """A service started at env_time (run months): the course's clock moves there."""
+        self.now = env_time - self.entry
+
     def multiply_progression(self, factor: float) -> None:
         """Multiply the progression hazard from now on (re-times the clock)."""
         advance_progression(self)
         self.progression_clock.multiplier *= factor
         time_progression(self)
-
-    # ------------------------------------------------------------------ other causes
-    # ------------------------------------------------------------------ 3. SREs
-    # ------------------------------------------------------------------ 4. pain
-    # ------------------------------------------------------------------ 5. hypercalcemia
-    # ------------------------------------------------------------------ 6. carcinosis
 
     # the named interface care uses (sim.kernel.care)
     def counts_changed(self, lins: tuple[int, ...] = (0, 1, 2)) -> None:

@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from sim.kernel.constants import DAYS_PER_MONTH
-from sim.kernel.course import (
+from sim.kernel.codes import (
     A_CARE,
     A_CHEMO_CYCLE,
     A_FEBRILE,
@@ -41,8 +40,9 @@ from sim.kernel.course import (
     P_RT,
     P_TRANSF,
     THROMBO,
-    _exp_median,
 )
+from sim.kernel.constants import DAYS_PER_MONTH
+from sim.kernel.draws import exp_median as _exp_median
 from sim.kernel.services import EMERGENCY, ROUTINE, SERVICES, SVC, URGENT, Pools, ServiceLog, serve
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ class Care:
         def on_start() -> None:
             if not p.alive or p.done:
                 return
-            p.now = self.env.now - p.entry  # type: ignore[union-attr]
+            p.resume_at(self.env.now)  # type: ignore[union-attr]
             p.received.wait_days += (self.env.now - t_req) * DAYS_PER_MONTH  # type: ignore[union-attr]
             deliver(p, arg)
             p.wake()
@@ -160,7 +160,7 @@ class Care:
     def radionuclide(self, p: Patient) -> bool:
         """Offer radionuclide therapy for pain; False if not eligible."""
         m = self.m
-        eff_plt = p.grade[THROMBO]
+        eff_plt = p.grade_of(THROMBO)
         u = p.u(P_RN)
         if p.primary == 0 and not p.visceral and not p.received.had_radium and u < m.radium223.uptake:
             p.received.had_radium = True
@@ -188,7 +188,7 @@ class Care:
         p.received.radionuclide += 1
         p.log(E_RADIONUCLIDE, f"radium-223 injection {k} of {ra.injections}")
         if k == 1:
-            if p.prog.running:
+            if p.progression_running():
                 p.multiply_progression(ra.death_hazard_ratio)
             # each course risks one grade 3-4 nadir per lineage, two weeks after a random injection
             for lin, prob in ((THROMBO, ra.grade34_thrombocytopenia_probability), (LEUKO, ra.grade34_neutropenia_probability)):
@@ -200,15 +200,13 @@ class Care:
 
     def _nadir(self, p: Patient, lin: int, grade: int, why: str) -> None:
         """A treatment-related fall of a blood count into a grade 3-4 band, recovering later."""
-        traj = p.traj[lin]
         thr = self.m.thresholds[lin]
         target = thr[grade - 1] * (thr[grade] / thr[grade - 1]) ** 0.5 if grade < 4 else thr[3] * 0.8
-        now_native = traj.value(p.now, native_only=True)
+        now_native = p.native_count_now(lin)
         if target >= now_native:
             return
         end = p.now + self.m.nadir_recovery_days / DAYS_PER_MONTH
-        traj.add_dip(p.now, end, target / now_native)
-        p.why[lin] = f" ({why})"
+        p.add_dip(lin, p.now, end, target / now_native, f" ({why})")
         p.schedule(end, A_NADIR_END, lin)
         p.counts_changed((lin,))
 
@@ -236,12 +234,12 @@ class Care:
         p.schedule(p.now, A_CHEMO_CYCLE, 1)
 
     def chemotherapy_cycle(self, p: Patient, k: int) -> None:
-        if p.carc and not p.remission:
+        if p.carcinosis_active():
             self.request(p, CHEMO, 1, self.hold[CHEMO], URGENT, self._cycle, k)
 
     def _cycle(self, p: Patient, k: int) -> None:
         ch = self.m.chemotherapy
-        if not p.carc or p.remission:
+        if not p.carcinosis_active():
             return
         if k == 1:
             p.start_treatment_effect()
@@ -253,8 +251,7 @@ class Care:
         if ch.nadir_factor < 1.0 and ch.nadir_days > 0:
             end = p.now + ch.nadir_days / DAYS_PER_MONTH
             for lin in (ANEMIA, THROMBO, LEUKO):
-                p.traj[lin].add_dip(p.now, end, ch.nadir_factor)
-                p.why[lin] = " (chemotherapy nadir)"
+                p.add_dip(lin, p.now, end, ch.nadir_factor, " (chemotherapy nadir)")
             p.schedule(end, A_NADIR_END, LEUKO)
             p.counts_changed()
         if k < ch.cycles:
@@ -275,13 +272,13 @@ class Care:
         platelets when the platelet count is (each once until given)."""
         tr = self.m.transfusion
         tf = p.transfusion
-        if not tf.rbc_due and p.vals[ANEMIA] < tr.rbc_threshold_g_dl:
+        if not tf.rbc_due and p.count_seen(ANEMIA) < tr.rbc_threshold_g_dl:
             if tf.rbc_ok is None:
                 tf.rbc_ok = p.u(P_TRANSF) < tr.rbc_uptake
             if tf.rbc_ok:
                 tf.rbc_due = True
                 self.request(p, TRANSF, tr.rbc_units_per_episode, self.hold[TRANSF], URGENT, self._rbc)
-        if not tf.platelets_due and p.vals[THROMBO] < tr.platelet_threshold_e9_l:
+        if not tf.platelets_due and p.count_seen(THROMBO) < tr.platelet_threshold_e9_l:
             if tf.platelets_ok is None:
                 tf.platelets_ok = p.u(P_TRANSF) < tr.platelet_uptake
             if tf.platelets_ok:
@@ -293,11 +290,9 @@ class Care:
         tf = p.transfusion
         tf.rbc_due = False
         p.received.rbc_units += tr.rbc_units_per_episode
-        hb = p.traj[ANEMIA].value(p.now)
+        hb = p.count_now(ANEMIA)
         p.log(E_TRANSFUSION_RBC, f"{tr.rbc_units_per_episode} units at Hb {hb:.1f} g/dL")
-        p.traj[ANEMIA].add_boost(
-            p.now, lab.rbc_increment_g_dl * tr.rbc_units_per_episode, lab.rbc_half_life_days / DAYS_PER_MONTH
-        )
+        p.add_boost(ANEMIA, lab.rbc_increment_g_dl * tr.rbc_units_per_episode, lab.rbc_half_life_days / DAYS_PER_MONTH)
         p.counts_changed((ANEMIA,))
 
     def transfuse_platelets(self, p: Patient, why: str) -> None:
@@ -310,10 +305,10 @@ class Care:
         if why == "prophylactic":
             p.transfusion.platelets_due = False
         p.received.platelet_units += tr.platelet_units_per_episode
-        plt = p.traj[THROMBO].value(p.now)
+        plt = p.count_now(THROMBO)
         p.log(E_TRANSFUSION_PLATELETS, f"{tr.platelet_units_per_episode} units at {plt:.0f} x10^9/L: {why}")
-        p.traj[THROMBO].add_boost(
-            p.now, lab.platelet_increment_e9_l * tr.platelet_units_per_episode, lab.platelet_half_life_days / DAYS_PER_MONTH
+        p.add_boost(
+            THROMBO, lab.platelet_increment_e9_l * tr.platelet_units_per_episode, lab.platelet_half_life_days / DAYS_PER_MONTH
         )
         p.counts_changed((THROMBO,))
 

@@ -33,142 +33,74 @@ or the horizon can come first.
 from __future__ import annotations
 
 import heapq
-import math
-from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Final
 
 from simpy import Interrupt
 
-from sim.errors import RunawayCourse
-from sim.kernel.constants import DAYS_PER_MONTH, Compiled, phi_inv
-from sim.kernel.constants import LN2 as _LN2
-from sim.kernel.events import EV
-from sim.kernel.labs import Trajectory, calcium, time_below
+from sim.kernel.carcinosis import carcinosis_onset
+from sim.kernel.carcinosis_deaths import on_carcinosis_death
+from sim.kernel.codes import (
+    A_BIOPSY,
+    A_CARE,
+    A_CHEMO_CYCLE,
+    A_DIAGNOSIS,
+    A_FEBRILE,
+    A_HYPER_CRISIS,
+    A_HYPER_RECUR,
+    A_NADIR_END,
+    A_NADIR_START,
+    A_ONSET_BY_OTHER,
+    A_RADIUM,
+    A_RELAPSE,
+    A_RT_RESPONSE,
+    A_RT_RETREAT,
+    A_SCAN,
+    A_SRSM,
+    A_VISIT,
+    E_PAIN_RESPONSE,
+    INF,
+    LEUKO,
+    S_BLEED,
+    S_CDEATH,
+    S_INFECT,
+    S_OTHER,
+    S_PAIN,
+    S_PROG,
+    S_SRE,
+    S_WORSEN0,
+    S_WORSEN1,
+    S_WORSEN2,
+)
+from sim.kernel.complications import on_complication
+from sim.kernel.constants import Compiled
+from sim.kernel.cytopenias import counts_changed as _counts_changed
+from sim.kernel.cytopenias import on_visit
+from sim.kernel.detection import on_biopsy, on_diagnosis, on_scan
+from sim.kernel.entry import enter
+from sim.kernel.finish import finish
+from sim.kernel.hypercalcemia import on_hypercalcemia
+from sim.kernel.labs import Trajectory
+from sim.kernel.other_mortality import start_other_mortality
+from sim.kernel.pain import on_pain, time_pain
 from sim.kernel.philox import COMPILED as _COMPILED
 from sim.kernel.philox import key_words, uniform
+from sim.kernel.progression import advance_progression, on_progression, start_progression, time_progression
+from sim.kernel.sre import on_sre, time_sre
 from sim.kernel.state import CareReceived, CauseOfDeathClocks, ProgressionClock, TransfusionState
-from sim.kernel.vocabulary import STREAM_ID
+from sim.kernel.treatment import end_treatment as _end_treatment
+from sim.kernel.treatment import start_treatment_effect as _start_treatment_effect
 from sim.kernel.vocabulary import STREAM_SIZES as _STREAM_SIZES
 
 if TYPE_CHECKING:
     from sim.kernel.care import Care
     from sim.kernel.events import Recorder
 
-INF: Final = math.inf
-LN2: Final = _LN2
-
-# Constants are Final so that the compiled kernel reads them as C constants, not from the module's dictionary.
-
-# random-stream process ids (the process word of every number's address), by name (sim.kernel.vocabulary)
-P_ENTRY: Final = STREAM_ID["entry"]
-P_PROG: Final = STREAM_ID["progression"]
-P_OTHER: Final = STREAM_ID["other_mortality"]
-P_SRE: Final = STREAM_ID["sre"]
-P_PAIN: Final = STREAM_ID["pain"]
-P_HYPER: Final = STREAM_ID["hypercalcemia"]
-P_CARC: Final = STREAM_ID["carcinosis"]
-P_DETECT: Final = STREAM_ID["detection"]
-P_COMPL: Final = STREAM_ID["complications"]
-P_RT: Final = STREAM_ID["radiotherapy"]
-P_RN: Final = STREAM_ID["radionuclide"]
-P_CHEMO: Final = STREAM_ID["chemotherapy"]
-P_TRANSF: Final = STREAM_ID["transfusion"]
 # pre-drawn per patient by the Python kernel (sizes in sim.kernel.vocabulary.STREAMS)
 STREAM_SIZES = _STREAM_SIZES
 # the compiled kernel draws each number when it is used (sim.kernel.philox: well under a microsecond
 # each, about 50 per patient) instead of pre-drawing the blocks above through NumPy
 COMPILED: Final = _COMPILED
 LAZY_DRAWS: Final = COMPILED
-
-# event codes (sim.kernel.events.EVENTS)
-E_ADMISSION: Final = EV["admission"]
-E_ANALGESIA: Final = EV["analgesia"]
-E_BIOPSY: Final = EV["biopsy"]
-E_BLEEDING: Final = EV["bleeding"]
-E_CARCINOSIS_DIAGNOSIS: Final = EV["carcinosis_diagnosis"]
-E_CARCINOSIS_ONSET: Final = EV["carcinosis_onset"]
-E_CENSORED: Final = EV["censored"]
-E_CHEMOTHERAPY_CYCLE: Final = EV["chemotherapy_cycle"]
-E_CORD_COMPRESSION: Final = EV["cord_compression"]
-E_CYTOPENIA: Final = EV["cytopenia"]
-E_DEATH: Final = EV["death"]
-E_DIC: Final = EV["dic"]
-E_ENTRY: Final = EV["entry"]
-E_FEBRILE_NEUTROPENIA: Final = EV["febrile_neutropenia"]
-E_HYPERCALCEMIA: Final = EV["hypercalcemia"]
-E_INFECTION: Final = EV["infection"]
-E_LEUKOERYTHROBLASTIC: Final = EV["leukoerythroblastic"]
-E_PAIN: Final = EV["pain"]
-E_PAIN_RESPONSE: Final = EV["pain_response"]
-E_PARALYSIS: Final = EV["paralysis"]
-E_RADIONUCLIDE: Final = EV["radionuclide"]
-E_RADIOTHERAPY: Final = EV["radiotherapy"]
-E_RELAPSE: Final = EV["relapse"]
-E_REMISSION: Final = EV["remission"]
-E_SCINTIGRAPHY: Final = EV["scintigraphy"]
-E_SRE: Final = EV["sre"]
-E_SURGERY: Final = EV["surgery"]
-E_SUSPICION: Final = EV["suspicion"]
-E_TERMINAL_MYELOSUPPRESSION: Final = EV["terminal_myelosuppression"]
-E_TRANSFUSION_PLATELETS: Final = EV["transfusion_platelets"]
-E_TRANSFUSION_RBC: Final = EV["transfusion_rbc"]
-
-# clock slots
-S_PROG: Final = 0
-S_OTHER: Final = 1
-S_SRE: Final = 2
-S_PAIN: Final = 3
-S_CDEATH: Final = 4
-S_WORSEN0: Final = 5
-S_WORSEN1: Final = 6
-S_WORSEN2: Final = 7
-S_INFECT: Final = 8
-S_BLEED: Final = 9
-
-# one-off agenda items
-A_CARE: Final = 0
-A_RT_RESPONSE: Final = 1
-A_RT_RETREAT: Final = 2
-A_RADIUM: Final = 3
-A_SRSM: Final = 4
-A_HYPER_RECUR: Final = 5
-A_SCAN: Final = 6
-A_BIOPSY: Final = 7
-A_DIAGNOSIS: Final = 8
-A_CHEMO_CYCLE: Final = 9
-A_FEBRILE: Final = 10
-A_NADIR_END: Final = 11
-A_RELAPSE: Final = 12
-A_HYPER_CRISIS: Final = 13
-A_NADIR_START: Final = 14
-A_ONSET_BY_OTHER: Final = 15
-A_VISIT: Final = 16
-
-LINEAGE_NAMES: Final = ("anemia", "thrombocytopenia", "leukopenia")
-ANEMIA: Final = 0
-THROMBO: Final = 1
-LEUKO: Final = 2
-
-# causes of death after carcinosis (shares in the scenario, in this order)
-C_PROGRESSION: Final = 0
-C_BLEEDING: Final = 1
-C_INFECTION: Final = 2
-C_DIC: Final = 3
-C_OTHER: Final = 4
-_CARC_CAUSE: Final = ("progression", "bleeding", "infection", "bleeding", "other")
-_CARC_DETAIL: Final = ("after carcinosis", "after carcinosis", "after carcinosis", "DIC", "after carcinosis")
-
-
-def _pick(cum: tuple[float, ...], u: float) -> int:
-    for i, c in enumerate(cum):
-        if u < c:
-            return i
-    return len(cum) - 1
-
-
-def _exp_median(u: float, median: float) -> float:
-    """Exponential with the given median, by inversion of a uniform."""
-    return -math.log(u) * median / LN2
 
 
 class Patient:
@@ -212,7 +144,7 @@ class Patient:
         "death_cause",
         "death_detail",
         # progression clock (sim.kernel.state.ProgressionClock)
-        "prog",
+        "progression_clock",
         # counters and outcome times
         "n_sre",
         "n_pain",
@@ -222,22 +154,22 @@ class Patient:
         "first_hyper",
         "paralysis",
         # carcinosis state
-        "carc",
+        "has_carcinosis",
         "carc_onset",
         "carc_diag",
         "grade",
-        "grade_old",
-        "ngrade",
-        "nvals",
-        "traj",
+        "grade_before",
+        "native_grade",
+        "native_counts",
+        "trajectories",
         "worst",
         "worst_val",
-        "why",
-        "rate_mult",
-        "visit_now",
-        "ca0",
-        "ca_peaks",
-        "vals",
+        "cause_of_fall",
+        "infiltration_rate",
+        "visit_today",
+        "calcium_baseline",
+        "calcium_peaks",
+        "counts",
         "dic",
         "leuko_eb",
         "suspected",
@@ -246,12 +178,12 @@ class Patient:
         "chemo",
         "remission",
         "deaths",
-        "infE",
-        "bleedE",
-        "n_compl",
-        "terminal_on",
-        "_v",
-        "_w",
+        "infection_threshold",
+        "bleeding_threshold",
+        "n_complications",
+        "terminal_phase",
+        "carcinosis_fraction",
+        "hypercalcemia_fraction",
         "at_onset",
         # care received, and transfusion (sim.kernel.state)
         "received",
@@ -277,7 +209,63 @@ class Patient:
     u_end: list[int]
     fixed: Any
     wait_until: float
-    ca_peaks: list[tuple[float, float]]
+    calcium_peaks: list[tuple[float, float]]
+    # set at entry (sim.kernel.entry)
+    primary: int
+    age: float
+    agent: int
+    visceral: bool
+    seq: int
+    n_sre: int
+    n_pain: int
+    n_hyper: int
+    n_complications: int
+    at_onset: int
+    calcium_baseline: float
+    infiltration_rate: float
+    trajectories: list[Trajectory]
+    counts: list[float]
+    native_counts: list[float]
+    native_grade: list[int]
+    worst: list[int]
+    worst_val: list[float]
+    cause_of_fall: list[str]
+    received: CareReceived
+    transfusion: TransfusionState
+    carc_onset: float
+    carc_diag: float
+    first_scc: float
+    paralysis: bool
+    grade: list[int]
+    grade_before: list[int]
+    on_chemo: bool
+    terminal_phase: bool
+    progression_clock: ProgressionClock
+    carcinosis_fraction: float
+    hypercalcemia_fraction: float
+    first_sre: float
+    first_hyper: float
+    t_prog: float
+    t_other: float
+    t_sre: float
+    t_pain: float
+    t_cdeath: float
+    t_worsen0: float
+    t_worsen1: float
+    t_worsen2: float
+    t_infect: float
+    t_bleed: float
+    has_carcinosis: bool
+    remission: bool
+    diagnosed: bool
+    suspected: bool
+    chemo: bool
+    dic: bool
+    leuko_eb: bool
+    visit_today: bool
+    infection_threshold: float
+    bleeding_threshold: float
+    deaths: CauseOfDeathClocks
 
     def __init__(
         self,
@@ -368,512 +356,62 @@ class Patient:
             self.sleeping = False
             self.proc.interrupt()
 
-    # ------------------------------------------------------------------ 1. entry
-    def _entry(self) -> None:
-        m = self.m
-        self.now = 0.0
-        self.primary = _pick(m.primary_cum, self.u(P_ENTRY))
-        self.age = m.age_quantile(self.u(P_ENTRY))
-        self.agent = _pick(m.agent_cum, self.u(P_ENTRY))
-        self.visceral = self.u(P_ENTRY) < m.visceral_disease_probability
-        self.log(E_ENTRY, ("prostate", "breast", "lung", "renal", "thyroid", "other")[self.primary])
+    # ------------------------------------------------------------------ the named interface care uses (sim.kernel.care)
+    def progression_running(self) -> bool:
+        """Whether the progression clock runs (it stops at carcinosis onset)."""
+        return self.progression_clock.running
 
-        self.alive = True
-        self.t_prog = self.t_other = self.t_sre = self.t_pain = self.t_cdeath = INF
-        self.t_worsen0 = self.t_worsen1 = self.t_worsen2 = self.t_infect = self.t_bleed = INF
-        m = self.m
-        self.agenda = []
-        self.seq = 0
-        self.death_cause = None
-        self.death_detail = ""
-        self.n_sre = self.n_pain = self.n_hyper = 0
-        self.first_sre = self.first_scc = self.first_hyper = INF
-        self.paralysis = False
-        self.carc = False
-        self.carc_onset = self.carc_diag = INF
-        self.grade = [0, 0, 0]
-        self.grade_old = [0, 0, 0]
-        self.ngrade = [0, 0, 0]  # the grades of the marrow's own output (without transfusions)
-        self.nvals = [0.0, 0.0, 0.0]
-        self.at_onset = 0
-        # blood counts and calcium at baseline (labs section), then their trajectories
-        lab = m.labs
-        hb0 = _truncnorm(
-            self.u(P_ENTRY),
-            lab.hb_baseline_mean_g_dl,
-            lab.hb_baseline_sd_g_dl,
-            lab.hb_baseline_min_g_dl,
-            lab.hb_baseline_max_g_dl,
-        )
-        plt0 = _trunclognorm(
-            self.u(P_ENTRY),
-            lab.platelets_baseline_median_e9_l,
-            lab.platelets_baseline_sd_log,
-            lab.platelets_baseline_min_e9_l,
-            lab.platelets_baseline_max_e9_l,
-        )
-        anc0 = _trunclognorm(
-            self.u(P_ENTRY),
-            lab.anc_baseline_median_e9_l,
-            lab.anc_baseline_sd_log,
-            lab.anc_baseline_min_e9_l,
-            lab.anc_baseline_max_e9_l,
-        )
-        self.ca0 = _truncnorm(
-            self.u(P_ENTRY),
-            lab.calcium_baseline_mean_mmol_l,
-            lab.calcium_baseline_sd_mmol_l,
-            lab.calcium_baseline_min_mmol_l,
-            lab.calcium_baseline_max_mmol_l,
-        )
-        self.traj = [Trajectory(hb0), Trajectory(plt0), Trajectory(anc0)]
-        self.worst_val = [hb0, plt0, anc0]
-        self.vals = [hb0, plt0, anc0]  # the counts when last looked at
-        self.ca_peaks = []
-        self.why = ["", "", ""]
-        self.rate_mult = math.exp(lab.infiltration_rate_sd_log * phi_inv(self.u(P_ENTRY)))
-        self.visit_now = True
-        self.worst = [0, 0, 0]
-        self.dic = self.leuko_eb = False
-        self.suspected = self.diagnosed = self.on_chemo = self.chemo = self.remission = False
-        self.deaths = CauseOfDeathClocks([], 0.0)  # timed from carcinosis onset
-        self.infE = self.bleedE = 0.0
-        self.n_compl = 0
-        self.terminal_on = False
-        self.received = CareReceived()
-        self.transfusion = TransfusionState()
+    def carcinosis_active(self) -> bool:
+        """Carcinosis has begun and is not in remission."""
+        return self.has_carcinosis and not self.remission
 
-    # ------------------------------------------------------------------ 2. progression clock
-    def _start_progression(self) -> None:
-        m = self.m
-        self.prog = ProgressionClock(m.weib_k[self.primary], m.weib_lam[self.primary], -math.log(self.u(P_PROG)))
-        u_carc, u_hyper = self.u(P_PROG), self.u(P_PROG)
-        v = _beta_inv(self.u(P_PROG), m.carcinosis.onset_alpha, m.carcinosis.onset_beta)
-        w = _beta_inv(self.u(P_PROG), m.hypercalcemia.onset_alpha, m.hypercalcemia.onset_beta)
-        self.prog.carcinosis_at = v * self.prog.threshold if u_carc < m.p_carc[self.primary] else INF
-        self.prog.hypercalcemia_at = w * self.prog.threshold if u_hyper < m.p_hyper[self.primary][self.agent] else INF
-        self._time_progression()
-        self._v, self._w = v, w
+    def count_now(self, lin: int) -> float:
+        """The blood count of a lineage now (with transfusions)."""
+        return self.trajectories[lin].value(self.now)
 
-    def _advance_progression(self) -> None:
-        """Accumulate the progression hazard up to now."""
-        self.prog.advance(self.now)
+    def native_count_now(self, lin: int) -> float:
+        """The marrow's own output of a lineage now (without transfusions)."""
+        return self.trajectories[lin].value(self.now, native_only=True)
 
-    def _time_progression(self) -> None:
-        """When the progression clock reaches its next threshold."""
-        self.t_prog = self.prog.next_time()
+    def count_seen(self, lin: int) -> float:
+        """The count of a lineage when last looked at (by counts_changed)."""
+        return self.counts[lin]
+
+    def grade_of(self, lin: int) -> int:
+        """The current cytopenia grade of a lineage."""
+        return self.grade[lin]
+
+    def add_dip(self, lin: int, start: float, end: float, factor: float, cause: str) -> None:
+        """A treatment-related fall of a lineage's native count by factor from start, recovering by end."""
+        self.trajectories[lin].add_dip(start, end, factor)
+        self.cause_of_fall[lin] = cause
+
+    def add_boost(self, lin: int, increment: float, half_life: float) -> None:
+        """A transfusion raises a lineage's count by increment now, decaying with half_life (months)."""
+        self.trajectories[lin].add_boost(self.now, increment, half_life)
+
+    def resume_at(self, env_time: float) -> None:
+        """A service started at env_time (run months): the course's clock moves there."""
+        self.now = env_time - self.entry
 
     def multiply_progression(self, factor: float) -> None:
         """Multiply the progression hazard from now on (re-times the clock)."""
-        self._advance_progression()
-        self.prog.multiplier *= factor
-        self._time_progression()
+        advance_progression(self)
+        self.progression_clock.multiplier *= factor
+        time_progression(self)
 
-    def _on_progression(self) -> None:
-        self.prog.accumulated = max(
-            self.prog.accumulated,
-            min(self.prog.carcinosis_at, self.prog.hypercalcemia_at, self.prog.threshold if self.prog.death_on else INF),
-        )
-        self.prog.since = self.now
-        eps = 1e-12 * (1.0 + self.prog.threshold)
-        if self.prog.hypercalcemia_at <= self.prog.accumulated + eps:
-            self.prog.hypercalcemia_at = INF
-            self._hypercalcemia()
-        elif self.prog.carcinosis_at <= self.prog.accumulated + eps:
-            self.prog.carcinosis_at = INF
-            self._carcinosis_onset(relapse=False)
-        elif self.prog.death_on and self.prog.threshold <= self.prog.accumulated + eps:
-            self.die("progression")
-        if self.alive:
-            self._time_progression()
-
-    # ------------------------------------------------------------------ other causes
-    def _start_other_mortality(self) -> None:
-        om = self.m.other_mortality
-        e = -math.log(self.u(P_OTHER))
-        if not om.enabled or om.annual_rate_at_70 <= 0:
-            return
-        b = LN2 / om.doubling_years
-        a0 = om.annual_rate_at_70 * 2.0 ** ((self.age - 70.0) / om.doubling_years)
-        t_other = self.t_other = math.log1p(e * b / a0) / b * 12.0
-        # a patient due to develop carcinosis or hypercalcemia does so within
-        # the course even when it ends by another cause: at the same fraction
-        # of the way to that death
-        if self.prog.carcinosis_at < INF:
-            self.schedule(self._v * t_other, A_ONSET_BY_OTHER, 0)
-        if self.prog.hypercalcemia_at < INF:
-            self.schedule(self._w * t_other, A_ONSET_BY_OTHER, 1)
-
-    # ------------------------------------------------------------------ 3. SREs
-    def _sre_rate(self) -> float:
-        m = self.m
-        base = m.sre_first[self.primary] if self.n_sre == 0 else m.sre.later_rate_per_month
-        return base * m.agent_hr[self.agent]
-
-    def _time_sre(self) -> None:
-        rate = self._sre_rate()
-        u = self.u(P_SRE)
-        self.t_sre = self.now + (-math.log(u) / rate if rate > 0 else INF)
-
-    def _on_sre(self) -> None:
-        m = self.m
-        sre = m.sre
-        self.n_sre += 1
-        kind = _pick(self.m.sre_type_cum, self.u(P_SRE))
-        name = ("radiation to bone", "pathological fracture", "spinal cord compression", "surgery to bone")[kind]
-        self.log(E_SRE, name)
-        if self.n_sre == 1:
-            self.first_sre = self.now
-            self.multiply_progression(m.hazard_ratio_after_sre)
-        care = self.care
-        if kind == 0:
-            care.refer_radiotherapy(self, "SRE", emergency=False)
-        elif kind == 1:
-            if self.u(P_SRE) < sre.fracture_surgery_probability:
-                care.surgery(self, "fracture fixation")
-            else:
-                care.refer_radiotherapy(self, "fracture", emergency=False)
-        elif kind == 2:
-            self._cord_compression()
-        else:
-            care.surgery(self, "surgery to bone")
-        if self.n_sre >= sre.max_events:
-            raise RunawayCourse(f"sre: patient {self.pid} reached sre.max_events={sre.max_events}; lower the SRE rates")
-        self._time_sre()
-
-    def _cord_compression(self) -> None:
-        m = self.m
-        if self.first_scc == INF:
-            self.first_scc = self.now
-            self.multiply_progression(m.hazard_ratio_after_cord_compression)
-        self.log(E_CORD_COMPRESSION)
-        if not self.paralysis and self.u(P_SRE) < m.sre.paralysis_probability:
-            self.paralysis = True
-            self.log(E_PARALYSIS, "permanent")
-        self.care.refer_radiotherapy(self, "cord compression", emergency=True)
-        if self.u(P_SRE) < m.sre.cord_compression_surgery_probability:
-            self.care.surgery(self, "decompression")
-        else:
-            self.care.admit(self, "cord compression", m.surgery.cord_compression_admission_days)
-
-    # ------------------------------------------------------------------ 4. pain
-    def _time_pain(self) -> None:
-        rate = self.m.pain.rate_per_month
-        u = self.u(P_PAIN)
-        self.t_pain = self.now + (-math.log(u) / rate if rate > 0 else INF)
-
-    def _on_pain(self) -> None:
-        pain = self.m.pain
-        self.n_pain += 1
-        self.log(E_PAIN, "bone pain")
-        u = self.u(P_PAIN)
-        if u < pain.radiotherapy_probability:
-            self.care.refer_radiotherapy(self, "pain", emergency=False)
-        elif u < pain.radiotherapy_probability + (1 - pain.radiotherapy_probability) * pain.radionuclide_probability:
-            if not self.care.radionuclide(self):
-                self.log(E_ANALGESIA, "not eligible for radionuclides")
-        else:
-            self.log(E_ANALGESIA, "analgesia and physiotherapy")
-        if self.n_pain >= pain.max_episodes:
-            raise RunawayCourse(
-                f"pain: patient {self.pid} reached pain.max_episodes={pain.max_episodes}; lower pain.rate_per_month"
-            )
-        self._time_pain()
-
-    # ------------------------------------------------------------------ 5. hypercalcemia
-    def _hypercalcemia(self) -> None:
-        h = self.m.hypercalcemia
-        self.n_hyper += 1
-        # corrected calcium has risen through the threshold now; it peaks a day later
-        lab = self.m.labs
-        peak = lab.calcium_threshold_mmol_l - lab.calcium_peak_excess_mean_mmol_l * math.log(self.u(P_HYPER))
-        self.ca_peaks.append((self.now, peak))
-        self.log(E_HYPERCALCEMIA, f"episode {self.n_hyper}: corrected calcium {peak:.2f} mmol/L")
-        self.care.admit(self, "hypercalcemia: hydration and bisphosphonate", h.admission_days)
-        if self.n_hyper == 1:
-            self.first_hyper = self.now
-            if self.prog.running:
-                self.multiply_progression(self.m.hr_hyper[self.primary])
-        if self.u(P_HYPER) < h.fatal_probability:
-            self.schedule(self.now + self.u(P_HYPER) * h.admission_days / DAYS_PER_MONTH, A_HYPER_CRISIS)
-            return
-        if self.u(P_HYPER) < h.recurrence_probability:
-            if self.n_hyper >= h.max_episodes:
-                raise RunawayCourse(
-                    f"hypercalcemia: patient {self.pid} reached hypercalcemia.max_episodes={h.max_episodes}; "
-                    "lower hypercalcemia.recurrence_probability or raise hypercalcemia.recurrence_median_months"
-                )
-            self.schedule(self.now + _exp_median(self.u(P_HYPER), h.recurrence_median_months), A_HYPER_RECUR)
-
-    # ------------------------------------------------------------------ 6. carcinosis
-    def _carcinosis_onset(self, relapse: bool) -> None:
-        m = self.m
-        c = m.carcinosis
-        self.carc = True
-        self.remission = False
-        if self.carc_onset == INF:
-            self.carc_onset = self.now
-        self.log(E_RELAPSE if relapse else E_CARCINOSIS_ONSET, "diffuse marrow infiltration")
-        # the progression clock stops: the course is now the carcinosis course
-        self._advance_progression()
-        self.prog.running = False
-        self.t_prog = INF
-        hyper_pending = self.prog.hypercalcemia_at < INF
-        at_onset = c.at_onset
-        step = c.worsening_median_fraction * LN2 / m.carc_rate_bsc[self.primary]  # months per grade step
-        hr = m.chemotherapy.death_hazard_ratio if self.on_chemo else 1.0
-        for lin, p in enumerate(at_onset):
-            present = self.u(P_CARC) < p
-            g = _pick(m.grade_cum, self.u(P_CARC)) + 1
-            v_in_band = self.u(P_CARC)
-            traj = self.traj[lin]
-            rate = m.decline_log[lin] / step * self.rate_mult * hr
-            if present:
-                # the count has already fallen into the band of its initial grade
-                thr = m.thresholds[lin]
-                upper = thr[g - 1]
-                lower = thr[g] if g < 4 else thr[3] * 0.6
-                value = min(upper * (lower / upper) ** v_in_band, traj.native(self.now))
-                traj.set_native(self.now, value, rate)
-                self.at_onset |= 1 << lin
-            else:
-                traj.set_native(self.now, None, rate)  # spared so far: falls from where it is
-        if not relapse:
-            if self.u(P_CARC) < c.dic_probability:
-                self.dic = True
-                self.log(E_DIC)
-            if self.u(P_CARC) < c.leukoerythroblastic_probability:
-                self.leuko_eb = True
-                self.log(E_LEUKOERYTHROBLASTIC)
-        # death after onset: one threshold per cause
-        self.deaths = CauseOfDeathClocks([-math.log(self.u(P_CARC)) for _ in range(5)], self.now)
-        self.infE = -math.log(self.u(P_COMPL))
-        self.bleedE = -math.log(self.u(P_COMPL))
-        if relapse:
-            self.diagnosed = False
-            self.suspected = False
-        self._next_visit()  # the blood picture is seen at the next visit (at once with an interval of 0)
-        self.counts_changed()
-        if hyper_pending:
-            # a hypercalcemia still due keeps its place in the course: the same
-            # share of the way from onset to the expected end of the carcinosis course
-            frac = (self.prog.hypercalcemia_at - self.prog.accumulated) / max(self.prog.threshold - self.prog.accumulated, 1e-12)
-            self.prog.hypercalcemia_at = INF
-            self.schedule(self.now + frac * (self.t_cdeath - self.now), A_HYPER_RECUR)
-
-    def _carc_rates(self) -> list[float]:
-        m = self.m
-        c = m.carcinosis
-        r = m.carc_rate_bsc[self.primary]
-        if self.on_chemo:
-            r *= m.chemotherapy.death_hazard_ratio
-        sh = m.cause_share
-        ghr = c.grade_hazard_ratio
-        g_plt = self.grade[THROMBO]
-        g_wbc = self.grade[LEUKO]
-        dic_p = c.dic_probability
-        dic = r * sh[C_DIC] / dic_p if (self.dic and dic_p > 0) else 0.0
-        prog = r * sh[C_PROGRESSION]
-        if self.terminal_on:
-            # marrow failure: the progression hazard becomes the terminal one (slowed by treatment)
-            term = LN2 / (c.terminal_median_days / DAYS_PER_MONTH)
-            if self.on_chemo:
-                term *= m.chemotherapy.death_hazard_ratio
-            prog = max(prog, term)
-        return [prog, r * sh[C_BLEEDING] * ghr[g_plt], r * sh[C_INFECTION] * ghr[g_wbc], dic, r * sh[C_OTHER]]
-
-    def _time_carc_death(self) -> None:
-        """Accumulate each cause's hazard to now and re-time the earliest death."""
-        if not self.carc or self.remission:
-            self.t_cdeath = INF
-            return
-        self.t_cdeath = self.deaths.retime(self.now, self._carc_rates())
-
-    def _on_carc_death(self) -> None:
-        c = self.deaths.cause_now(self.now)
-        if c == C_PROGRESSION and self.terminal_on:
-            self.die("terminal_myelosuppression", "marrow failure")
-        else:
-            self.die(_CARC_CAUSE[c], _CARC_DETAIL[c])
-
-    def _time_lineage(self, lin: int, v: float, nv: float) -> None:
-        """When this lineage's count next falls through a threshold that
-        matters (a grade boundary or a transfusion trigger), by total value
-        ``v`` and by native value ``nv`` (now); re-asked at every change of
-        its trajectory."""
-        traj = self.traj[lin]
-        now = self.now
-        until = traj.next_change(now)
-        best = INF
-        for value, native_only in ((v, False), (nv, True)):
-            for w in self.m.watch[lin]:
-                if w <= value:
-                    t = traj.crossing(now, w, until, native_only)
-                    if t < best:
-                        best = t
-                    break
-            if not traj.boosts:
-                break  # total and native are the same
-        t = best if best > now else now + 1e-9
-        if lin == ANEMIA:
-            self.t_worsen0 = t
-        elif lin == THROMBO:
-            self.t_worsen1 = t
-        else:
-            self.t_worsen2 = t
-
+    # the named interface care uses (sim.kernel.care)
     def counts_changed(self, lins: tuple[int, ...] = (0, 1, 2)) -> None:
-        """Everything that depends on the blood counts: grades (of the values
-        and of the marrow's own output), worst values, suspicion, terminal
-        phase, complication and death hazards, transfusion triggers.
-        ``lins``: the lineages whose trajectory changed (their next crossing is re-timed)."""
-        m = self.m
-        now = self.now
-        old = self.grade
-        grade = self.grade_old  # the list of the grades before those (rewritten: nothing is allocated per call)
-        ngrade = self.ngrade
-        vals = self.vals
-        nvals = self.nvals
-        for lin in range(3):
-            traj = self.traj[lin]
-            v = vals[lin] = traj.value(now)
-            nv = nvals[lin] = traj.value(now, True) if traj.boosts else v
-            if v < self.worst_val[lin]:
-                self.worst_val[lin] = v
-            thr = m.thresholds[lin]
-            grade[lin] = g = (v < thr[0]) + (v < thr[1]) + (v < thr[2]) + (v < thr[3])
-            ngrade[lin] = (nv < thr[0]) + (nv < thr[1]) + (nv < thr[2]) + (nv < thr[3])
-            if g != old[lin]:
-                if g > self.worst[lin]:
-                    self.worst[lin] = g
-                if g > old[lin]:
-                    self.log(E_CYTOPENIA, f"{LINEAGE_NAMES[lin]} grade {g}{self.why[lin]}")
-        self.grade = grade
-        self.grade_old = old
-        ng0, ng1, ng2 = ngrade[0], ngrade[1], ngrade[2]
-        if self.carc and not self.remission:
-            ng_max = ng0 if ng0 >= ng1 and ng0 >= ng2 else (ng1 if ng1 >= ng2 else ng2)
-            if not self.suspected and not self.diagnosed and self.visit_now and ng_max >= m.detection.suspicion_min_grade:
-                self.suspected = True
-                self.log(E_SUSPICION, "blood picture")
-                delay = _exp_median(self.u(P_DETECT), m.detection.suspicion_median_days / DAYS_PER_MONTH)
-                self.schedule(now + delay, A_SCAN)
-            ng_min = ng0 if ng0 <= ng1 and ng0 <= ng2 else (ng1 if ng1 <= ng2 else ng2)
-            terminal = not self.terminal_on and ng_min >= m.carcinosis.terminal_min_grade
-            if terminal:
-                self.terminal_on = True
-                self.log(E_TERMINAL_MYELOSUPPRESSION, "marrow failure")
-            # bleeding and infection hazards depend on platelets and neutrophils only
-            hazards_changed = grade[THROMBO] != old[THROMBO] or grade[LEUKO] != old[LEUKO] or self.deaths.rates is None
-            if hazards_changed:
-                self._time_complications(grade)
-            if hazards_changed or terminal:
-                self._time_carc_death()
-        for lin in lins:
-            self._time_lineage(lin, vals[lin], nvals[lin])
-        self.care.transfusion_triggers(self)
-
-    def _next_visit(self) -> None:
-        """Blood tests at monitoring visits (every interval from entry); with
-        an interval of 0 the blood picture is seen as it changes."""
-        interval = self.m.labs.monitoring_interval_days / DAYS_PER_MONTH
-        if interval <= 0:
-            self.visit_now = True
-            return
-        self.visit_now = False
-        k = math.floor(self.now / interval + 1e-9) + 1  # the next visit strictly after now
-        self.schedule(max(k * interval, self.now + 1e-9), A_VISIT)
-
-    def _on_visit(self) -> None:
-        if not self.carc or self.remission or self.diagnosed or self.suspected:
-            return
-        self.visit_now = True
-        self.counts_changed(())
-        self.visit_now = False
-        if not self.suspected:
-            self._next_visit()
-
-    def _time_complications(self, eff: list[int]) -> None:
-        m = self.m
-        ri = m.infection_rate[eff[LEUKO]]
-        rb = m.bleeding_rate[eff[THROMBO]]
-        self.t_infect = self.now + -math.log(self.u(P_COMPL)) / ri if ri > 0 else INF
-        self.t_bleed = self.now + -math.log(self.u(P_COMPL)) / rb if rb > 0 else INF
-
-    def _on_complication(self, bleed: bool) -> None:
-        comp = self.m.complications
-        self.n_compl += 1
-        if self.n_compl >= comp.max_episodes:
-            raise RunawayCourse(
-                f"complications: patient {self.pid} reached complications.max_episodes={comp.max_episodes}; "
-                "lower complications.infection_rate_per_month or complications.bleeding_rate_per_month"
-            )
-        if bleed:
-            severe = self.u(P_COMPL) < comp.severe_bleeding_probability
-            self.log(E_BLEEDING, "severe" if severe else "minor")
-            if severe:
-                self.care.admit(self, "bleeding", comp.bleeding_admission_days)
-                self.care.transfuse_platelets(self, "bleeding")
-        else:
-            severe = self.u(P_COMPL) < comp.severe_infection_probability
-            self.log(E_INFECTION, "severe" if severe else "minor")
-            if severe:
-                self.care.admit(self, "severe infection", comp.infection_admission_days)
-        self._time_complications(self.grade)
-
-    def _on_scan(self) -> None:
-        self.care.scintigraphy(self, self._scan_result)
-
-    def _scan_result(self) -> None:
-        d = self.m.detection
-        negative = self.u(P_DETECT) < d.scintigraphy_negative_probability
-        delay = d.biopsy_delay_days + (d.delay_after_negative_scan_days if negative else 0.0)
-        self.log(E_SCINTIGRAPHY, "negative" if negative else "diffuse uptake")
-        self.schedule(self.now + delay / DAYS_PER_MONTH, A_BIOPSY)
-
-    def _on_biopsy(self) -> None:
-        self.care.marrow_biopsy(self, self._biopsy_result)
-
-    def _biopsy_result(self) -> None:
-        self.schedule(self.now + self.m.detection.biopsy_result_days / DAYS_PER_MONTH, A_DIAGNOSIS)
-
-    def _on_diagnosis(self) -> None:
-        self.diagnosed = True
-        if self.carc_diag == INF:
-            self.carc_diag = self.now
-        self.log(E_CARCINOSIS_DIAGNOSIS, "marrow biopsy positive")
-        if self.u(P_CHEMO) < self.m.chemotherapy.uptake:
-            self.care.start_chemotherapy(self)
+        """Everything that depends on the blood counts (sim.kernel.cytopenias.counts_changed)."""
+        _counts_changed(self, lins)
 
     def start_treatment_effect(self) -> None:
-        """Systemic treatment slows the carcinosis course from now on."""
-        if self.on_chemo:
-            return
-        self.on_chemo = True
-        self.chemo = True
-        hr = self.m.chemotherapy.death_hazard_ratio
-        for traj in self.traj:  # the counts fall more slowly by the same ratio
-            traj.set_native(self.now, None, traj.seg_g[-1] * hr)
-        self._time_carc_death()
-        self.counts_changed()
+        """Systemic treatment slows the carcinosis course from now on (sim.kernel.treatment)."""
+        _start_treatment_effect(self)
 
     def end_treatment(self) -> None:
-        """After the last cycle: rare remission, else the treatment effect persists."""
-        c = self.m.carcinosis
-        if self.carc and not self.remission and self.u(P_CHEMO) < c.remission_probability:
-            self.remission = True
-            self.log(E_REMISSION, "after systemic treatment")
-            for traj in self.traj:  # the marrow recovers its own output
-                traj.set_native(self.now, traj.seg_v[0], 0.0)
-            self.t_cdeath = self.t_infect = self.t_bleed = INF
-            self.terminal_on = False
-            self.deaths.rates = None
-            self.on_chemo = False
-            self.prog.running = True
-            self.prog.since = self.now
-            self._time_progression()
-            self.schedule(self.now + _exp_median(self.u(P_CHEMO), c.relapse_median_months), A_RELAPSE)
-            self.counts_changed()
+        """After the last cycle: rare remission, else the effect persists (sim.kernel.treatment)."""
+        _end_treatment(self)
 
     # ------------------------------------------------------------------ the course
     def course(self):  # type: ignore[no-untyped-def]
@@ -913,11 +451,11 @@ class Patient:
             self.u_pos = list(streams.offsets)
             self.u_end = [o + k for o, k in zip(streams.offsets, streams.sizes, strict=True)]
             self.u_extra = {}
-        self._entry()
-        self._start_progression()
-        self._start_other_mortality()
-        self._time_sre()
-        self._time_pain()
+        enter(self)
+        start_progression(self)
+        start_other_mortality(self)
+        time_sre(self)
+        time_pain(self)
 
     def advance(self) -> float:
         """Run the course up to its next wait; return the wait in months (the
@@ -975,22 +513,22 @@ class Patient:
                 self._on_agenda(kind, arg)
                 continue
             if slot == S_PROG:
-                self._on_progression()
+                on_progression(self)
             elif slot == S_OTHER:
                 self.die("other", "other causes")
             elif slot == S_SRE:
-                self._on_sre()
+                on_sre(self)
             elif slot == S_PAIN:
-                self._on_pain()
+                on_pain(self)
             elif slot == S_CDEATH:
-                self._on_carc_death()
+                on_carcinosis_death(self)
             elif slot <= S_WORSEN2:
-                self.counts_changed((slot - S_WORSEN0,))  # a count fell through a threshold
+                _counts_changed(self, (slot - S_WORSEN0,))  # a count fell through a threshold
             elif slot == S_INFECT:
-                self._on_complication(bleed=False)
+                on_complication(self, bleed=False)
             else:
-                self._on_complication(bleed=True)
-        self._finish(horizon)
+                on_complication(self, bleed=True)
+        finish(self, horizon)
         return -1.0
 
     def _on_agenda(self, kind: int, arg: Any) -> None:
@@ -1006,18 +544,18 @@ class Patient:
         elif kind == A_SRSM:
             self.log(E_PAIN_RESPONSE, arg)
         elif kind == A_HYPER_RECUR:
-            self._hypercalcemia()
+            on_hypercalcemia(self)
         elif kind == A_HYPER_CRISIS:
             self.die("hypercalcemic_crisis", f"episode {self.n_hyper}")
         elif kind == A_SCAN:
-            if self.carc and not self.remission:
-                self._on_scan()
+            if self.has_carcinosis and not self.remission:
+                on_scan(self)
         elif kind == A_BIOPSY:
-            if self.carc and not self.remission:
-                self._on_biopsy()
+            if self.has_carcinosis and not self.remission:
+                on_biopsy(self)
         elif kind == A_DIAGNOSIS:
-            if self.carc and not self.remission:
-                self._on_diagnosis()
+            if self.has_carcinosis and not self.remission:
+                on_diagnosis(self)
         elif kind == A_CHEMO_CYCLE:
             care.chemotherapy_cycle(self, arg)
         elif kind == A_FEBRILE:
@@ -1025,135 +563,29 @@ class Patient:
         elif kind == A_NADIR_START:
             care.nadir_start(self, arg)
         elif kind == A_NADIR_END:
-            self.why[arg] = ""
-            self.counts_changed(tuple(range(3)) if arg == LEUKO else (arg,))
+            self.cause_of_fall[arg] = ""
+            _counts_changed(self, tuple(range(3)) if arg == LEUKO else (arg,))
         elif kind == A_VISIT:
-            self._on_visit()
+            on_visit(self)
         elif kind == A_ONSET_BY_OTHER:
-            if arg == 0 and self.prog.carcinosis_at < INF and self.prog.running:
-                self._advance_progression()
-                self.prog.carcinosis_at = INF
-                self._carcinosis_onset(relapse=False)
-            elif arg == 1 and self.prog.hypercalcemia_at < INF:
-                self._advance_progression()
-                self.prog.hypercalcemia_at = INF
-                self._hypercalcemia()
-                self._time_progression()
+            if arg == 0 and self.progression_clock.carcinosis_at < INF and self.progression_clock.running:
+                advance_progression(self)
+                self.progression_clock.carcinosis_at = INF
+                carcinosis_onset(self, relapse=False)
+            elif arg == 1 and self.progression_clock.hypercalcemia_at < INF:
+                advance_progression(self)
+                self.progression_clock.hypercalcemia_at = INF
+                on_hypercalcemia(self)
+                time_progression(self)
         elif kind == A_RELAPSE:
             if self.remission:
-                self._carcinosis_onset(relapse=True)
+                carcinosis_onset(self, relapse=True)
 
     # ------------------------------------------------------------------ 7. death or censoring
     def close_at_horizon(self) -> None:
         """End a course still open when the run stops (censored at its horizon)."""
         if self.alive:
-            self._finish(self.horizon)
-
-    def _lab_outcomes(self) -> tuple[float, ...]:
-        """Worst values, time below the grade 3 boundaries, and (for patients
-        whose trajectories are kept) the values week by week."""
-        m, lab = self.m, self.m.labs
-        end = self.now
-        for lin in range(3):
-            v = self.traj[lin].value(end)
-            if v < self.worst_val[lin]:
-                self.worst_val[lin] = v
-        changed = any(len(t.seg_t) > 1 or t.dip for t in self.traj)
-        below = [0.0, 0.0, 0.0]
-        if changed:
-            t0 = (
-                min(self.carc_onset, *(d[0] for t in self.traj for d in t.dip))
-                if any(t.dip for t in self.traj)
-                else self.carc_onset
-            )
-            t0 = min(t0, end)
-            day = 1.0 / DAYS_PER_MONTH
-            for lin in range(3):
-                below[lin] = time_below(self.traj[lin], m.thresholds[lin][2], t0, end, day) * DAYS_PER_MONTH
-        ca_max = max([self.ca0] + [p for _, p in self.ca_peaks])
-        keep = lab.keep_patients
-        if keep < 0 or self.pid < keep:
-            week = 7.0 / DAYS_PER_MONTH
-            n = int(end / week) + 1
-            rows = self.rec.labs
-            rise, hl = lab.calcium_rise_days / DAYS_PER_MONTH, lab.calcium_half_life_days / DAYS_PER_MONTH
-            for k in range(n + 1):
-                t = min(k * week, end)
-                tc = self.entry + t
-                for a, traj in enumerate(self.traj):
-                    rows.append((self.pid, tc, a, traj.value(t)))
-                rows.append((self.pid, tc, 3, calcium(self.ca0, self.ca_peaks, t, lab.calcium_threshold_mmol_l, rise, hl)))
-        return (
-            self.traj[0].seg_v[0],
-            self.worst_val[0],
-            self.worst_val[1],
-            self.worst_val[2],
-            ca_max,
-            below[0],
-            below[1],
-            below[2],
-        )
-
-    def _finish(self, horizon: float) -> None:
-        if self.alive:
-            self.now = horizon
-            self.log(E_CENSORED, "alive at horizon")
-            death, cause, follow = None, None, horizon
-        else:
-            self.log(E_DEATH, f"{self.death_cause}" + (f": {self.death_detail}" if self.death_detail else ""))
-            death, cause, follow = self.now, self.death_cause, self.now
-        got = self.received
-        self.rec.rows.append(
-            (  # in the order of sim.kernel.vocabulary.PATIENT_COLUMNS
-                self.pid,
-                self.primary,
-                self.age,
-                self.agent,
-                self.visceral,
-                self.entry,
-                death,
-                cause,
-                follow,
-                self.carc_onset,
-                self.carc_diag,
-                self.first_hyper,
-                self.first_sre,
-                self.first_scc,
-                self.n_sre,
-                self.n_pain,
-                self.n_hyper,
-                self.worst[0],
-                self.worst[1],
-                self.worst[2],
-                self.dic,
-                self.leuko_eb,
-                self.paralysis,
-                self.chemo,
-                self.remission,
-                bool(self.at_onset & 1),
-                bool(self.at_onset & 2),
-                bool(self.at_onset & 4),
-                got.radiotherapy_courses,
-                got.radiotherapy_fractions,
-                got.radionuclide,
-                got.chemo_cycles,
-                got.rbc_units,
-                got.platelet_units,
-                got.surgery,
-                got.admissions,
-                got.bed_days,
-                got.scintigraphy,
-                got.biopsy,
-                got.wait_days,
-                *self._lab_outcomes(),
-            )
-        )
-        self.done = True
-        # drop references so a finished patient costs nothing
-        self.u_buf = self.u_extra = self.agenda = None  # type: ignore[assignment]
-
-
-_ND = NormalDist()
+            finish(self, self.horizon)
 
 
 class DirectClock:
@@ -1183,37 +615,3 @@ def run_direct(m: Compiled, care: Care, rec: Recorder, streams: Any, n: int, end
         p.begin()
         while p.advance() >= 0.0:
             pass
-
-
-_CDF_BOUNDS: dict[tuple[float, float, float, float], tuple[float, float]] = {}
-
-
-def _truncnorm(u: float, mean: float, sd: float, lo: float, hi: float) -> float:
-    """Normal(mean, sd) truncated to [lo, hi], by inversion of a uniform."""
-    if sd <= 0:
-        return min(max(mean, lo), hi)
-    key = (mean, sd, lo, hi)
-    ab = _CDF_BOUNDS.get(key)
-    if ab is None:  # the CDF at the bounds, once per distinct distribution
-        if len(_CDF_BOUNDS) >= 4096:
-            _CDF_BOUNDS.clear()
-        ab = _CDF_BOUNDS[key] = (_ND.cdf((lo - mean) / sd), _ND.cdf((hi - mean) / sd))
-    a, b = ab
-    q = min(max(a + (b - a) * u, 1e-12), 1 - 1e-12)
-    return min(max(mean + sd * phi_inv(q), lo), hi)
-
-
-def _trunclognorm(u: float, median: float, sd_log: float, lo: float, hi: float) -> float:
-    """Log-normal with the given median, truncated to [lo, hi]."""
-    return math.exp(_truncnorm(u, math.log(median), sd_log, math.log(lo), math.log(hi)))
-
-
-def _beta_inv(u: float, a: float, b: float) -> float:
-    """Inverse CDF of Beta(a, b) (closed form for the common a=1 or b=1 cases)."""
-    if b == 1.0:
-        return u ** (1.0 / a)
-    if a == 1.0:
-        return 1.0 - (1.0 - u) ** (1.0 / b)
-    from scipy.special import betaincinv
-
-    return float(betaincinv(a, b, u))

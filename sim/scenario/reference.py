@@ -122,25 +122,25 @@ REGENERATE = "python run_sim.py schema --docs"
 # keys of a scenario file that label it rather than set a parameter
 LABELS = ("name", "description")
 
-# where each part of the scenario acts, in the order of the course in sim/kernel/course.py
+# where each part of the scenario acts, in the order of the course (one module per step in sim/kernel/)
 # (the longest matching prefix of a dotted path wins)
 COURSE_STEPS: dict[str, str] = {
-    "labs": "the blood counts and calcium behind cytopenia grades, transfusions and detection (sim/kernel/labs.py, step 6 in sim/kernel/course.py)",
+    "labs": "the blood counts and calcium behind cytopenia grades, transfusions and detection (sim/kernel/labs.py, step 6 in sim/kernel/cytopenias.py)",
     "utilities": "quality-of-life weights for QALYs in probabilistic sensitivity analysis (sim/experiments/psa.py); no effect on the course",
     "uncertainty": "distributions of parameters for probabilistic and one-way sensitivity analysis (sim/experiments/psa.py); no effect on a single run",
     "name": "labels the scenario in every output; no effect on the course",
     "description": "describes the scenario in every output; no effect on the course",
     "mode": "how patients enter the run: the whole cohort at time 0 (sim/engine/simulate.py)",
     "run": "set-up of the run: cohort size, random streams and follow-up; the horizon ends step 7 of the course (sim/engine/simulate.py)",
-    "cohort": "step 1 of the course: entry (sim/kernel/course.py)",
-    "progression": "step 2 of the course: progression to death (sim/kernel/course.py)",
-    "other_mortality": "beside step 2 of the course: death from other causes (sim/kernel/course.py)",
-    "sre": "step 3 of the course: skeletal-related events (sim/kernel/course.py)",
-    "pain": "step 4 of the course: bone pain episodes (sim/kernel/course.py)",
-    "hypercalcemia": "step 5 of the course: hypercalcemia episodes (sim/kernel/course.py)",
-    "carcinosis": "step 6 of the course: bone marrow carcinosis (sim/kernel/course.py)",
-    "detection": "step 6 of the course: bone marrow carcinosis, its detection by scan and marrow biopsy (sim/kernel/course.py, sim/kernel/care.py)",
-    "complications": "step 6 of the course: bone marrow carcinosis, infections and bleeding from cytopenias (sim/kernel/course.py)",
+    "cohort": "step 1 of the course: entry (sim/kernel/entry.py)",
+    "progression": "step 2 of the course: progression to death (sim/kernel/progression.py)",
+    "other_mortality": "beside step 2 of the course: death from other causes (sim/kernel/other_mortality.py)",
+    "sre": "step 3 of the course: skeletal-related events (sim/kernel/sre.py)",
+    "pain": "step 4 of the course: bone pain episodes (sim/kernel/pain.py)",
+    "hypercalcemia": "step 5 of the course: hypercalcemia episodes (sim/kernel/hypercalcemia.py)",
+    "carcinosis": "step 6 of the course: bone marrow carcinosis (sim/kernel/carcinosis.py, sim/kernel/carcinosis_deaths.py, sim/kernel/cytopenias.py, sim/kernel/treatment.py)",
+    "detection": "step 6 of the course: bone marrow carcinosis, its detection by scan and marrow biopsy (sim/kernel/detection.py, sim/kernel/care.py)",
+    "complications": "step 6 of the course: bone marrow carcinosis, infections and bleeding from cytopenias (sim/kernel/complications.py)",
     "care": "care requested by steps 3-6 of the course (sim/kernel/care.py)",
     "care.radiotherapy": "steps 3-4 of the course: radiotherapy for skeletal-related events and bone pain (sim/kernel/care.py)",
     "care.radionuclide": "step 4 of the course: radionuclide therapy for bone pain (sim/kernel/care.py)",

@@ -272,7 +272,7 @@ def test_explain_known_parameter(capsys: pytest.CaptureFixture[str]) -> None:
         f"default:   {s.carcinosis.probability!r}",
         "range:     0 to 1",
         "source:    source article (8-10% of patients with bone metastases)",
-        "step 6 of the course: bone marrow carcinosis (sim/kernel/course.py)",
+        "step 6 of the course: bone marrow carcinosis (sim/kernel/carcinosis.py",
         "illustrative, not clinically validated",
     ):
         assert text in out, text

@@ -9,8 +9,10 @@ import math
 import pytest
 
 from sim import Scenario
+from sim.kernel.codes import A_HYPER_CRISIS, A_HYPER_RECUR
 from sim.kernel.constants import DAYS_PER_MONTH
-from sim.kernel.course import A_HYPER_CRISIS, A_HYPER_RECUR
+from sim.kernel.hypercalcemia import on_hypercalcemia
+from sim.kernel.sre import on_sre
 from sim.scenario.fields import PRIMARIES
 from tests.conftest import QUIET
 
@@ -32,9 +34,9 @@ def test_first_sre_raises_the_progression_hazard_and_times_the_next_at_the_later
     p = entered(on, fixed)
     p.now = p.t_sre
     t_first = p.now
-    p._on_sre()  # type 0.0: radiation to bone (the first of the type mix)
+    on_sre(p)  # type 0.0: radiation to bone (the first of the type mix)
     assert (p.n_sre, p.first_sre) == (1, t_first)
-    assert p.prog.multiplier == pytest.approx(S.progression.hazard_ratio_after_sre, rel=1e-12)
+    assert p.progression_clock.multiplier == pytest.approx(S.progression.hazard_ratio_after_sre, rel=1e-12)
     assert p.t_sre == pytest.approx(t_first + 0.9 / S.sre.later_rate_per_month, rel=1e-12)
     assert fixed.drawn["sre"] == 3
 
@@ -47,12 +49,15 @@ def test_hypercalcemia_episode_peak_admission_and_crisis(excess: float) -> None:
     fixed = FixedUniforms(entry=FIRST_OF_EACH, progression=[exp_u(5.0), *NEITHER], hypercalcemia=[exp_u(excess), 0.01, 0.5])
     p = entered(QUIET, fixed)
     p.now = 2.0
-    p._hypercalcemia()
-    assert p.ca_peaks[-1] == (2.0, pytest.approx(lab.calcium_threshold_mmol_l + lab.calcium_peak_excess_mean_mmol_l * excess))
+    on_hypercalcemia(p)
+    assert p.calcium_peaks[-1] == (
+        2.0,
+        pytest.approx(lab.calcium_threshold_mmol_l + lab.calcium_peak_excess_mean_mmol_l * excess),
+    )
     assert (p.received.admissions, p.received.bed_days) == (1, h.admission_days)
     assert p.first_hyper == 2.0
     hr = getattr(S.progression.hazard_ratio_after_hypercalcemia, PRIMARIES[p.primary])
-    assert p.prog.multiplier == pytest.approx(hr, rel=1e-12)
+    assert p.progression_clock.multiplier == pytest.approx(hr, rel=1e-12)
     assert _agenda(p, A_HYPER_CRISIS) == [pytest.approx(2.0 + 0.5 * h.admission_days / DAYS_PER_MONTH)]
     assert _agenda(p, A_HYPER_RECUR) == []
 
@@ -63,6 +68,6 @@ def test_hypercalcemia_recurs_after_an_exponential_delay_with_its_median() -> No
     fixed = FixedUniforms(entry=FIRST_OF_EACH, progression=[exp_u(5.0), *NEITHER], hypercalcemia=[0.5, 0.5, 0.1, exp_u(0.8)])
     p = entered(QUIET, fixed)
     p.now = 1.0
-    p._hypercalcemia()
+    on_hypercalcemia(p)
     assert _agenda(p, A_HYPER_CRISIS) == []
     assert _agenda(p, A_HYPER_RECUR) == [pytest.approx(1.0 + 0.8 * h.recurrence_median_months / math.log(2.0), rel=1e-12)]

@@ -11,6 +11,7 @@ import math
 import pytest
 
 from sim import Scenario
+from sim.kernel.sre import sre_rate
 from sim.scenario.fields import AGENTS, PRIMARIES
 from tests.conftest import QUIET
 
@@ -104,7 +105,7 @@ def test_later_sres_come_at_the_later_rate() -> None:
     on = {k: v for k, v in QUIET.items() if not k.startswith("sre.")}
     p = entered(on, FixedUniforms(entry=FIRST_OF_EACH, progression=[exp_u(50.0), *NEITHER]))
     p.n_sre = 1
-    assert p._sre_rate() == pytest.approx(S.sre.later_rate_per_month, rel=1e-12)
+    assert sre_rate(p) == pytest.approx(S.sre.later_rate_per_month, rel=1e-12)
 
 
 # ---------------------------------------------------------------- 4. pain
@@ -123,7 +124,7 @@ def test_hypercalcemia_comes_at_its_fraction_of_the_death_threshold() -> None:
     on = {**QUIET, "hypercalcemia.probability": 1.0}
     fixed = FixedUniforms(entry=FIRST_OF_EACH, progression=[exp_u(e), 0.999999, 0.0, 0.5, w])
     p = entered(on, fixed)
-    assert p.prog.hypercalcemia_at == pytest.approx(w * e, rel=1e-12)
+    assert p.progression_clock.hypercalcemia_at == pytest.approx(w * e, rel=1e-12)
     assert p.t_prog == pytest.approx(lam * (w * e) ** (1.0 / k), rel=1e-12)
     _, row = finished_patient(
         overrides=on, fixed=FixedUniforms(entry=FIRST_OF_EACH, progression=[exp_u(e), 0.999999, 0.0, 0.5, w])
@@ -140,7 +141,7 @@ def test_carcinosis_onset_comes_at_its_beta_fraction_of_the_death_threshold() ->
     a, b = S.carcinosis.onset_fraction.alpha, S.carcinosis.onset_fraction.beta
     assert (a, b) == (2.0, 1.0)
     v = u ** (1.0 / a)
-    assert p.prog.carcinosis_at == pytest.approx(v * e, rel=1e-12)
+    assert p.progression_clock.carcinosis_at == pytest.approx(v * e, rel=1e-12)
     assert p.t_prog == pytest.approx(lam * (v * e) ** (1.0 / k), rel=1e-12)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.kernel import course, vocabulary
+from sim.kernel import codes, course, vocabulary
 from sim.kernel.vocabulary import COUNT, FLAG, GRADE, ID, MONTHS, PATIENT_COLUMN_SPECS, PATIENT_COLUMNS, STREAMS
 
 from .stubs import finished_patient
@@ -24,19 +24,19 @@ def test_streams_are_numbered_in_order_with_unique_names() -> None:
 
 def test_the_course_reads_its_stream_ids_by_name() -> None:
     by_name = {
-        "entry": course.P_ENTRY,
-        "progression": course.P_PROG,
-        "other_mortality": course.P_OTHER,
-        "sre": course.P_SRE,
-        "pain": course.P_PAIN,
-        "hypercalcemia": course.P_HYPER,
-        "carcinosis": course.P_CARC,
-        "detection": course.P_DETECT,
-        "complications": course.P_COMPL,
-        "radiotherapy": course.P_RT,
-        "radionuclide": course.P_RN,
-        "chemotherapy": course.P_CHEMO,
-        "transfusion": course.P_TRANSF,
+        "entry": codes.P_ENTRY,
+        "progression": codes.P_PROG,
+        "other_mortality": codes.P_OTHER,
+        "sre": codes.P_SRE,
+        "pain": codes.P_PAIN,
+        "hypercalcemia": codes.P_HYPER,
+        "carcinosis": codes.P_CARC,
+        "detection": codes.P_DETECT,
+        "complications": codes.P_COMPL,
+        "radiotherapy": codes.P_RT,
+        "radionuclide": codes.P_RN,
+        "chemotherapy": codes.P_CHEMO,
+        "transfusion": codes.P_TRANSF,
     }
     assert by_name == vocabulary.STREAM_ID
 

@@ -11,7 +11,7 @@ from it by name (:data:`STREAM_ID`).
 
 Patient columns.  :data:`PATIENT_COLUMNS` names each column of the patients
 table in the table's order, with its type and where the course keeps its
-value; :meth:`sim.kernel.course.Patient._finish` builds each patient's row in
+value; :func:`sim.kernel.finish.finish` builds each patient's row in
 that order and :func:`sim.engine.simulate.patient_parts` types the columns
 from it (tests check both against this list).
 """

@@ -21,23 +21,23 @@ def carcinosis_onset(p: Patient, relapse: bool) -> None:
     c = m.carcinosis
     p.has_carcinosis = True
     p.remission = False
-    if p.carc_onset == INF:
-        p.carc_onset = p.now
+    if p.carcinosis.onset == INF:
+        p.carcinosis.onset = p.now
     p.log(E_RELAPSE if relapse else E_CARCINOSIS_ONSET, "diffuse marrow infiltration")
     # the progression clock stops: the course is now the carcinosis course
     p.progression_clock.advance(p.now)
     p.progression_clock.running = False
-    p.t_prog = INF
+    p.clocks.prog = INF
     hyper_pending = p.progression_clock.hypercalcemia_at < INF
     at_onset = c.at_onset
     step = c.worsening_median_fraction * LN2 / m.carc_rate_bsc[p.primary]  # months per grade step
-    hr = m.chemotherapy.death_hazard_ratio if p.on_chemo else 1.0
+    hr = m.chemotherapy.death_hazard_ratio if p.carcinosis.on_chemo else 1.0
     for lin, prob in enumerate(at_onset):
         present = p.u(P_CARC) < prob
         g = pick(m.grade_cum, p.u(P_CARC)) + 1
         v_in_band = p.u(P_CARC)
-        traj = p.trajectories[lin]
-        rate = m.decline_log[lin] / step * p.infiltration_rate * hr
+        traj = p.blood.trajectories[lin]
+        rate = m.decline_log[lin] / step * p.carcinosis.infiltration_rate * hr
         if present:
             # the count has already fallen into the band of its initial grade
             thr = m.thresholds[lin]
@@ -45,23 +45,23 @@ def carcinosis_onset(p: Patient, relapse: bool) -> None:
             lower = thr[g] if g < 4 else thr[3] * 0.6
             value = min(upper * (lower / upper) ** v_in_band, traj.native(p.now))
             traj.set_native(p.now, value, rate)
-            p.at_onset |= 1 << lin
+            p.carcinosis.at_onset |= 1 << lin
         else:
             traj.set_native(p.now, None, rate)  # spared so far: falls from where it is
     if not relapse:
         if p.u(P_CARC) < c.dic_probability:
-            p.dic = True
+            p.carcinosis.dic = True
             p.log(E_DIC)
         if p.u(P_CARC) < c.leukoerythroblastic_probability:
-            p.leuko_eb = True
+            p.carcinosis.leuko_eb = True
             p.log(E_LEUKOERYTHROBLASTIC)
     # death after onset: one threshold per cause
     p.deaths = CauseOfDeathClocks([-math.log(p.u(P_CARC)) for _ in range(5)], p.now)
-    p.infection_threshold = -math.log(p.u(P_COMPL))
-    p.bleeding_threshold = -math.log(p.u(P_COMPL))
+    p.carcinosis.infection_threshold = -math.log(p.u(P_COMPL))
+    p.carcinosis.bleeding_threshold = -math.log(p.u(P_COMPL))
     if relapse:
-        p.diagnosed = False
-        p.suspected = False
+        p.detection.diagnosed = False
+        p.detection.suspected = False
     next_visit(p)  # the blood picture is seen at the next visit (at once with an interval of 0)
     counts_changed(p)
     if hyper_pending:
@@ -71,4 +71,4 @@ def carcinosis_onset(p: Patient, relapse: bool) -> None:
             p.progression_clock.threshold - p.progression_clock.accumulated, 1e-12
         )
         p.progression_clock.hypercalcemia_at = INF
-        p.schedule(p.now + frac * (p.t_cdeath - p.now), A_HYPER_RECUR)
+        p.schedule(p.now + frac * (p.clocks.cdeath - p.now), A_HYPER_RECUR)

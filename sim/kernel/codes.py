@@ -1,5 +1,5 @@
 """The codes the steps of the course share: random-stream process ids, event
-codes, clock slots, one-off agenda items, lineages and causes of death after
+codes, one-off agenda items, lineages and causes of death after
 carcinosis (Final, so the compiled kernel reads them as C constants)."""
 
 from __future__ import annotations
@@ -63,18 +63,6 @@ E_SUSPICION: Final = EV["suspicion"]
 E_TERMINAL_MYELOSUPPRESSION: Final = EV["terminal_myelosuppression"]
 E_TRANSFUSION_PLATELETS: Final = EV["transfusion_platelets"]
 E_TRANSFUSION_RBC: Final = EV["transfusion_rbc"]
-
-# clock slots
-S_PROG: Final = 0
-S_OTHER: Final = 1
-S_SRE: Final = 2
-S_PAIN: Final = 3
-S_CDEATH: Final = 4
-S_WORSEN0: Final = 5
-S_WORSEN1: Final = 6
-S_WORSEN2: Final = 7
-S_INFECT: Final = 8
-S_BLEED: Final = 9
 
 # one-off agenda items
 A_CARE: Final = 0

@@ -18,15 +18,15 @@ def time_complications(p: Patient, eff: list[int]) -> None:
     m = p.m
     ri = m.infection_rate[eff[LEUKO]]
     rb = m.bleeding_rate[eff[THROMBO]]
-    p.t_infect = p.now + -math.log(p.u(P_COMPL)) / ri if ri > 0 else INF
-    p.t_bleed = p.now + -math.log(p.u(P_COMPL)) / rb if rb > 0 else INF
+    p.clocks.infect = p.now + -math.log(p.u(P_COMPL)) / ri if ri > 0 else INF
+    p.clocks.bleed = p.now + -math.log(p.u(P_COMPL)) / rb if rb > 0 else INF
 
 
 def on_complication(p: Patient, bleed: bool) -> None:
     """Step 6 (complications): an infection or bleeding, severe with its probability (admission, platelets)."""
     comp = p.m.complications
-    p.n_complications += 1
-    if p.n_complications >= comp.max_episodes:
+    p.carcinosis.n_complications += 1
+    if p.carcinosis.n_complications >= comp.max_episodes:
         raise RunawayCourse(
             f"complications: patient {p.pid} reached complications.max_episodes={comp.max_episodes}; "
             "lower complications.infection_rate_per_month or complications.bleeding_rate_per_month"
@@ -42,4 +42,4 @@ def on_complication(p: Patient, bleed: bool) -> None:
         p.log(E_INFECTION, "severe" if severe else "minor")
         if severe:
             p.care.admit(p, "severe infection", comp.infection_admission_days)
-    time_complications(p, p.grade)
+    time_complications(p, p.blood.grade)

@@ -11,7 +11,6 @@ from sim.kernel.carcinosis_deaths import time_carcinosis_death
 from sim.kernel.codes import (
     A_SCAN,
     A_VISIT,
-    ANEMIA,
     E_CYTOPENIA,
     E_SUSPICION,
     E_TERMINAL_MYELOSUPPRESSION,
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
 
 def time_lineage(p: Patient, lin: int, v: float, nv: float) -> None:
     """Step 6 (cytopenias): when a count next falls through a grade boundary or transfusion trigger."""
-    traj = p.trajectories[lin]
+    traj = p.blood.trajectories[lin]
     now = p.now
     until = traj.next_change(now)
     best = INF
@@ -44,52 +43,51 @@ def time_lineage(p: Patient, lin: int, v: float, nv: float) -> None:
                 break
         if not traj.boosts:
             break  # total and native are the same
-    t = best if best > now else now + 1e-9
-    if lin == ANEMIA:
-        p.t_worsen0 = t
-    elif lin == THROMBO:
-        p.t_worsen1 = t
-    else:
-        p.t_worsen2 = t
+    p.clocks.set_worsen(lin, best if best > now else now + 1e-9)
 
 
 def counts_changed(p: Patient, lins: tuple[int, ...] = (0, 1, 2)) -> None:
     """Step 6 (cytopenias): grades = number of thresholds above the count; suspicion, terminal phase, hazards, triggers."""
     m = p.m
     now = p.now
-    old = p.grade
-    grade = p.grade_before  # the list of the grades before those (rewritten: nothing is allocated per call)
-    ngrade = p.native_grade
-    vals = p.counts
-    nvals = p.native_counts
+    old = p.blood.grade
+    grade = p.blood.grade_before  # the list of the grades before those (rewritten: nothing is allocated per call)
+    ngrade = p.blood.native_grade
+    vals = p.blood.counts
+    nvals = p.blood.native_counts
     for lin in range(3):
-        traj = p.trajectories[lin]
+        traj = p.blood.trajectories[lin]
         v = vals[lin] = traj.value(now)
         nv = nvals[lin] = traj.value(now, True) if traj.boosts else v
-        if v < p.worst_val[lin]:
-            p.worst_val[lin] = v
+        if v < p.blood.worst_val[lin]:
+            p.blood.worst_val[lin] = v
         thr = m.thresholds[lin]
         grade[lin] = g = (v < thr[0]) + (v < thr[1]) + (v < thr[2]) + (v < thr[3])
         ngrade[lin] = (nv < thr[0]) + (nv < thr[1]) + (nv < thr[2]) + (nv < thr[3])
         if g != old[lin]:
-            if g > p.worst[lin]:
-                p.worst[lin] = g
+            if g > p.blood.worst[lin]:
+                p.blood.worst[lin] = g
             if g > old[lin]:
-                p.log(E_CYTOPENIA, f"{LINEAGE_NAMES[lin]} grade {g}{p.cause_of_fall[lin]}")
-    p.grade = grade
-    p.grade_before = old
+                p.log(E_CYTOPENIA, f"{LINEAGE_NAMES[lin]} grade {g}{p.blood.cause_of_fall[lin]}")
+    p.blood.grade = grade
+    p.blood.grade_before = old
     ng0, ng1, ng2 = ngrade[0], ngrade[1], ngrade[2]
     if p.has_carcinosis and not p.remission:
         ng_max = ng0 if ng0 >= ng1 and ng0 >= ng2 else (ng1 if ng1 >= ng2 else ng2)
-        if not p.suspected and not p.diagnosed and p.visit_today and ng_max >= m.detection.suspicion_min_grade:
-            p.suspected = True
+        if (
+            not p.detection.suspected
+            and not p.detection.diagnosed
+            and p.detection.visit_today
+            and ng_max >= m.detection.suspicion_min_grade
+        ):
+            p.detection.suspected = True
             p.log(E_SUSPICION, "blood picture")
             delay = exp_median(p.u(P_DETECT), m.detection.suspicion_median_days / DAYS_PER_MONTH)
             p.schedule(now + delay, A_SCAN)
         ng_min = ng0 if ng0 <= ng1 and ng0 <= ng2 else (ng1 if ng1 <= ng2 else ng2)
-        terminal = not p.terminal_phase and ng_min >= m.carcinosis.terminal_min_grade
+        terminal = not p.carcinosis.terminal_phase and ng_min >= m.carcinosis.terminal_min_grade
         if terminal:
-            p.terminal_phase = True
+            p.carcinosis.terminal_phase = True
             p.log(E_TERMINAL_MYELOSUPPRESSION, "marrow failure")
         # bleeding and infection hazards depend on platelets and neutrophils only
         hazards_changed = grade[THROMBO] != old[THROMBO] or grade[LEUKO] != old[LEUKO] or p.deaths.rates is None
@@ -106,19 +104,19 @@ def next_visit(p: Patient) -> None:
     """Step 6 (detection): the next monitoring visit, k x interval strictly after now."""
     interval = p.m.labs.monitoring_interval_days / DAYS_PER_MONTH
     if interval <= 0:
-        p.visit_today = True
+        p.detection.visit_today = True
         return
-    p.visit_today = False
+    p.detection.visit_today = False
     k = math.floor(p.now / interval + 1e-9) + 1  # the next visit strictly after now
     p.schedule(max(k * interval, p.now + 1e-9), A_VISIT)
 
 
 def on_visit(p: Patient) -> None:
     """Step 6 (detection): a monitoring visit shows the blood picture."""
-    if not p.has_carcinosis or p.remission or p.diagnosed or p.suspected:
+    if not p.has_carcinosis or p.remission or p.detection.diagnosed or p.detection.suspected:
         return
-    p.visit_today = True
+    p.detection.visit_today = True
     counts_changed(p, ())
-    p.visit_today = False
-    if not p.suspected:
+    p.detection.visit_today = False
+    if not p.detection.suspected:
         next_visit(p)

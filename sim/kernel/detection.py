@@ -38,9 +38,9 @@ def biopsy_result(p: Patient) -> None:
 
 def on_diagnosis(p: Patient) -> None:
     """Step 6 (detection): diagnosis; chemotherapy with probability uptake."""
-    p.diagnosed = True
-    if p.carc_diag == INF:
-        p.carc_diag = p.now
+    p.detection.diagnosed = True
+    if p.detection.diagnosed_at == INF:
+        p.detection.diagnosed_at = p.now
     p.log(E_CARCINOSIS_DIAGNOSIS, "marrow biopsy positive")
     if p.u(P_CHEMO) < p.m.chemotherapy.uptake:
         p.care.start_chemotherapy(p)

@@ -11,7 +11,15 @@ from sim.kernel.constants import phi_inv
 from sim.kernel.draws import pick, trunclognorm, truncnorm
 from sim.kernel.events import EV
 from sim.kernel.labs import Trajectory
-from sim.kernel.state import CareReceived, CauseOfDeathClocks, TransfusionState
+from sim.kernel.state import (
+    BloodCounts,
+    CarcinosisState,
+    CareReceived,
+    CauseOfDeathClocks,
+    Clocks,
+    Detection,
+    TransfusionState,
+)
 from sim.kernel.vocabulary import STREAM_ID
 
 if TYPE_CHECKING:
@@ -33,9 +41,7 @@ def enter(p: Patient) -> None:
     p.log(E_ENTRY, ("prostate", "breast", "lung", "renal", "thyroid", "other")[p.primary])
 
     p.alive = True
-    p.t_prog = p.t_other = p.t_sre = p.t_pain = p.t_cdeath = INF
-    p.t_worsen0 = p.t_worsen1 = p.t_worsen2 = p.t_infect = p.t_bleed = INF
-    m = p.m
+    p.clocks = Clocks()
     p.agenda = []
     p.seq = 0
     p.death_cause = None
@@ -43,13 +49,7 @@ def enter(p: Patient) -> None:
     p.n_sre = p.n_pain = p.n_hyper = 0
     p.first_sre = p.first_scc = p.first_hyper = INF
     p.paralysis = False
-    p.has_carcinosis = False
-    p.carc_onset = p.carc_diag = INF
-    p.grade = [0, 0, 0]
-    p.grade_before = [0, 0, 0]
-    p.native_grade = [0, 0, 0]  # the grades of the marrow's own output (without transfusions)
-    p.native_counts = [0.0, 0.0, 0.0]
-    p.at_onset = 0
+    p.has_carcinosis = p.remission = False
     # blood counts and calcium at baseline (labs section), then their trajectories
     lab = m.labs
     hb0 = truncnorm(
@@ -73,26 +73,16 @@ def enter(p: Patient) -> None:
         lab.anc_baseline_min_e9_l,
         lab.anc_baseline_max_e9_l,
     )
-    p.calcium_baseline = truncnorm(
+    calcium0 = truncnorm(
         p.u(P_ENTRY),
         lab.calcium_baseline_mean_mmol_l,
         lab.calcium_baseline_sd_mmol_l,
         lab.calcium_baseline_min_mmol_l,
         lab.calcium_baseline_max_mmol_l,
     )
-    p.trajectories = [Trajectory(hb0), Trajectory(plt0), Trajectory(anc0)]
-    p.worst_val = [hb0, plt0, anc0]
-    p.counts = [hb0, plt0, anc0]  # the counts when last looked at
-    p.calcium_peaks = []
-    p.cause_of_fall = ["", "", ""]
-    p.infiltration_rate = math.exp(lab.infiltration_rate_sd_log * phi_inv(p.u(P_ENTRY)))
-    p.visit_today = True
-    p.worst = [0, 0, 0]
-    p.dic = p.leuko_eb = False
-    p.suspected = p.diagnosed = p.on_chemo = p.chemo = p.remission = False
+    p.blood = BloodCounts([Trajectory(hb0), Trajectory(plt0), Trajectory(anc0)], [hb0, plt0, anc0], calcium0)
+    p.carcinosis = CarcinosisState(math.exp(lab.infiltration_rate_sd_log * phi_inv(p.u(P_ENTRY))))
+    p.detection = Detection()
     p.deaths = CauseOfDeathClocks([], 0.0)  # timed from carcinosis onset
-    p.infection_threshold = p.bleeding_threshold = 0.0
-    p.n_complications = 0
-    p.terminal_phase = False
     p.received = CareReceived()
     p.transfusion = TransfusionState()

@@ -22,22 +22,22 @@ def lab_outcomes(p: Patient) -> tuple[float, ...]:
     m, lab = p.m, p.m.labs
     end = p.now
     for lin in range(3):
-        v = p.trajectories[lin].value(end)
-        if v < p.worst_val[lin]:
-            p.worst_val[lin] = v
-    changed = any(len(t.seg_t) > 1 or t.dip for t in p.trajectories)
+        v = p.blood.trajectories[lin].value(end)
+        if v < p.blood.worst_val[lin]:
+            p.blood.worst_val[lin] = v
+    changed = any(len(t.seg_t) > 1 or t.dip for t in p.blood.trajectories)
     below = [0.0, 0.0, 0.0]
     if changed:
         t0 = (
-            min(p.carc_onset, *(d[0] for t in p.trajectories for d in t.dip))
-            if any(t.dip for t in p.trajectories)
-            else p.carc_onset
+            min(p.carcinosis.onset, *(d[0] for t in p.blood.trajectories for d in t.dip))
+            if any(t.dip for t in p.blood.trajectories)
+            else p.carcinosis.onset
         )
         t0 = min(t0, end)
         day = 1.0 / DAYS_PER_MONTH
         for lin in range(3):
-            below[lin] = time_below(p.trajectories[lin], m.thresholds[lin][2], t0, end, day) * DAYS_PER_MONTH
-    ca_max = max([p.calcium_baseline] + [p for _, p in p.calcium_peaks])
+            below[lin] = time_below(p.blood.trajectories[lin], m.thresholds[lin][2], t0, end, day) * DAYS_PER_MONTH
+    ca_max = max([p.blood.calcium_baseline] + [p for _, p in p.blood.calcium_peaks])
     keep = lab.keep_patients
     if keep < 0 or p.pid < keep:
         week = 7.0 / DAYS_PER_MONTH
@@ -47,14 +47,21 @@ def lab_outcomes(p: Patient) -> tuple[float, ...]:
         for k in range(n + 1):
             t = min(k * week, end)
             tc = p.entry + t
-            for a, traj in enumerate(p.trajectories):
+            for a, traj in enumerate(p.blood.trajectories):
                 rows.append((p.pid, tc, a, traj.value(t)))
-            rows.append((p.pid, tc, 3, calcium(p.calcium_baseline, p.calcium_peaks, t, lab.calcium_threshold_mmol_l, rise, hl)))
+            rows.append(
+                (
+                    p.pid,
+                    tc,
+                    3,
+                    calcium(p.blood.calcium_baseline, p.blood.calcium_peaks, t, lab.calcium_threshold_mmol_l, rise, hl),
+                )
+            )
     return (
-        p.trajectories[0].seg_v[0],
-        p.worst_val[0],
-        p.worst_val[1],
-        p.worst_val[2],
+        p.blood.trajectories[0].seg_v[0],
+        p.blood.worst_val[0],
+        p.blood.worst_val[1],
+        p.blood.worst_val[2],
         ca_max,
         below[0],
         below[1],
@@ -83,25 +90,25 @@ def finish(p: Patient, horizon: float) -> None:
             death,
             cause,
             follow,
-            p.carc_onset,
-            p.carc_diag,
+            p.carcinosis.onset,
+            p.detection.diagnosed_at,
             p.first_hyper,
             p.first_sre,
             p.first_scc,
             p.n_sre,
             p.n_pain,
             p.n_hyper,
-            p.worst[0],
-            p.worst[1],
-            p.worst[2],
-            p.dic,
-            p.leuko_eb,
+            p.blood.worst[0],
+            p.blood.worst[1],
+            p.blood.worst[2],
+            p.carcinosis.dic,
+            p.carcinosis.leuko_eb,
             p.paralysis,
-            p.chemo,
+            p.carcinosis.chemo,
             p.remission,
-            bool(p.at_onset & 1),
-            bool(p.at_onset & 2),
-            bool(p.at_onset & 4),
+            bool(p.carcinosis.at_onset & 1),
+            bool(p.carcinosis.at_onset & 2),
+            bool(p.carcinosis.at_onset & 4),
             got.radiotherapy_courses,
             got.radiotherapy_fractions,
             got.radionuclide,
@@ -119,4 +126,5 @@ def finish(p: Patient, horizon: float) -> None:
     )
     p.done = True
     # drop references so a finished patient costs nothing
-    p.u_buf = p.u_extra = p.agenda = None  # type: ignore[assignment]
+    p.numbers.release()
+    p.agenda = None  # type: ignore[assignment]

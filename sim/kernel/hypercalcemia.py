@@ -21,7 +21,7 @@ def on_hypercalcemia(p: Patient) -> None:
     # corrected calcium has risen through the threshold now; it peaks a day later
     lab = p.m.labs
     peak = lab.calcium_threshold_mmol_l - lab.calcium_peak_excess_mean_mmol_l * math.log(p.u(P_HYPER))
-    p.calcium_peaks.append((p.now, peak))
+    p.blood.calcium_peaks.append((p.now, peak))
     p.log(E_HYPERCALCEMIA, f"episode {p.n_hyper}: corrected calcium {peak:.2f} mmol/L")
     p.care.admit(p, "hypercalcemia: hydration and bisphosphonate", h.admission_days)
     if p.n_hyper == 1:

@@ -20,7 +20,7 @@ def start_other_mortality(p: Patient) -> None:
         return
     b = LN2 / om.doubling_years
     a0 = om.annual_rate_at_70 * 2.0 ** ((p.age - 70.0) / om.doubling_years)
-    t_other = p.t_other = math.log1p(e * b / a0) / b * 12.0
+    t_other = p.clocks.other = math.log1p(e * b / a0) / b * 12.0
     # a patient due to develop carcinosis or hypercalcemia does so within
     # the course even when it ends by another cause: at the same fraction
     # of the way to that death

@@ -16,7 +16,7 @@ def time_pain(p: Patient) -> None:
     """Step 4: the next pain episode after an Exp(rate) wait -ln(u) / rate."""
     rate = p.m.pain.rate_per_month
     u = p.u(P_PAIN)
-    p.t_pain = p.now + (-math.log(u) / rate if rate > 0 else INF)
+    p.clocks.pain = p.now + (-math.log(u) / rate if rate > 0 else INF)
 
 
 def on_pain(p: Patient) -> None:

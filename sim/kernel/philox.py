@@ -14,7 +14,7 @@ and the same conversion to a double (tested against :func:`sim.engine.streams.un
 
 In the Python kernel this module is plain Python and far slower than
 NumPy's batches, so there the course keeps its pre-drawn blocks
-(:data:`sim.kernel.course.LAZY_DRAWS`).
+(:data:`sim.kernel.numbers.LAZY_DRAWS`).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ def advance_progression(p: Patient) -> None:
 
 def time_progression(p: Patient) -> None:
     """Step 2: when the progression clock reaches its next threshold."""
-    p.t_prog = p.progression_clock.next_time()
+    p.clocks.prog = p.progression_clock.next_time()
 
 
 def on_progression(p: Patient) -> None:

@@ -25,7 +25,7 @@ def time_sre(p: Patient) -> None:
     """Step 3: the next SRE after an Exp(rate) wait -ln(u) / rate."""
     rate = sre_rate(p)
     u = p.u(P_SRE)
-    p.t_sre = p.now + (-math.log(u) / rate if rate > 0 else INF)
+    p.clocks.sre = p.now + (-math.log(u) / rate if rate > 0 else INF)
 
 
 def on_sre(p: Patient) -> None:

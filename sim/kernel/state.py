@@ -1,8 +1,16 @@
 """Named parts of a patient's state, each owned by one side of the model.
 
+:class:`Clocks` holds when each competing process next acts (the course's
+hazard clocks); :class:`ProgressionClock` is step 2's clock and
+:class:`CauseOfDeathClocks` step 6's causes of death after onset.
+:class:`BloodCounts` is the blood counts and calcium (their trajectories,
+grades and the worst seen), :class:`CarcinosisState` the carcinosis course
+(onset, DIC, treatment, terminal phase, complications) and
+:class:`Detection` how far its detection has come.
+
 :class:`CareReceived` is what care (sim.kernel.care) has given, counted for
 the patients table; :class:`TransfusionState` is whether the patient takes
-transfusions and whether one is on its way.  :class:`ProgressionClock` is step 2's clock.  Care writes the first two and no other
+transfusions and whether one is on its way.  Care writes those two and no other
 state of the course directly; everything else it changes goes through the
 Patient's named methods (``counts_changed``, ``multiply_progression``,
 ``start_treatment_effect``, ``end_treatment``, ``schedule``, ``log``, ``die``).
@@ -11,9 +19,162 @@ Patient's named methods (``counts_changed``, ``multiply_progression``,
 from __future__ import annotations
 
 import math
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from sim.kernel.labs import Trajectory
 
 INF: Final = math.inf
+
+# the clocks' slots in the order ties between them are broken (sim.kernel.codes.S_*)
+S_PROG: Final = 0
+S_OTHER: Final = 1
+S_SRE: Final = 2
+S_PAIN: Final = 3
+S_CDEATH: Final = 4
+S_WORSEN0: Final = 5
+S_WORSEN1: Final = 6
+S_WORSEN2: Final = 7
+S_INFECT: Final = 8
+S_BLEED: Final = 9
+
+
+class Clocks:
+    """When each competing process of the course next acts (course months; INF
+    when it does not): progression (step 2), other causes, SREs (3), pain (4),
+    death after carcinosis onset (6), a blood count crossing a threshold (one
+    per lineage), infection and bleeding."""
+
+    __slots__ = ("prog", "other", "sre", "pain", "cdeath", "worsen0", "worsen1", "worsen2", "infect", "bleed")
+
+    def __init__(self) -> None:
+        self.prog = self.other = self.sre = self.pain = self.cdeath = INF
+        self.worsen0 = self.worsen1 = self.worsen2 = self.infect = self.bleed = INF
+
+    def earliest(self) -> tuple[float, int]:
+        """The earliest clock and its slot (the first of equal ones, in slot order)."""
+        slot = S_PROG
+        t = self.prog
+        if self.other < t:
+            t = self.other
+            slot = S_OTHER
+        if self.sre < t:
+            t = self.sre
+            slot = S_SRE
+        if self.pain < t:
+            t = self.pain
+            slot = S_PAIN
+        if self.cdeath < t:
+            t = self.cdeath
+            slot = S_CDEATH
+        if self.worsen0 < t:
+            t = self.worsen0
+            slot = S_WORSEN0
+        if self.worsen1 < t:
+            t = self.worsen1
+            slot = S_WORSEN1
+        if self.worsen2 < t:
+            t = self.worsen2
+            slot = S_WORSEN2
+        if self.infect < t:
+            t = self.infect
+            slot = S_INFECT
+        if self.bleed < t:
+            t = self.bleed
+            slot = S_BLEED
+        return t, slot
+
+    def set_worsen(self, lin: int, t: float) -> None:
+        """When the count of lineage ``lin`` (0 anaemia, 1 platelets, 2 neutrophils) next crosses a threshold."""
+        if lin == 0:
+            self.worsen0 = t
+        elif lin == 1:
+            self.worsen1 = t
+        else:
+            self.worsen2 = t
+
+
+class BloodCounts:
+    """Step 6's blood counts (haemoglobin, platelets, neutrophils: lineages 0, 1, 2)
+    and the calcium: each count's trajectory, the counts and grades when last
+    looked at (``counts_changed``), the grades of the marrow's own output
+    (without transfusions), the worst grade and value seen, why a count is
+    falling (a chemotherapy nadir), and the calcium's baseline and peaks."""
+
+    __slots__ = (
+        "trajectories",
+        "counts",
+        "native_counts",
+        "grade",
+        "grade_before",
+        "native_grade",
+        "worst",
+        "worst_val",
+        "cause_of_fall",
+        "calcium_baseline",
+        "calcium_peaks",
+    )
+
+    def __init__(self, trajectories: list[Trajectory], baseline: list[float], calcium: float) -> None:
+        self.trajectories = trajectories
+        self.counts = list(baseline)  # the counts when last looked at
+        self.native_counts = [0.0, 0.0, 0.0]
+        self.grade = [0, 0, 0]
+        self.grade_before = [0, 0, 0]
+        self.native_grade = [0, 0, 0]
+        self.worst = [0, 0, 0]
+        self.worst_val = list(baseline)
+        self.cause_of_fall = ["", "", ""]
+        self.calcium_baseline = calcium
+        self.calcium_peaks: list[tuple[float, float]] = []
+
+
+class CarcinosisState:
+    """Step 6's carcinosis course: onset (INF before), the number of onsets and
+    relapses, DIC and the leukoerythroblastic picture, systemic treatment
+    (``on_chemo`` while it acts, ``chemo`` once given), the terminal phase, and
+    the complications; ``infiltration_rate`` is the patient's speed of marrow
+    infiltration (drawn at entry)."""
+
+    __slots__ = (
+        "onset",
+        "at_onset",
+        "dic",
+        "leuko_eb",
+        "on_chemo",
+        "chemo",
+        "terminal_phase",
+        "n_complications",
+        "infection_threshold",
+        "bleeding_threshold",
+        "infiltration_rate",
+    )
+
+    def __init__(self, infiltration_rate: float) -> None:
+        self.onset = INF
+        self.at_onset = 0
+        self.dic = False
+        self.leuko_eb = False
+        self.on_chemo = False
+        self.chemo = False
+        self.terminal_phase = False
+        self.n_complications = 0
+        self.infection_threshold = 0.0
+        self.bleeding_threshold = 0.0
+        self.infiltration_rate = infiltration_rate
+
+
+class Detection:
+    """Step 6's detection of carcinosis: whether today's blood picture is seen
+    (a monitoring visit), suspicion, diagnosis and when it was made (INF before)."""
+
+    __slots__ = ("visit_today", "suspected", "diagnosed", "diagnosed_at")
+
+    def __init__(self) -> None:
+        self.visit_today = True
+        self.suspected = False
+        self.diagnosed = False
+        self.diagnosed_at = INF
 
 
 class CareReceived:

@@ -17,12 +17,12 @@ if TYPE_CHECKING:
 
 def start_treatment_effect(p: Patient) -> None:
     """Step 6 (treatment): counts fall and deaths come slower by death_hazard_ratio from now on."""
-    if p.on_chemo:
+    if p.carcinosis.on_chemo:
         return
-    p.on_chemo = True
-    p.chemo = True
+    p.carcinosis.on_chemo = True
+    p.carcinosis.chemo = True
     hr = p.m.chemotherapy.death_hazard_ratio
-    for traj in p.trajectories:  # the counts fall more slowly by the same ratio
+    for traj in p.blood.trajectories:  # the counts fall more slowly by the same ratio
         traj.set_native(p.now, None, traj.seg_g[-1] * hr)
     time_carcinosis_death(p)
     counts_changed(p)
@@ -34,12 +34,12 @@ def end_treatment(p: Patient) -> None:
     if p.has_carcinosis and not p.remission and p.u(P_CHEMO) < c.remission_probability:
         p.remission = True
         p.log(E_REMISSION, "after systemic treatment")
-        for traj in p.trajectories:  # the marrow recovers its own output
+        for traj in p.blood.trajectories:  # the marrow recovers its own output
             traj.set_native(p.now, traj.seg_v[0], 0.0)
-        p.t_cdeath = p.t_infect = p.t_bleed = INF
-        p.terminal_phase = False
+        p.clocks.cdeath = p.clocks.infect = p.clocks.bleed = INF
+        p.carcinosis.terminal_phase = False
         p.deaths.rates = None
-        p.on_chemo = False
+        p.carcinosis.on_chemo = False
         p.progression_clock.running = True
         p.progression_clock.since = p.now
         time_progression(p)

@@ -38,8 +38,8 @@ def _fingerprints_in_subprocess(pure: bool) -> tuple[dict[str, str], str, bool]:
         "import json, sys\n"
         "from tests import golden\n"
         "from sim import kernel\n"
-        "from sim.kernel import course\n"
-        "print(json.dumps({'fp': golden.fingerprints(), 'kernel': kernel.status()['kernel'], 'lazy': course.LAZY_DRAWS}))\n"
+        "from sim.kernel import numbers\n"
+        "print(json.dumps({'fp': golden.fingerprints(), 'kernel': kernel.status()['kernel'], 'lazy': numbers.LAZY_DRAWS}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     doc = json.loads(out.stdout.strip().splitlines()[-1])

@@ -53,7 +53,7 @@ def patient(
     care = Care(m, None, ServiceLog())
     streams = PatientStreams(seed, 0, np.array([0], dtype=np.int64), STREAM_SIZES)
     p = Patient(DirectClock(), m, care, rec, streams, 0, 0.0, math.inf)
-    p.fixed = fixed
+    p.numbers.fixed = fixed
     return p, rec
 
 

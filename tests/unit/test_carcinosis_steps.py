@@ -44,11 +44,11 @@ def test_a_cytopenia_grade_counts_the_boundaries_above_the_count(grade: int) -> 
         value = b[0] * 1.01 if grade == 0 else b[grade - 1] * 0.99
         if grade < 4:
             value = max(value, b[grade] * 1.01) if grade > 0 else value
-        p.trajectories[lin].set_native(p.now, value, 0.0)
+        p.blood.trajectories[lin].set_native(p.now, value, 0.0)
     p.counts_changed()
-    assert p.grade == [grade, grade, grade]
-    assert p.worst == [grade, grade, grade]
-    assert p.counts == [pytest.approx(p.trajectories[lin].value(1.0)) for lin in range(3)]
+    assert p.blood.grade == [grade, grade, grade]
+    assert p.blood.worst == [grade, grade, grade]
+    assert p.blood.counts == [pytest.approx(p.blood.trajectories[lin].value(1.0)) for lin in range(3)]
 
 
 @pytest.mark.parametrize(("g_plt", "g_anc"), [(0, 0), (3, 4), (4, 2)])
@@ -61,8 +61,8 @@ def test_complications_come_after_exponential_waits_at_the_rates_of_the_grades(g
     time_complications(p, [0, g_plt, g_anc])
     ri = getattr(comp.infection_rate_per_month, f"grade_{g_anc}")
     rb = getattr(comp.bleeding_rate_per_month, f"grade_{g_plt}")
-    assert p.t_infect == (pytest.approx(2.0 + 0.4 / ri, rel=1e-12) if ri > 0 else math.inf)
-    assert p.t_bleed == (pytest.approx(2.0 + 1.3 / rb, rel=1e-12) if rb > 0 else math.inf)
+    assert p.clocks.infect == (pytest.approx(2.0 + 0.4 / ri, rel=1e-12) if ri > 0 else math.inf)
+    assert p.clocks.bleed == (pytest.approx(2.0 + 1.3 / rb, rel=1e-12) if rb > 0 else math.inf)
 
 
 @pytest.mark.parametrize("negative", [True, False])
@@ -85,12 +85,12 @@ def test_treatment_slows_the_fall_of_the_counts_by_its_hazard_ratio() -> None:
     p.now = 1.0
     rates = (0.3, 0.2, 0.1)
     for lin, r in enumerate(rates):
-        p.trajectories[lin].set_native(1.0, None, r)
+        p.blood.trajectories[lin].set_native(1.0, None, r)
     p.start_treatment_effect()
-    assert (p.on_chemo, p.chemo) == (True, True)
-    assert [t.seg_g[-1] for t in p.trajectories] == [pytest.approx(r * hr, rel=1e-12) for r in rates]
+    assert (p.carcinosis.on_chemo, p.carcinosis.chemo) == (True, True)
+    assert [t.seg_g[-1] for t in p.blood.trajectories] == [pytest.approx(r * hr, rel=1e-12) for r in rates]
     p.start_treatment_effect()  # once only
-    assert [t.seg_g[-1] for t in p.trajectories] == [pytest.approx(r * hr, rel=1e-12) for r in rates]
+    assert [t.seg_g[-1] for t in p.blood.trajectories] == [pytest.approx(r * hr, rel=1e-12) for r in rates]
 
 
 @pytest.mark.parametrize("remits", [True, False])
@@ -102,17 +102,17 @@ def test_remission_after_treatment_and_the_relapse_after_an_exponential_delay(re
     p = entered(QUIET, fixed)
     p.now = 4.0
     p.has_carcinosis = True
-    baseline = [t.seg_v[0] for t in p.trajectories]
-    for t in p.trajectories:
+    baseline = [t.seg_v[0] for t in p.blood.trajectories]
+    for t in p.blood.trajectories:
         t.set_native(4.0, None, 0.2)
     p.end_treatment()
     assert p.remission is remits
     if remits:
         assert _agenda(p, A_RELAPSE) == [pytest.approx(4.0 + 0.6 * c.relapse_median_months / math.log(2.0), rel=1e-12)]
-        assert [t.seg_g[-1] for t in p.trajectories] == [0.0, 0.0, 0.0]
-        assert [t.value(4.0) for t in p.trajectories] == [pytest.approx(v) for v in baseline]
-        assert (p.t_cdeath, p.t_infect, p.t_bleed) == (math.inf, math.inf, math.inf)
+        assert [t.seg_g[-1] for t in p.blood.trajectories] == [0.0, 0.0, 0.0]
+        assert [t.value(4.0) for t in p.blood.trajectories] == [pytest.approx(v) for v in baseline]
+        assert (p.clocks.cdeath, p.clocks.infect, p.clocks.bleed) == (math.inf, math.inf, math.inf)
         assert p.progression_running()
     else:
         assert _agenda(p, A_RELAPSE) == []
-        assert [t.seg_g[-1] for t in p.trajectories] == [0.2, 0.2, 0.2]
+        assert [t.seg_g[-1] for t in p.blood.trajectories] == [0.2, 0.2, 0.2]

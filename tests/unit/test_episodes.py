@@ -32,12 +32,12 @@ def test_first_sre_raises_the_progression_hazard_and_times_the_next_at_the_later
     on = {k: v for k, v in QUIET.items() if not k.startswith("sre.")}
     fixed = FixedUniforms(entry=FIRST_OF_EACH, progression=[exp_u(5.0), *NEITHER], sre=[exp_u(0.7), 0.0, exp_u(0.9)])
     p = entered(on, fixed)
-    p.now = p.t_sre
+    p.now = p.clocks.sre
     t_first = p.now
     on_sre(p)  # type 0.0: radiation to bone (the first of the type mix)
     assert (p.n_sre, p.first_sre) == (1, t_first)
     assert p.progression_clock.multiplier == pytest.approx(S.progression.hazard_ratio_after_sre, rel=1e-12)
-    assert p.t_sre == pytest.approx(t_first + 0.9 / S.sre.later_rate_per_month, rel=1e-12)
+    assert p.clocks.sre == pytest.approx(t_first + 0.9 / S.sre.later_rate_per_month, rel=1e-12)
     assert fixed.drawn["sre"] == 3
 
 
@@ -50,7 +50,7 @@ def test_hypercalcemia_episode_peak_admission_and_crisis(excess: float) -> None:
     p = entered(QUIET, fixed)
     p.now = 2.0
     on_hypercalcemia(p)
-    assert p.calcium_peaks[-1] == (
+    assert p.blood.calcium_peaks[-1] == (
         2.0,
         pytest.approx(lab.calcium_threshold_mmol_l + lab.calcium_peak_excess_mean_mmol_l * excess),
     )

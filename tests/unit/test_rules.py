@@ -59,7 +59,7 @@ def test_progression_death_time_is_the_weibull_inverse(threshold: float) -> None
     lam, k = _weibull("prostate")
     p = entered(QUIET, FixedUniforms(entry=FIRST_OF_EACH, progression=[exp_u(threshold), *NEITHER]))
     assert p.primary == PROSTATE
-    assert p.t_prog == pytest.approx(lam * threshold ** (1.0 / k), rel=1e-12)
+    assert p.clocks.prog == pytest.approx(lam * threshold ** (1.0 / k), rel=1e-12)
     _, row = finished_patient(overrides=QUIET, fixed=FixedUniforms(entry=FIRST_OF_EACH, progression=[exp_u(threshold), *NEITHER]))
     assert row[6] == pytest.approx(lam * threshold ** (1.0 / k), rel=1e-12)  # death_months
 
@@ -73,7 +73,7 @@ def test_a_hazard_ratio_retimes_the_progression_clock_without_a_new_draw() -> No
     p.now = t0
     p.multiply_progression(f)
     h0 = (t0 / lam) ** k
-    assert p.t_prog == pytest.approx(lam * (h0 + (e - h0) / f) ** (1.0 / k), rel=1e-12)
+    assert p.clocks.prog == pytest.approx(lam * (h0 + (e - h0) / f) ** (1.0 / k), rel=1e-12)
     assert fixed.drawn["progression"] == 5  # no new draw
 
 
@@ -84,7 +84,7 @@ def test_other_causes_time_is_the_gompertz_inverse() -> None:
     p = entered(on, FixedUniforms(entry=FIRST_OF_EACH, progression=[exp_u(1.0), *NEITHER], other_mortality=[exp_u(0.4)]))
     b = math.log(2.0) / om.doubling_years
     a0 = om.annual_rate_at_70 * 2.0 ** ((p.age - 70.0) / om.doubling_years)
-    assert p.t_other == pytest.approx(12.0 * math.log1p(0.4 * b / a0) / b, rel=1e-12)
+    assert p.clocks.other == pytest.approx(12.0 * math.log1p(0.4 * b / a0) / b, rel=1e-12)
 
 
 # ---------------------------------------------------------------- 3. SREs
@@ -97,7 +97,7 @@ def test_first_sre_time_is_exponential_at_the_primary_rate_times_the_agent_ratio
     agent = AGENTS[p.agent]
     hr = 1.0 if agent == "none" else getattr(S.sre.agent_hazard_ratio, agent)
     rate = S.sre.first_rate_per_month.prostate * hr
-    assert p.t_sre == pytest.approx(0.7 / rate, rel=1e-12)
+    assert p.clocks.sre == pytest.approx(0.7 / rate, rel=1e-12)
 
 
 def test_later_sres_come_at_the_later_rate() -> None:
@@ -113,7 +113,7 @@ def test_pain_episode_time_is_exponential_at_the_pain_rate() -> None:
     """Step 4 (pain): episodes at a constant rate: t = E / rate."""
     on = {k: v for k, v in QUIET.items() if k != "pain.rate_per_month"}
     p = entered(on, FixedUniforms(entry=FIRST_OF_EACH, progression=[exp_u(1.0), *NEITHER], pain=[exp_u(1.5)]))
-    assert p.t_pain == pytest.approx(1.5 / S.pain.rate_per_month, rel=1e-12)
+    assert p.clocks.pain == pytest.approx(1.5 / S.pain.rate_per_month, rel=1e-12)
 
 
 # ---------------------------------------------------------------- 5. hypercalcemia and 6. carcinosis onset
@@ -125,7 +125,7 @@ def test_hypercalcemia_comes_at_its_fraction_of_the_death_threshold() -> None:
     fixed = FixedUniforms(entry=FIRST_OF_EACH, progression=[exp_u(e), 0.999999, 0.0, 0.5, w])
     p = entered(on, fixed)
     assert p.progression_clock.hypercalcemia_at == pytest.approx(w * e, rel=1e-12)
-    assert p.t_prog == pytest.approx(lam * (w * e) ** (1.0 / k), rel=1e-12)
+    assert p.clocks.prog == pytest.approx(lam * (w * e) ** (1.0 / k), rel=1e-12)
     _, row = finished_patient(
         overrides=on, fixed=FixedUniforms(entry=FIRST_OF_EACH, progression=[exp_u(e), 0.999999, 0.0, 0.5, w])
     )
@@ -142,7 +142,7 @@ def test_carcinosis_onset_comes_at_its_beta_fraction_of_the_death_threshold() ->
     assert (a, b) == (2.0, 1.0)
     v = u ** (1.0 / a)
     assert p.progression_clock.carcinosis_at == pytest.approx(v * e, rel=1e-12)
-    assert p.t_prog == pytest.approx(lam * (v * e) ** (1.0 / k), rel=1e-12)
+    assert p.clocks.prog == pytest.approx(lam * (v * e) ** (1.0 / k), rel=1e-12)
 
 
 def test_the_progression_clock_accumulates_and_retimes_by_hand() -> None:

@@ -108,7 +108,8 @@ def run(
     the :class:`Replications`) and the summary document.
 
     ``extra(tmp, result, doc)`` may add files before summary.json is written."""
-    from sim.outputs.folder import staged_output, write_json
+    from sim.outputs.folder import staged_output
+    from sim.outputs.paths import write_json
     from sim.outputs.results import _EventWriter, write_results
 
     backend.check()  # fail fast, before the folder is touched

@@ -23,7 +23,9 @@ import psutil
 import pytest
 import yaml
 
-from sim.outputs.folder import OWNER_FILE, clean_stale, staged_output
+from sim.outputs.claim import clean_stale
+from sim.outputs.folder import staged_output
+from sim.outputs.paths import OWNER_FILE
 from sim.outputs.results import NotAResultsFolder, read_results
 from sim.scenario.loader import SCENARIO_DIR, ScenarioError, load_scenario, validate
 
@@ -401,7 +403,8 @@ def test_staged_output_is_on_disk_before_it_takes_its_name(tmp_path: Path, monke
 
 
 def test_output_cannot_replace_the_working_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sim.outputs.folder import OutputError, check_target
+    from sim.outputs.folder import check_target
+    from sim.outputs.paths import OutputError
 
     (tmp_path / "keep").write_text("x")
     monkeypatch.chdir(tmp_path)

@@ -20,7 +20,7 @@ from sim.cli.commands.common import add_scenario_args, given, load_from_args, pr
 from sim.cli.main import UsageError
 from sim.experiments import runner
 from sim.experiments.replications import DEFAULT_CAP, DEFAULT_PRECISION, INITIAL, check_count
-from sim.outputs.folder import default_folder
+from sim.outputs.paths import default_folder
 from sim.outputs.results import FORMATS
 from sim.runtime.parallel import BackendError, add_backend_args, check_scheduler, workers_from_args
 

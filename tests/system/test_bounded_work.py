@@ -397,7 +397,10 @@ def test_compare_replications_over_the_cap_and_an_empty_scheduler_are_refused(tm
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
     cases = {
-        "c": (["compare", "scenarios/baseline.yaml", "scenarios/no_bone_agent.yaml", "--replications", str(MAX_REPLICATIONS + 1)], "--replications"),
+        "c": (
+            ["compare", "scenarios/baseline.yaml", "scenarios/no_bone_agent.yaml", "--replications", str(MAX_REPLICATIONS + 1)],
+            "--replications",
+        ),
         "r": (["run", "scenarios/baseline.yaml", "--patients", "10", "--scheduler", ""], "--scheduler"),
     }
     for out, (args, flag) in cases.items():

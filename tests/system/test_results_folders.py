@@ -42,8 +42,6 @@ PSA = str(SCENARIOS / "baseline_psa.yaml")
 # ----------------------------------------------------------------------------- helpers
 
 
-
-
 def start(procs: list[subprocess.Popen[bytes]], args: list[str], cwd: Path, **kw: object) -> subprocess.Popen[bytes]:
     p = subprocess.Popen([sys.executable, RUN_SIM, *args], cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)  # type: ignore[call-overload]
     procs.append(p)

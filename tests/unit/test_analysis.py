@@ -203,14 +203,16 @@ def test_analysis_matches_the_summary(cohort):
 
     a = an.analyse(cohort, 120.0)
     o = outcomes(cohort)
-    assert a.tables["survival"].set_index("group").loc["all patients", "median_months"] == pytest.approx(o["survival"]["median_months"]["estimate"])
+    assert a.tables["survival"].set_index("group").loc["all patients", "median_months"] == pytest.approx(
+        o["survival"]["median_months"]["estimate"]
+    )
     assert curve_at(a.overall, 12.0) == pytest.approx(o["survival"]["at_12_months"]["overall"]["estimate"])
     occ = a.occupancy
     assert np.allclose(occ[list(an.STATES)].sum(axis=1), 1.0)
     # dead share from occupancy = 1 - KM (no censoring before the horizon)
     assert np.allclose(occ["dead"].iloc[:-1], 1 - an.step_at(a.overall, occ["time"].iloc[:-1]))
     assert set(a.by_primary) <= {"prostate", "breast", "lung", "renal", "thyroid", "other"}
-    assert (a.sre_free["estimate"].iloc[-1] <= a.overall["estimate"].iloc[-1] + 1e-12)
+    assert a.sre_free["estimate"].iloc[-1] <= a.overall["estimate"].iloc[-1] + 1e-12
 
 
 def test_plots_return_figures(cohort):

@@ -25,7 +25,9 @@ def _need(module: str) -> None:
     try:
         __import__(module)
     except ImportError:
-        pytest.fail(f"{module} is not installed; install the test extra: pip install -e '.[test]' (it brings import-linter and grimp)")
+        pytest.fail(
+            f"{module} is not installed; install the test extra: pip install -e '.[test]' (it brings import-linter and grimp)"
+        )
 
 
 def test_import_contracts_hold() -> None:

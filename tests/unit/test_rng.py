@@ -35,8 +35,12 @@ def test_address_not_position():
     c = uniforms(5, 0, np.array([12]), 2, 2, 2)
     assert np.array_equal(a[2, 4:], c[0])
     # seed, process, replication and patient each change the numbers
-    for other in (uniforms(6, 0, np.array([12]), 2, 0, 4), uniforms(5, 1, np.array([12]), 2, 0, 4),
-                  uniforms(5, 0, np.array([12]), 3, 0, 4), uniforms(5, 0, np.array([13]), 2, 0, 4)):
+    for other in (
+        uniforms(6, 0, np.array([12]), 2, 0, 4),
+        uniforms(5, 1, np.array([12]), 2, 0, 4),
+        uniforms(5, 0, np.array([12]), 3, 0, 4),
+        uniforms(5, 0, np.array([13]), 2, 0, 4),
+    ):
         assert not np.array_equal(other[0], b[0])
 
 

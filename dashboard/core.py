@@ -163,7 +163,9 @@ def load_file(name: str, inherited: dict[str, dict[str, str]] | None = None) -> 
     return load_raw(SCENARIO_DIR / name, inherited)
 
 
-def build(raw: dict[str, Any], edits: dict[str, Any], source: str, inherited: dict[str, dict[str, str]] | None = None) -> Scenario:
+def build(
+    raw: dict[str, Any], edits: dict[str, Any], source: str, inherited: dict[str, dict[str, str]] | None = None
+) -> Scenario:
     """The validated scenario: the raw file with the widget edits laid over it."""
     data = apply_overrides(raw, edits) if edits else raw
     return validate(data, source, inherited)
@@ -197,7 +199,9 @@ def param_help(path: str) -> str:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def cached_run(scenario_json: str, seed: int, patients: int, replications: int, _progress: Callable[[int, int], None] | None = None) -> RunOutput:
+def cached_run(
+    scenario_json: str, seed: int, patients: int, replications: int, _progress: Callable[[int, int], None] | None = None
+) -> RunOutput:
     """One run, cached by (resolved scenario JSON, seed, patients, replications)."""
     return compute(scenario_json, seed, patients, replications, _progress)
 
@@ -205,7 +209,9 @@ def cached_run(scenario_json: str, seed: int, patients: int, replications: int, 
 def check_limits(patients: int, replications: int, mode: str) -> list[str]:
     problems = []
     if mode != "population" and not 1 <= patients <= MAX_PATIENTS:
-        problems.append(f"Patients per run must be from 1 to {MAX_PATIENTS:,} in the dashboard (use the command line for larger runs).")
+        problems.append(
+            f"Patients per run must be from 1 to {MAX_PATIENTS:,} in the dashboard (use the command line for larger runs)."
+        )
     if not 1 <= replications <= MAX_REPLICATIONS:
         problems.append(f"Replications must be from 1 to {MAX_REPLICATIONS} in the dashboard (use the command line for more).")
     return problems
@@ -249,7 +255,9 @@ def cached_analysis(scenario_json: str, seed: int, patients: int, replications: 
 
 
 def analysis_of(run: RunOutput) -> Any:
-    return cached_analysis(run.scenario_json, run.seed, run.patients_requested, run.replications, run.patients, run.horizon_months)
+    return cached_analysis(
+        run.scenario_json, run.seed, run.patients_requested, run.replications, run.patients, run.horizon_months
+    )
 
 
 # ----------------------------------------------------------------------------- runs of the session
@@ -273,8 +281,13 @@ def add_run(label: str, output: RunOutput, scenario: Scenario | None = None) -> 
     number = st.session_state.get("run_counter", 0) + 1
     st.session_state["run_counter"] = number
     as_run = run_scenario_for(scenario, output.seed, output.patients_requested) if scenario is not None else None
-    rec = RunRecord(number, f"#{number} {label}", output, as_run,
-                    {"seed": output.seed, "patients": output.patients_requested, "replications": output.replications})
+    rec = RunRecord(
+        number,
+        f"#{number} {label}",
+        output,
+        as_run,
+        {"seed": output.seed, "patients": output.patients_requested, "replications": output.replications},
+    )
     rs.append(rec)
     while len(rs) > MAX_RUNS_KEPT:
         rs.pop(0)
@@ -331,7 +344,15 @@ def headline_table(run: RunOutput) -> pd.DataFrame:
         unit = UNITS[key]
         note = "" if _f(est) is not None else str(reason or "not estimable")
         rows.append(
-            {"outcome": label, "estimate": _f(est), "lower 95%": _f(lo), "upper 95%": _f(hi), "unit": unit, "method": method, "note": note}
+            {
+                "outcome": label,
+                "estimate": _f(est),
+                "lower 95%": _f(lo),
+                "upper 95%": _f(hi),
+                "unit": unit,
+                "method": method,
+                "note": note,
+            }
         )
     return pd.DataFrame(rows)
 

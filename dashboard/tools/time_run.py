@@ -40,8 +40,10 @@ def main() -> int:
         t2 = time.perf_counter()
         runs.append(t1 - t0)
         curves.append(t2 - t1)
-        print(f"run (simulate + outcomes + sample): {t1 - t0:.2f} s  (simulate alone {out.simulate_seconds:.2f} s); "
-              f"Outcomes page curves: {t2 - t1:.2f} s")
+        print(
+            f"run (simulate + outcomes + sample): {t1 - t0:.2f} s  (simulate alone {out.simulate_seconds:.2f} s); "
+            f"Outcomes page curves: {t2 - t1:.2f} s"
+        )
     print(f"median of {args.repeat}: run {statistics.median(runs):.2f} s, curves {statistics.median(curves):.2f} s")
     return 0
 

@@ -8,7 +8,9 @@ from dashboard import core
 from sim import ILLUSTRATIVE, __version__
 
 st.title("bmc-sim: the course of bone metastases and bone marrow carcinosis")
-st.warning(f"**{ILLUSTRATIVE}** The dashboard is for planning exercises, teaching and analysis, not for decisions about a patient.")
+st.warning(
+    f"**{ILLUSTRATIVE}** The dashboard is for planning exercises, teaching and analysis, not for decisions about a patient."
+)
 with core.guard("The About page"):
     core.page_text("about")
     st.caption(f"Model version {__version__}.")

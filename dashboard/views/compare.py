@@ -17,7 +17,9 @@ core.illustrative()
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def paired(scenario_jsons: tuple[str, ...], names: tuple[str, ...], seed: int, patients: int, replications: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def paired(
+    scenario_jsons: tuple[str, ...], names: tuple[str, ...], seed: int, patients: int, replications: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """sim.experiments.compare.compare of the scenarios (same seed, same replication indices)."""
     from sim.experiments.compare import compare
 
@@ -39,14 +41,22 @@ with core.guard("The Compare page"):
     rs = core.runs()
     st.markdown("##### Runs of this session side by side")
     if not rs:
-        st.info("No runs yet. Each run made on the Scenario page is kept here (up to "
-                f"{core.MAX_RUNS_KEPT}) to compare against.")
+        st.info(f"No runs yet. Each run made on the Scenario page is kept here (up to {core.MAX_RUNS_KEPT}) to compare against.")
     else:
         rows = []
         for r in rs:
             head = core.headline_table(r.output)
             for _, h in head.iterrows():
-                rows.append({"run": r.label, "outcome": h["outcome"], "estimate": h["estimate"], "lower": h["lower 95%"], "upper": h["upper 95%"], "note": h["note"]})
+                rows.append(
+                    {
+                        "run": r.label,
+                        "outcome": h["outcome"],
+                        "estimate": h["estimate"],
+                        "lower": h["lower 95%"],
+                        "upper": h["upper 95%"],
+                        "note": h["note"],
+                    }
+                )
         long = pd.DataFrame(rows)
         wide = long.pivot_table(index="outcome", columns="run", values="estimate", sort=False, dropna=False)
         wide = wide.reindex(index=list(dict.fromkeys(long["outcome"])), columns=list(dict.fromkeys(long["run"])))
@@ -54,21 +64,40 @@ with core.guard("The Compare page"):
         missing = long[long["note"] != ""]
         if len(missing):
             st.caption("Empty cells: " + "; ".join(f"{m.run}, {m.outcome}: {m.note}" for m in missing.itertuples()) + ".")
-        st.pyplot(figures.outcome_bars(long, list(core.HEADLINE.values()), title="Headline outcomes of the session's runs (95% CI)"))
-        st.caption("Runs side by side differ by chance as well as by scenario; the paired comparison below removes most of the chance.")
+        st.pyplot(
+            figures.outcome_bars(long, list(core.HEADLINE.values()), title="Headline outcomes of the session's runs (95% CI)")
+        )
+        st.caption(
+            "Runs side by side differ by chance as well as by scenario; the paired comparison below removes most of the chance."
+        )
 
     st.markdown("##### Paired comparison (common random numbers)")
     options: dict[str, str] = {r.label: r.output.scenario_json for r in rs}
     for f in core.scenario_files():
         options[f"scenarios/{f}"] = f
-    default = [r.label for r in rs[-2:]] if len(rs) >= 2 else [o for o in ("scenarios/baseline.yaml", "scenarios/high_carcinosis.yaml") if o in options]
+    default = (
+        [r.label for r in rs[-2:]]
+        if len(rs) >= 2
+        else [o for o in ("scenarios/baseline.yaml", "scenarios/high_carcinosis.yaml") if o in options]
+    )
     chosen = st.multiselect("Scenarios to compare (the first is the reference)", list(options), default=default, key="cmp_choice")
     c1, c2, c3 = st.columns(3)
     with c1:
-        patients = st.number_input("Patients per scenario", value=2000, step=500, key="cmp_patients",
-                                   help=f"Cohort scenarios; population-mode scenarios use their own incidence. At most {core.MAX_PATIENTS:,}.")
+        patients = st.number_input(
+            "Patients per scenario",
+            value=2000,
+            step=500,
+            key="cmp_patients",
+            help=f"Cohort scenarios; population-mode scenarios use their own incidence. At most {core.MAX_PATIENTS:,}.",
+        )
     with c2:
-        reps = st.number_input("Replications", value=3, step=1, key="cmp_reps", help=f"2 to {core.MAX_COMPARE_REPLICATIONS}; paired differences get a Student-t 95% CI across them.")
+        reps = st.number_input(
+            "Replications",
+            value=3,
+            step=1,
+            key="cmp_reps",
+            help=f"2 to {core.MAX_COMPARE_REPLICATIONS}; paired differences get a Student-t 95% CI across them.",
+        )
     with c3:
         seed = st.number_input("Seed", value=20261125, step=1, min_value=0, key="cmp_seed")
     problems = []

@@ -46,7 +46,9 @@ with core.guard("The Journeys page"):
         run = rec.output
         sample = run.patients[run.patients["patient_id"].isin(run.sample_ids)]
         st.markdown(f"##### {len(sample)} courses drawn at random from run {rec.label}")
-        st.pyplot(figures.swimmer(sample, run.sample_events, title=f"{len(sample)} courses of scenario {run.name} (random sample)"))
+        st.pyplot(
+            figures.swimmer(sample, run.sample_events, title=f"{len(sample)} courses of scenario {run.name} (random sample)")
+        )
 
         st.markdown("##### One patient's story")
         ids = list(run.sample_ids)

@@ -40,7 +40,11 @@ with core.guard("The Outcomes page"):
             months = row["unit"] == "months"
             value = f"{est:.1f}" if months else f"{100 * est:.1f}%"
             lo, hi = row["lower 95%"], row["upper 95%"]
-            ci = "" if lo is None or hi is None else (f"95% CI {lo:.1f}–{hi:.1f}" if months else f"95% CI {100 * lo:.1f}–{100 * hi:.1f}%")
+            ci = (
+                ""
+                if lo is None or hi is None
+                else (f"95% CI {lo:.1f}–{hi:.1f}" if months else f"95% CI {100 * lo:.1f}–{100 * hi:.1f}%")
+            )
             col.metric(row["outcome"], value, help=f"{ci} ({row['method']})" if ci else row["method"])
         st.markdown("##### Headline outcomes with 95% confidence intervals")
         st.dataframe(head, hide_index=True)

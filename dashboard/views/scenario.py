@@ -18,7 +18,11 @@ from sim.scenario.reference import commented_yaml, parameters
 
 # the browser refuses files over 1 MB before they are sent (where Streamlit
 # supports it); read_upload then enforces sim.scenario.loader.MAX_SCENARIO_BYTES exactly
-UPLOAD_CAP: dict[str, Any] = {"max_upload_size": max(1, -(-MAX_SCENARIO_BYTES // 1_048_576))} if "max_upload_size" in inspect.signature(st.file_uploader).parameters else {}
+UPLOAD_CAP: dict[str, Any] = (
+    {"max_upload_size": max(1, -(-MAX_SCENARIO_BYTES // 1_048_576))}
+    if "max_upload_size" in inspect.signature(st.file_uploader).parameters
+    else {}
+)
 
 st.title("Scenario")
 core.page_text("scenario")
@@ -43,7 +47,15 @@ def _widget(path: str, current: Any, token: str) -> Any:
     value = None if current is None else float(current)
     hi = p.maximum if p.maximum is not None else 1e9
     step = 0.01 if hi <= 1 else (0.1 if hi <= 100 else 1.0)
-    return st.number_input(label, value=value, step=step, format="%.3f" if hi <= 1 else "%.2f", key=key, help=helptext, placeholder="not set" if optional else None)
+    return st.number_input(
+        label,
+        value=value,
+        step=step,
+        format="%.3f" if hi <= 1 else "%.2f",
+        key=key,
+        help=helptext,
+        placeholder="not set" if optional else None,
+    )
 
 
 def _scenario_yaml(scenario: Any, label: str) -> str | None:
@@ -76,7 +88,12 @@ def _beside(path: str, problems: list[Problem]) -> list[Problem]:
 
 
 with core.guard("The scenario page"):
-    source = st.radio("Where the scenario comes from", ["A scenario file of the project", "Upload a scenario file"], horizontal=True, key="source")
+    source = st.radio(
+        "Where the scenario comes from",
+        ["A scenario file of the project", "Upload a scenario file"],
+        horizontal=True,
+        key="source",
+    )
     raw: dict[str, Any] | None = None
     token = ""
     load_problems: list[Problem] = []
@@ -84,7 +101,12 @@ with core.guard("The scenario page"):
     inherited: dict[str, dict[str, str]] = {}  # keys of uncertainty entries that come from a base file
     if source.startswith("A scenario file"):
         files = core.scenario_files()
-        name = st.selectbox("Scenario file (scenarios/)", files, index=files.index("baseline.yaml") if "baseline.yaml" in files else 0, key="scenario_file")
+        name = st.selectbox(
+            "Scenario file (scenarios/)",
+            files,
+            index=files.index("baseline.yaml") if "baseline.yaml" in files else 0,
+            key="scenario_file",
+        )
         source_name = name
         token = f"file:{name}"
         try:
@@ -132,13 +154,22 @@ with core.guard("The scenario page"):
     st.subheader(base.name)
     if base.description:
         st.markdown(base.description)
-    st.caption(f"Mode: **{base.mode}**" + (" — patients arrive over the years at the scenario's incidence; results count those who enter after the warm-up." if base.mode == "population" else " — a cohort enters at time 0."))
+    st.caption(
+        f"Mode: **{base.mode}**"
+        + (
+            " — patients arrive over the years at the scenario's incidence; results count those who enter after the warm-up."
+            if base.mode == "population"
+            else " — a cohort enters at time 0."
+        )
+    )
 
     current = base.model_dump(mode="json")
     edits: dict[str, Any] = {}
     slots: dict[str, Any] = {}
     st.markdown("#### Key parameters")
-    st.caption("Defaults, units, valid ranges and sources come from the scenario schema (the ? beside each field). Everything else stays as in the file.")
+    st.caption(
+        "Defaults, units, valid ranges and sources come from the scenario schema (the ? beside each field). Everything else stays as in the file."
+    )
     for group, paths in core.KEY_PARAMETERS.items():
         if group.startswith("Population") and base.mode != "population":
             continue
@@ -174,12 +205,15 @@ with core.guard("The scenario page"):
             step=1000,
             key=f"patients|{token}",
             disabled=population,
-            help=core.param_help("run.patients") + f"  \nAt most {core.MAX_PATIENTS:,} in the dashboard."
+            help=core.param_help("run.patients")
+            + f"  \nAt most {core.MAX_PATIENTS:,} in the dashboard."
             + ("  \nNot used in population mode: patients arrive at the scenario's incidence." if population else ""),
         )
         patients_slot = st.empty()
     with c2:
-        seed = st.number_input("Seed", value=int(base.run.seed), step=1, min_value=0, key=f"seed|{token}", help=core.param_help("run.seed"))
+        seed = st.number_input(
+            "Seed", value=int(base.run.seed), step=1, min_value=0, key=f"seed|{token}", help=core.param_help("run.seed")
+        )
     with c3:
         replications = st.number_input(
             "Replications",
@@ -194,10 +228,14 @@ with core.guard("The scenario page"):
     limit_problems = []
     if not population and not 1 <= patients <= core.MAX_PATIENTS:
         limit_problems.append("patients")
-        patients_slot.error(f"Use from 1 to {core.MAX_PATIENTS:,} patients per run in the dashboard (the command line runs more).")
+        patients_slot.error(
+            f"Use from 1 to {core.MAX_PATIENTS:,} patients per run in the dashboard (the command line runs more)."
+        )
     if not 1 <= replications <= core.MAX_REPLICATIONS:
         limit_problems.append("replications")
-        reps_slot.error(f"Use from 1 to {core.MAX_REPLICATIONS} replications per run in the dashboard (the command line runs more).")
+        reps_slot.error(
+            f"Use from 1 to {core.MAX_REPLICATIONS} replications per run in the dashboard (the command line runs more)."
+        )
 
     valid = scenario is not None and not limit_problems
     st.session_state["scenario_valid"] = valid
@@ -206,13 +244,19 @@ with core.guard("The scenario page"):
             f"**The edited scenario is not valid** ({len(problems)} problem{'s' if len(problems) != 1 else ''}); fix the fields marked above:\n\n"
             + "\n".join(f"- {p}" for p in problems)
         )
-    label = st.text_input("Label of this run (shown on Compare)", value=base.name + (" (edited)" if edits else ""), key=f"label|{token}|{bool(edits)}")
+    label = st.text_input(
+        "Label of this run (shown on Compare)",
+        value=base.name + (" (edited)" if edits else ""),
+        key=f"label|{token}|{bool(edits)}",
+    )
     if edits and scenario is not None:
         st.caption("Changed from the file: " + ", ".join(f"`{k}` = {v}" for k, v in edits.items()))
 
     b1, b2 = st.columns([1, 2])
     with b1:
-        clicked = st.button("Run", type="primary", disabled=not valid, key="run", help=None if valid else "Fix the marked fields first.")
+        clicked = st.button(
+            "Run", type="primary", disabled=not valid, key="run", help=None if valid else "Fix the marked fields first."
+        )
     with b2:
         yaml_text = _scenario_yaml(scenario, label) if scenario is not None else None
         if scenario is not None and yaml_text is not None:

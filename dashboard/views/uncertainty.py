@@ -16,8 +16,10 @@ st.title("Uncertainty")
 core.illustrative()
 
 # functions of sim.experiments.psa the page calls when the module exists: (label, names tried in turn)
-ANALYSES = (("Probabilistic sensitivity analysis", ("probabilistic", "run_psa", "psa")),
-            ("One-way sensitivity analysis", ("one_way", "one_way_sensitivity", "tornado")))
+ANALYSES = (
+    ("Probabilistic sensitivity analysis", ("probabilistic", "run_psa", "psa")),
+    ("One-way sensitivity analysis", ("one_way", "one_way_sensitivity", "tornado")),
+)
 
 
 def _psa_module() -> Any:

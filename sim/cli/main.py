@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 from sim import __version__
 from sim.errors import RunawayCourse, UsageError
-from sim.outputs.folder import OutputError
+from sim.outputs.paths import OutputError
 from sim.scenario.loader import ScenarioError
 
 # command modules, in the order they are listed by --help; a module that is

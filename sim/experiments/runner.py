@@ -47,6 +47,8 @@ from sim.engine.simulate import DEFAULT_CHUNK, RunResult, few_collections, parts
 from sim.experiments.replications import DEFAULT_CAP, DEFAULT_PRECISION, Replications, replicated_summary
 from sim.kernel.services import SERVICES, service_table
 from sim.runtime import parallel
+from sim.runtime.dask_backend import connect
+from sim.runtime.workers import check_workers
 from sim.scenario.model import Scenario
 
 MAX_CHUNKS_PER_TASK = 10  # engine chunks of DEFAULT_CHUNK patients per task
@@ -67,7 +69,7 @@ class Backend:
     @classmethod
     def of(cls, workers: int | None = None, scheduler: str | None = None) -> Backend:
         """A checked backend (``workers`` None: the machine's cores); BackendError if unusable."""
-        return cls(parallel.check_workers(workers), scheduler or None)
+        return cls(check_workers(workers), scheduler or None)
 
     @property
     def in_process(self) -> bool:
@@ -80,7 +82,7 @@ class Backend:
     def check(self) -> None:
         """An unreachable scheduler: BackendError within seconds, before anything is written."""
         if self.scheduler:
-            parallel.connect(self.scheduler).close()
+            connect(self.scheduler).close()
 
     def imap(self, fn: Callable[[Any], Any], specs: Any, *, ordered: bool = True) -> Generator[tuple[int, Any], None, None]:
         return parallel.imap(fn, specs, workers=self.workers, scheduler=self.scheduler, ordered=ordered)
@@ -108,7 +110,8 @@ def run(
     the :class:`Replications`) and the summary document.
 
     ``extra(tmp, result, doc)`` may add files before summary.json is written."""
-    from sim.outputs.folder import staged_output, write_json
+    from sim.outputs.folder import staged_output
+    from sim.outputs.paths import write_json
     from sim.outputs.results import _EventWriter, write_results
 
     backend.check()  # fail fast, before the folder is touched

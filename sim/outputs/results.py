@@ -32,7 +32,7 @@ from sim.analysis.summary import summary_document
 from sim.engine.simulate import RunResult, few_collections, release_freed_memory
 from sim.kernel import status as kernel_status
 from sim.kernel.events import EVENT_SCHEMA
-from sim.outputs.folder import write_json
+from sim.outputs.paths import write_json
 from sim.scenario.loader import resolved_yaml, scenario_sha256
 
 if TYPE_CHECKING:

@@ -13,8 +13,9 @@ specs and returns the results in task order, whatever the backend:
   interpreter that imports the model itself;
 - ``scheduler="tcp://host:8786"``: the workers of an existing Dask
   distributed cluster (:class:`dask.distributed.Client`); results return to
-  this process through the scheduler.  An unreachable scheduler is reported
-  within :data:`CONNECT_TIMEOUT_S` seconds.
+  this process through the scheduler (:mod:`sim.runtime.dask_backend`).  An
+  unreachable scheduler is reported within
+  :data:`sim.runtime.dask_backend.CONNECT_TIMEOUT_S` seconds.
 
 Tasks are taken from an iterable as they are needed (a generator of specs
 is never built up front) and at most a few per worker are in flight, so
@@ -22,14 +23,17 @@ memory stays bounded however many tasks there are.  Because every random number 
 replication, patient, process), results do not depend on the backend or the
 worker count: the same seed gives byte-identical tables.
 
-The tasks of a run are here (:func:`cohort_task`: a chunk of patients of a
-cohort whose patients do not interact; :func:`replication_task`: one
-replication); the one runner, :mod:`sim.experiments.runner`, maps them and writes
-the results folder.  :func:`run_to_folder`, :func:`run_replications` and
-:func:`replications_to_folder` are that runner with the backend they name.
+The tasks of a run are in the one runner, :mod:`sim.experiments.runner`
+(``cohort_task``: a chunk of patients of a cohort whose patients do not
+interact; ``replication_task``: one replication), which maps them and writes
+the results folder.
 
-A local worker that dies stops the map with :class:`WorkerCrashed`, naming
-the task it was running (:class:`_Running`).
+A local worker that dies stops the map with
+:class:`sim.runtime.drive.WorkerCrashed`, naming the task it was running
+(:class:`_Running`).  Both backends keep their tasks in flight with
+:func:`sim.runtime.drive.drive`; the worker counts and their caps are in
+:mod:`sim.runtime.workers`, and the command-line options ``--workers`` and
+``--scheduler`` in :mod:`sim.cli.commands.common`.
 """
 
 from __future__ import annotations
@@ -43,11 +47,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence, Sized
-from concurrent.futures import FIRST_COMPLETED, CancelledError, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
-CONNECT_TIMEOUT_S = 5.0
+from sim.runtime.dask_backend import connect as connect  # re-exported: sim.experiments.psa calls parallel.connect
+from sim.runtime.dask_backend import imap_dask
+from sim.runtime.drive import drive
+from sim.runtime.workers import check_workers
+
 # forkserver: workers forked from a server process that runs no Python thread of this one (never from this one)
 START_METHOD = "forkserver" if sys.platform.startswith("linux") else "spawn"
 # what a worker needs, imported once in the fork server (the cohort, replication and PSA tasks);
@@ -59,116 +66,8 @@ PRELOAD = (
     "sim.experiments.psa",
     "sim.scenario.loader",
 )
-# --workers' cap: the tasks are CPU-bound, so processes beyond a few per core add memory, not speed;
-# and each local worker takes memory of its own (about 0.19 GB at its peak, measured on cohort
-# tasks of 50,000 patients), so no more are started than the available memory holds
-WORKERS_PER_CORE = 4
-WORKER_MEMORY = 256 * 2**20  # bytes counted per worker against the available memory
 STOP_TIMEOUT_S = 10.0  # a stopped pool's thread is waited for this long at most
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent exits (Linux)
-
-
-class BackendError(Exception):
-    """The parallel backend cannot be used (bad worker count, unreachable scheduler)."""
-
-
-def default_workers() -> int:
-    """The machine's cores (the default of ``--workers``)."""
-    return max(1, os.cpu_count() or 1)
-
-
-def check_workers(workers: int | None) -> int:
-    """The worker count (default: the cores), or BackendError outside 1 .. WORKERS_PER_CORE x cores."""
-    w = default_workers() if workers is None else workers
-    if not isinstance(w, int) or isinstance(w, bool) or w < 1:
-        raise BackendError(f"--workers {workers}: give 1 or more worker processes")
-    cap = WORKERS_PER_CORE * default_workers()
-    if w > cap:
-        raise BackendError(
-            f"--workers {w}: at most {cap} local worker processes here ({WORKERS_PER_CORE} per core, "
-            f"{default_workers()} cores; more add memory, not speed); give --workers {cap} or fewer"
-        )
-    return w
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to new processes (Linux: MemAvailable; elsewhere the
-    physical memory), or None when it cannot be read."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def max_workers() -> tuple[int, str]:
-    """The most local workers this machine takes now, and why: WORKERS_PER_CORE per core,
-    and no more than the available memory holds at WORKER_MEMORY each."""
-    cores = default_workers()
-    cap, why = WORKERS_PER_CORE * cores, f"{WORKERS_PER_CORE} per core, {cores} cores; more add memory, not speed"
-    mem = available_memory()
-    if mem is not None and max(1, mem // WORKER_MEMORY) < cap:
-        cap = max(1, mem // WORKER_MEMORY)
-        why = f"{mem / 2**30:.1f} GB of memory available, {WORKER_MEMORY / 2**30:.2f} GB counted per worker"
-    return cap, why
-
-
-DASK_PROTOCOLS = ("tcp", "tls", "inproc", "ws", "wss", "ucx")  # the address schemes of a Dask scheduler
-START_HINT = "start one with 'dask scheduler' and workers with 'dask worker ADDRESS' (docs/scale.md), or run without --scheduler"
-
-
-def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT_S) -> Any:
-    """A Dask client of the cluster at ``scheduler`` (tcp://host:port), or BackendError within ``timeout`` s:
-    for an address that is not a scheduler's (a web address, a worker's) as for one where nothing answers."""
-    try:
-        from dask.distributed import Client
-    except ImportError:  # pragma: no cover - dask is a dependency
-        raise BackendError("--scheduler needs dask[distributed]: pip install 'dask[distributed]'") from None
-    if "://" not in scheduler and ":" not in scheduler:
-        raise BackendError(f"--scheduler {scheduler!r}: give the scheduler's address, e.g. tcp://127.0.0.1:8786")
-    scheme = scheduler.split("://", 1)[0].lower() if "://" in scheduler else "tcp"
-    if scheme not in DASK_PROTOCOLS:
-        web = " (a web address, such as the dashboard's, is not the scheduler's)" if scheme in ("http", "https") else ""
-        raise BackendError(
-            f"--scheduler {scheduler}: {scheme}:// is not a Dask address{web}; give the address the scheduler prints as "
-            f"'Scheduler at', e.g. tcp://127.0.0.1:8786 (one of {', '.join(p + '://' for p in DASK_PROTOCOLS)})"
-        )
-    client = Client.__new__(Client)
-    try:
-        client.__init__(scheduler, timeout=f"{timeout}s", set_as_default=False)  # type: ignore[misc]
-    except Exception as exc:  # whatever answered (or did not), it is not a scheduler to use
-        _abandon(client)
-        if isinstance(exc, (OSError, TimeoutError)):
-            raise BackendError(
-                f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s ({type(exc).__name__}); {START_HINT}"
-            ) from None
-        raise BackendError(
-            f"--scheduler {scheduler}: what answers there is not a Dask scheduler ({type(exc).__name__}; a worker's "
-            "address?); give the address the scheduler prints as 'Scheduler at', e.g. tcp://127.0.0.1:8786"
-        ) from None
-    return client
-
-
-def _abandon(client: Any) -> None:
-    """Let go of a client whose scheduler is not there: its loop is stopped without the
-    farewell to the scheduler (which would wait for it, and when collected print a
-    traceback of its own)."""
-    import logging
-
-    before = logging.root.manager.disable
-    logging.disable(logging.CRITICAL)  # its reconnection, cancelled here, would log a traceback
-    try:
-        with contextlib.suppress(Exception):
-            client.status = "closed"
-            client._loop_runner.stop()
-    finally:
-        logging.disable(before)
 
 
 def describe(workers: int | None, scheduler: str | None) -> str:
@@ -194,7 +93,7 @@ def imap(
     if n == 0:
         return
     if scheduler:
-        yield from _imap_dask(fn, specs, scheduler, ordered, window, n)
+        yield from imap_dask(fn, specs, scheduler, ordered, window, n)
         return
     w = check_workers(workers)
     if w == 1 or n == 1:
@@ -225,7 +124,7 @@ def imap(
         def crashed(unfinished: list[int]) -> tuple[list[int], str]:
             return running.crashed(pool, processes, unfinished)
 
-        yield from _drive(
+        yield from drive(
             submit,
             specs,
             ordered,
@@ -473,123 +372,6 @@ def _ended(code: int) -> str:
     return f"exit code {code}"
 
 
-def _imap_dask(
-    fn: Callable[[Any], Any], specs: Iterable[Any], scheduler: str, ordered: bool, window: int | None, n: int | None
-) -> Iterator[tuple[int, Any]]:
-    from dask.distributed import as_completed
-
-    client = connect(scheduler)
-    finished = as_completed(loop=client.loop)
-
-    def submit(_index: int, spec: Any) -> Any:
-        f = client.submit(fn, spec, pure=False)
-        finished.add(f)
-        return f
-
-    lost = False
-    try:
-        threads = max(1, sum(client.nthreads().values()))
-        yield from _drive(
-            submit,
-            specs,
-            ordered,
-            window or 2 * threads,
-            lambda fs: [next(finished)],
-            lambda f: f.result(),
-            lambda f: f.cancel(),
-            n,
-        )
-    except (OSError, TimeoutError, CancelledError) as exc:  # the cluster, not a task: a task's error keeps its type
-        lost = True
-        raise BackendError(
-            f"lost the Dask scheduler at {scheduler} during the run ({type(exc).__name__}); nothing was written but what "
-            "the command checkpoints (psa: continue with --resume); check the cluster and run the same command again"
-        ) from None
-    finally:
-        if lost:
-            _abandon(client)
-        else:
-            with contextlib.suppress(Exception):
-                client.close()
-
-
-class WorkerCrashed(BrokenProcessPool):
-    """A local worker process died while running the named task."""
-
-
-def _drive(
-    submit: Callable[[int, Any], Any],
-    specs: Iterable[Any],
-    ordered: bool,
-    window: int,
-    wait_some: Callable[[Any], Any],
-    result: Callable[[Any], Any],
-    cancel: Callable[[Any], Any],
-    n: int | None = None,
-    crashed: Callable[[list[int]], tuple[list[int], str]] | None = None,
-) -> Iterator[tuple[int, Any]]:
-    """Keep ``window`` tasks in flight, taking the specs as they are needed;
-    yield results (in order, or as done).  ``n``: the number of specs, if known.
-    ``submit(index, spec)`` starts task ``index``; after a local worker died,
-    ``crashed(unfinished)`` tells which of the unfinished tasks it was running."""
-    todo = iter(specs)
-    more = True
-    pending: dict[Any, int] = {}
-    done: dict[int, Any] = {}
-    nxt_submit = nxt_yield = 0
-    try:
-        while True:
-            while more and len(pending) + len(done) < max(1, window):
-                spec = next(todo, _END)
-                if spec is _END:
-                    more = False
-                    break
-                pending[submit(nxt_submit, spec)] = nxt_submit
-                nxt_submit += 1
-            if ordered and nxt_yield in done:
-                yield nxt_yield, done.pop(nxt_yield)
-                nxt_yield += 1
-                continue
-            if not pending:
-                return
-            finished = wait_some(set(pending))
-            for f in finished:
-                i = pending.pop(f)
-                try:
-                    value = result(f)  # a task's exception is raised here
-                except BrokenProcessPool as exc:
-                    raise _crash(exc, sorted([i, *pending.values()]), n, crashed) from exc
-                if ordered:
-                    done[i] = value
-                else:
-                    nxt_yield += 1
-                    yield i, value
-    finally:
-        for f in pending:
-            cancel(f)
-
-
-_END = object()  # no more specs
-
-
-def _crash(
-    exc: BrokenProcessPool,
-    unfinished: list[int],
-    n: int | None,
-    crashed: Callable[[list[int]], tuple[list[int], str]] | None,
-) -> WorkerCrashed:
-    """The error of a dead worker, naming the task it was running (every
-    unfinished task fails with the same error: the pool's order says nothing)."""
-    of = f" (of tasks 0-{n - 1})" if n else ""
-    tasks, how = crashed(unfinished) if crashed is not None else ([], "")
-    if len(tasks) == 1:
-        return WorkerCrashed(f"the worker running task {tasks[0]}{of} died ({how}): {exc}")
-    if tasks:
-        return WorkerCrashed(f"the workers running tasks {', '.join(map(str, tasks))}{of} died ({how}): {exc}")
-    shown = ", ".join(map(str, unfinished[:10])) + (", ..." if len(unfinished) > 10 else "")
-    return WorkerCrashed(f"a worker died while tasks {shown}{of} were unfinished: {exc}")
-
-
 def map_tasks(
     fn: Callable[[Any], Any],
     specs: Sequence[Any],
@@ -609,66 +391,3 @@ def map_tasks(
             if on_result is not None:
                 on_result(i, r)
     return out
-
-
-# ----------------------------------------------------------------------------- command-line options
-
-AUTO_MIN_WORK = 50_000  # patient-runs below which --workers' default stays at 1 process
-
-
-def add_backend_args(p: Any) -> None:
-    """--workers and --scheduler (shared by run, psa and owsa)."""
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        metavar="N",
-        help=f"local worker processes (default: the machine's cores, {default_workers()} here, when the work is at least "
-        f"{AUTO_MIN_WORK:,} patient-runs; 1 below that; at most {WORKERS_PER_CORE} per core and as many as the "
-        f"available memory holds at {WORKER_MEMORY / 2**30:.2f} GB each)",
-    )
-    p.add_argument(
-        "--scheduler",
-        default=None,
-        type=_address,
-        metavar="ADDRESS",
-        help="run on an existing Dask cluster instead, e.g. tcp://127.0.0.1:8786 (docs/scale.md)",
-    )
-
-
-def _address(text: str) -> str:
-    """``--scheduler``: an empty address (an unset shell variable) is refused, never taken as 'run locally'."""
-    import argparse
-
-    if not text.strip():
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is empty; give the scheduler's address, e.g. tcp://HOST:8786, or leave the option out"
-        )
-    return text
-
-
-def workers_from_args(args: Any, work: int) -> int:
-    """The worker count: --workers if given (at most :func:`max_workers`), else the cores for
-    large work (as many as the memory holds), 1 for small."""
-    from sim.errors import UsageError
-
-    w = getattr(args, "workers", None)
-    cap, why = max_workers()
-    if w is None:
-        return min(default_workers(), cap) if work >= AUTO_MIN_WORK else 1
-    if w < 1:
-        raise UsageError(f"--workers {w}: give 1 or more worker processes")
-    if w > cap:
-        raise UsageError(f"--workers {w}: at most {cap} local worker processes here ({why}); give --workers {cap} or fewer")
-    return int(w)
-
-
-def check_scheduler(args: Any) -> None:
-    """An unreachable --scheduler: exit 2 within seconds, before anything is written."""
-    from sim.errors import UsageError
-
-    if getattr(args, "scheduler", None):
-        try:
-            connect(args.scheduler).close()
-        except BackendError as exc:
-            raise UsageError(str(exc)) from None

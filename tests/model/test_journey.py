@@ -56,7 +56,10 @@ def test_radiotherapy_is_told_with_its_pain_response():
         c = simulate_patient(s, pid)
         if "pain_response" in set(c.events["event"]) and "radiotherapy" in set(c.events["event"]):
             text = "\n".join(ln.text for ln in narrate(c))
-            assert re.search(r"radiotherapy( \d+ days? later| the same day)?, (single 8 Gy fraction|\d+ fractions).*; pain (relieved|eased).* by week \d+", text)
+            assert re.search(
+                r"radiotherapy( \d+ days? later| the same day)?, (single 8 Gy fraction|\d+ fractions).*; pain (relieved|eased).* by week \d+",
+                text,
+            )
             found = True
             break
     assert found
@@ -133,7 +136,12 @@ def test_cli_journey(tmp_path, capsys):
     assert np.all([True])
 
 
-POPULATION = {"mode": "population", "population.annual_incidence": 60, "population.horizon_years": 3, "population.warmup_years": 1}
+POPULATION = {
+    "mode": "population",
+    "population.annual_incidence": 60,
+    "population.horizon_years": 3,
+    "population.warmup_years": 1,
+}
 
 
 def test_population_journey_counts_months_from_entry():

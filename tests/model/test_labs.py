@@ -75,7 +75,11 @@ def test_monitoring_interval_zero_gives_immediate_detection():
     res = simulate(make(over, patients=400))
     ev = res.events.to_pandas().astype({"event": str, "detail": str})
     sus = ev[ev["event"] == "suspicion"].groupby("patient_id")["time_months"].first()
-    cyt = ev[(ev["event"] == "cytopenia") & ev["detail"].str.match(r"^\w+ grade [234]$")].groupby("patient_id")["time_months"].first()
+    cyt = (
+        ev[(ev["event"] == "cytopenia") & ev["detail"].str.match(r"^\w+ grade [234]$")]
+        .groupby("patient_id")["time_months"]
+        .first()
+    )
     both = sus.index.intersection(cyt.index)
     assert len(both) > 100
     assert np.allclose(sus.loc[both], cyt.loc[both])
@@ -89,7 +93,22 @@ def test_monitoring_interval_zero_gives_immediate_detection():
 
 def test_labs_file_written_for_kept_patients(tmp_path):
     out = tmp_path / "r"
-    assert main(["run", str(SCENARIOS / "baseline.yaml"), "--patients", "300", "--set", "labs.keep_patients=20", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(SCENARIOS / "baseline.yaml"),
+                "--patients",
+                "300",
+                "--set",
+                "labs.keep_patients=20",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     labs = pd.read_parquet(out / "labs.parquet")
     assert set(labs["patient_id"]) == set(range(20))
     assert set(labs["analyte"].astype(str)) == {"hb_g_dl", "platelets_e9_l", "anc_e9_l", "calcium_mmol_l"}

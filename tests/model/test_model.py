@@ -48,13 +48,19 @@ def test_carcinosis_probability_one_with_all_causes():
 
 def test_hypercalcemia_probability_zero_and_one():
     assert run({"hypercalcemia.probability": 0.0}, keep_events=False).patients["hypercalcemia_months"].isna().all()
-    df = run({"hypercalcemia.probability": 1.0, "carcinosis.probability": 0.0, "run.horizon_months": 1200}, keep_events=False).patients
+    df = run(
+        {"hypercalcemia.probability": 1.0, "carcinosis.probability": 0.0, "run.horizon_months": 1200}, keep_events=False
+    ).patients
     assert df["hypercalcemia_months"].notna().all()
 
 
 def test_proportions_follow_the_knobs():
     for p in (0.03, 0.2):
-        df = run({"carcinosis.probability": p, "hypercalcemia.probability": p, "run.horizon_months": 600}, patients=6000, keep_events=False).patients
+        df = run(
+            {"carcinosis.probability": p, "hypercalcemia.probability": p, "run.horizon_months": 600},
+            patients=6000,
+            keep_events=False,
+        ).patients
         tol = 4 * math.sqrt(p * (1 - p) / len(df)) + 0.01 * p
         assert abs(df["carcinosis_onset_months"].notna().mean() - p) < tol + 0.02 * p
         assert abs(df["hypercalcemia_months"].notna().mean() - p) < tol + 0.05 * p
@@ -114,7 +120,10 @@ def test_all_single_fraction_policy():
 
 
 def test_radium_only_for_eligible_prostate():
-    res = run({"pain.radiotherapy_probability": 0.0, "pain.radionuclide_probability": 1.0, "care.radionuclide.radium223.uptake": 1.0}, patients=2000)
+    res = run(
+        {"pain.radiotherapy_probability": 0.0, "pain.radionuclide_probability": 1.0, "care.radionuclide.radium223.uptake": 1.0},
+        patients=2000,
+    )
     ev = res.events.to_pandas()
     ra = ev[ev["detail"].astype(str).str.startswith("radium-223")]
     pats = res.patients.set_index("patient_id").loc[ra["patient_id"].unique()]
@@ -128,8 +137,12 @@ def test_radium_only_for_eligible_prostate():
 def test_exponential_survival_back_test():
     """Only exponential death: the KM median is ln2 x scale within 4 SE."""
     scale = 10.0
-    over = {**QUIET, **{f"progression.weibull.{p}.shape": 1.0 for p in PRIMARIES},
-            **{f"progression.weibull.{p}.scale_months": scale for p in PRIMARIES}, "run.horizon_months": 1000}
+    over = {
+        **QUIET,
+        **{f"progression.weibull.{p}.shape": 1.0 for p in PRIMARIES},
+        **{f"progression.weibull.{p}.scale_months": scale for p in PRIMARIES},
+        "run.horizon_months": 1000,
+    }
     df = run(over, patients=20_000, keep_events=False).patients
     med = km_median(df["followup_months"].to_numpy(), (~df["censored"]).to_numpy())
     se = scale * math.log(2) / math.sqrt(len(df))  # SE of the median of an exponential: 1/(rate sqrt(n))
@@ -140,7 +153,13 @@ def test_exponential_survival_back_test():
 
 def test_weibull_survival_back_test():
     k, lam = 0.7, 20.0
-    over = {**QUIET, **ONLY_PROSTATE, "progression.weibull.prostate.shape": k, "progression.weibull.prostate.scale_months": lam, "run.horizon_months": 1200}
+    over = {
+        **QUIET,
+        **ONLY_PROSTATE,
+        "progression.weibull.prostate.shape": k,
+        "progression.weibull.prostate.scale_months": lam,
+        "run.horizon_months": 1200,
+    }
     t = run(over, patients=20_000, keep_events=False).patients["followup_months"].to_numpy()
     for q in (12.0, 24.0, 60.0):
         expected = math.exp(-((q / lam) ** k))
@@ -151,13 +170,23 @@ def test_hazard_ratio_after_sre_back_test():
     """Exponential death, one SRE at an exponential time, HR after it: the
     mean survival has a closed form."""
     a, b, hr = 0.1, 0.2, 3.0  # death rate, first-SRE rate (per month)
-    over = {**QUIET, **ONLY_PROSTATE, "progression.weibull.prostate.shape": 1.0,
-            "progression.weibull.prostate.scale_months": 1 / a, "sre.first_rate_per_month.prostate": b,
-            "sre.later_rate_per_month": 0.0, "progression.hazard_ratio_after_sre": hr,
-            "sre.type_mix.radiation_to_bone": 1.0, "sre.type_mix.pathological_fracture": 0.0,
-            "sre.type_mix.spinal_cord_compression": 0.0, "sre.type_mix.surgery_to_bone": 0.0,
-            "cohort.bone_targeted_agent_mix.none": 1.0, "cohort.bone_targeted_agent_mix.zoledronic_acid": 0.0,
-            "cohort.bone_targeted_agent_mix.denosumab": 0.0, "run.horizon_months": 1200}
+    over = {
+        **QUIET,
+        **ONLY_PROSTATE,
+        "progression.weibull.prostate.shape": 1.0,
+        "progression.weibull.prostate.scale_months": 1 / a,
+        "sre.first_rate_per_month.prostate": b,
+        "sre.later_rate_per_month": 0.0,
+        "progression.hazard_ratio_after_sre": hr,
+        "sre.type_mix.radiation_to_bone": 1.0,
+        "sre.type_mix.pathological_fracture": 0.0,
+        "sre.type_mix.spinal_cord_compression": 0.0,
+        "sre.type_mix.surgery_to_bone": 0.0,
+        "cohort.bone_targeted_agent_mix.none": 1.0,
+        "cohort.bone_targeted_agent_mix.zoledronic_acid": 0.0,
+        "cohort.bone_targeted_agent_mix.denosumab": 0.0,
+        "run.horizon_months": 1200,
+    }
     t = run(over, patients=20_000, keep_events=False).patients["followup_months"].to_numpy()
     # E[T] = 1/(a+b) + b/(a+b) * 1/(hr a)
     expected = 1 / (a + b) + b / (a + b) / (hr * a)
@@ -167,10 +196,20 @@ def test_hazard_ratio_after_sre_back_test():
 def test_sre_rate_sampled_mean():
     """Time to first SRE without competing death is exponential with the set rate x agent HR."""
     rate = 0.2
-    over = {**ONLY_PROSTATE, "sre.first_rate_per_month.prostate": rate, "sre.later_rate_per_month": 0.0, "progression.weibull.prostate.scale_months": 1e4, "progression.weibull.prostate.shape": 1.0,
-            "other_mortality.enabled": False, "carcinosis.probability": 0.0, "hypercalcemia.probability": 0.0,
-            "cohort.bone_targeted_agent_mix.none": 0.0, "cohort.bone_targeted_agent_mix.zoledronic_acid": 1.0,
-            "cohort.bone_targeted_agent_mix.denosumab": 0.0, "run.horizon_months": 1200}
+    over = {
+        **ONLY_PROSTATE,
+        "sre.first_rate_per_month.prostate": rate,
+        "sre.later_rate_per_month": 0.0,
+        "progression.weibull.prostate.scale_months": 1e4,
+        "progression.weibull.prostate.shape": 1.0,
+        "other_mortality.enabled": False,
+        "carcinosis.probability": 0.0,
+        "hypercalcemia.probability": 0.0,
+        "cohort.bone_targeted_agent_mix.none": 0.0,
+        "cohort.bone_targeted_agent_mix.zoledronic_acid": 1.0,
+        "cohort.bone_targeted_agent_mix.denosumab": 0.0,
+        "run.horizon_months": 1200,
+    }
     t = run(over, patients=10_000, keep_events=False).patients["first_sre_months"].to_numpy()
     mean = 1 / (rate * 0.73)
     assert abs(np.nanmean(t) - mean) < 4 * mean / math.sqrt(len(t))
@@ -229,7 +268,11 @@ def test_common_random_numbers_chemotherapy_uptake():
     pd.testing.assert_frame_equal(sa, sb)
     assert b.patients["chemotherapy"].sum() > a.patients["chemotherapy"].sum()
     # and the carcinosis patients differ somewhere
-    assert not ea[~ea["patient_id"].isin(no_carc)].reset_index(drop=True).equals(eb[~eb["patient_id"].isin(no_carc)].reset_index(drop=True))
+    assert (
+        not ea[~ea["patient_id"].isin(no_carc)]
+        .reset_index(drop=True)
+        .equals(eb[~eb["patient_id"].isin(no_carc)].reset_index(drop=True))
+    )
 
 
 def test_common_random_numbers_unrelated_intervention():

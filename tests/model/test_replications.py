@@ -45,7 +45,11 @@ def test_look_ahead_follows_hoad_et_al():
 
 
 def test_flatten():
-    assert flatten({"a": {"b": 1, "c": None, "d": [1, 2]}, "e": True}) == {"a.b": 1.0, "a.c": pytest.approx(float("nan"), nan_ok=True), "e": 1.0}
+    assert flatten({"a": {"b": 1, "c": None, "d": [1, 2]}, "e": True}) == {
+        "a.b": 1.0,
+        "a.c": pytest.approx(float("nan"), nan_ok=True),
+        "e": 1.0,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +89,7 @@ def test_auto_stops_after_the_look_ahead_when_precision_is_met():
     assert r.count == r.n_solution + look_ahead(r.n_solution) <= 30
     # every replication from N_sol on meets the precision
     hist = r.notes["max_relative_half_width"]
-    assert all(h <= 0.5 for h in hist[r.n_solution - INITIAL:])
+    assert all(h <= 0.5 for h in hist[r.n_solution - INITIAL :])
 
 
 def test_replications_folder(tmp_path):
@@ -113,10 +117,33 @@ def test_cli_replications(tmp_path, capsys):
     assert (out / "replications.parquet").is_file()
     cap = capsys.readouterr()
     assert cap.out == "" and cap.err == ""  # --quiet, and no progress bar off a terminal
-    assert main(["run", str(y), "--patients", "200", "--replications", "auto", "--max-replications", "4", "--precision", "0.0001", "--out", str(tmp_path / "a")]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(y),
+                "--patients",
+                "200",
+                "--replications",
+                "auto",
+                "--max-replications",
+                "4",
+                "--precision",
+                "0.0001",
+                "--out",
+                str(tmp_path / "a"),
+            ]
+        )
+        == 0
+    )
     assert "NOT reached within the cap of 4" in capsys.readouterr().out
     assert json.loads((tmp_path / "a" / "summary.json").read_text())["replications"]["count"] == 4
-    for bad in (["--replications", "0"], ["--replications", "many"], ["--replications", "auto", "--max-replications", "1"], ["--replications", "auto", "--precision", "2"]):
+    for bad in (
+        ["--replications", "0"],
+        ["--replications", "many"],
+        ["--replications", "auto", "--max-replications", "1"],
+        ["--replications", "auto", "--precision", "2"],
+    ):
         assert main(["run", str(y), "--patients", "50", "--out", str(tmp_path / "x"), *bad]) == 2
     assert not (tmp_path / "x").exists()
     assert np.isfinite(pd.read_parquet(out / "replications.parquet")["carcinosis.proportion.estimate"]).all()

@@ -19,8 +19,16 @@ ALL_SERVICES_OFF_WEEKDAYS = {f"services.{s}.weekdays_only": False for s in SERVI
 
 
 def population(overrides=None, years=4.0, warmup=1.0, incidence=300.0, seed=3):
-    return make({"mode": "population", "population.horizon_years": years, "population.warmup_years": warmup,
-                 "population.annual_incidence": incidence, **(overrides or {})}, seed=seed)
+    return make(
+        {
+            "mode": "population",
+            "population.horizon_years": years,
+            "population.warmup_years": warmup,
+            "population.annual_incidence": incidence,
+            **(overrides or {}),
+        },
+        seed=seed,
+    )
 
 
 def test_unlimited_capacity_means_no_waits():
@@ -36,7 +44,9 @@ def test_ample_capacity_reproduces_the_unlimited_run():
     """A finite service that never fills takes the queueing path yet changes nothing."""
     base = {**ALL_SERVICES_OFF_WEEKDAYS}
     a = simulate(make(base, patients=1500), keep_events=False).patients
-    b = simulate(make({**base, **{f"services.{s}.capacity": 100_000 for s in SERVICES}}, patients=1500), keep_events=False).patients
+    b = simulate(
+        make({**base, **{f"services.{s}.capacity": 100_000 for s in SERVICES}}, patients=1500), keep_events=False
+    ).patients
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -119,8 +129,15 @@ def test_arrivals_follow_the_incidence():
     assert abs(len(t) - expected) < 4 * math.sqrt(expected)
     assert np.all(np.diff(t) > 0) and t.max() < 240
     # per 100,000 form gives the same rate
-    s2 = make({"mode": "population", "population.population_size": 2_000_000, "population.incidence_per_100k": 25.0,
-               "population.horizon_years": 20.0, "population.warmup_years": 1.0})
+    s2 = make(
+        {
+            "mode": "population",
+            "population.population_size": 2_000_000,
+            "population.incidence_per_100k": 25.0,
+            "population.horizon_years": 20.0,
+            "population.warmup_years": 1.0,
+        }
+    )
     assert s2.population.arrivals_per_year == 500.0
     assert np.array_equal(arrival_times(s2), t) or abs(len(arrival_times(s2)) - expected) < 4 * math.sqrt(expected)
 
@@ -175,7 +192,9 @@ def test_weekday_pattern():
 
 
 def test_costs_per_unit_and_use():
-    res = simulate(make({"services.beds.cost_per_unit": 100.0, "services.theatre.cost_per_use": 1000.0}, patients=500), keep_events=False)
+    res = simulate(
+        make({"services.beds.cost_per_unit": 100.0, "services.theatre.cost_per_use": 1000.0}, patients=500), keep_events=False
+    )
     t = res.services
     beds, theatre = t[t["service"] == "beds"], t[t["service"] == "theatre"]
     assert np.allclose(beds["cost"], 100.0 * beds["units"])

@@ -25,6 +25,7 @@ import pytest
 
 from sim.experiments import psa, replications
 from sim.runtime import parallel
+from sim.runtime.workers import WORKERS_PER_CORE, BackendError, check_workers, default_workers, max_workers
 
 from ..conftest import ROOT, SCENARIOS
 
@@ -188,12 +189,12 @@ def test_huge_counts_are_refused_before_any_work(
 
 
 def test_caps_are_those_documented() -> None:
-    cores = parallel.default_workers()
-    cap, why = parallel.max_workers()
-    assert 1 <= cap <= parallel.WORKERS_PER_CORE * cores and why
-    parallel.check_workers(parallel.WORKERS_PER_CORE * cores)
-    with pytest.raises(parallel.BackendError, match=r"--workers .*at most"):
-        parallel.check_workers(parallel.WORKERS_PER_CORE * cores + 1)
+    cores = default_workers()
+    cap, why = max_workers()
+    assert 1 <= cap <= WORKERS_PER_CORE * cores and why
+    check_workers(WORKERS_PER_CORE * cores)
+    with pytest.raises(BackendError, match=r"--workers .*at most"):
+        check_workers(WORKERS_PER_CORE * cores + 1)
     with pytest.raises(psa.PsaError, match="at most 100,000 draws"):
         psa.check_draws(psa.MAX_DRAWS + 1)
     psa.check_draws(psa.MAX_DRAWS)
@@ -396,7 +397,10 @@ def test_compare_replications_over_the_cap_and_an_empty_scheduler_are_refused(tm
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
     cases = {
-        "c": (["compare", "scenarios/baseline.yaml", "scenarios/no_bone_agent.yaml", "--replications", str(MAX_REPLICATIONS + 1)], "--replications"),
+        "c": (
+            ["compare", "scenarios/baseline.yaml", "scenarios/no_bone_agent.yaml", "--replications", str(MAX_REPLICATIONS + 1)],
+            "--replications",
+        ),
         "r": (["run", "scenarios/baseline.yaml", "--patients", "10", "--scheduler", ""], "--scheduler"),
     }
     for out, (args, flag) in cases.items():

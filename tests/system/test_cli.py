@@ -15,11 +15,30 @@ from ..conftest import ROOT, SCENARIOS
 
 BASE = str(SCENARIOS / "baseline.yaml")
 PATIENT_COLS = {
-    "patient_id", "primary", "entry_months", "death_months", "death_cause", "followup_months", "censored",
-    "carcinosis_onset_months", "carcinosis_diagnosis_months", "hypercalcemia_months", "first_sre_months",
-    "cord_compression_months", "n_sre", "worst_anemia_grade", "worst_thrombocytopenia_grade",
-    "worst_leukopenia_grade", "chemotherapy", "n_radiotherapy_courses", "n_radionuclide", "n_chemo_cycles",
-    "n_rbc_units", "n_platelet_units", "n_surgery", "n_admissions",
+    "patient_id",
+    "primary",
+    "entry_months",
+    "death_months",
+    "death_cause",
+    "followup_months",
+    "censored",
+    "carcinosis_onset_months",
+    "carcinosis_diagnosis_months",
+    "hypercalcemia_months",
+    "first_sre_months",
+    "cord_compression_months",
+    "n_sre",
+    "worst_anemia_grade",
+    "worst_thrombocytopenia_grade",
+    "worst_leukopenia_grade",
+    "chemotherapy",
+    "n_radiotherapy_courses",
+    "n_radionuclide",
+    "n_chemo_cycles",
+    "n_rbc_units",
+    "n_platelet_units",
+    "n_surgery",
+    "n_admissions",
 }
 
 
@@ -153,7 +172,9 @@ def test_validate(tmp_path: Path, capsys):
 
 
 def test_subprocess_has_no_traceback_and_version(tmp_path: Path):
-    r = subprocess.run([sys.executable, str(ROOT / "run_sim.py"), "run", str(tmp_path / "nope.yaml")], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "run_sim.py"), "run", str(tmp_path / "nope.yaml")], capture_output=True, text=True
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     r = subprocess.run([sys.executable, str(ROOT / "run_sim.py"), "--version"], capture_output=True, text=True)
     from sim import __version__

@@ -39,7 +39,14 @@ def test_dashboard_runs_the_baseline_in_a_browser(tmp_path):
                 browser = p.chromium.launch(
                     executable_path=str(CHROMIUM),
                     headless=True,
-                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+                    args=[
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--disable-background-networking",
+                        "--disable-component-update",
+                        "--disable-sync",
+                        "--no-first-run",
+                    ],
                 )
                 try:
                     page = browser.new_page(viewport={"width": 1400, "height": 1000})

@@ -45,7 +45,12 @@ FUZZ = settings(
     derandomize=True,  # the same inputs on every CI run
     database=None,
     print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 
 HANG_SECONDS = 10  # a single input taking this long is a hang (the deadline catches anything over 1 s first)
@@ -100,7 +105,8 @@ def _set(data: dict[str, Any], path: str, value: Any) -> None:
 # ----------------------------------------------------------------------------- value strategies
 
 odd_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)) | st.sampled_from(list("\u0000\u200b\u202e\ufeff\U0001f600é中\n\t\r :-#&*!|>{}[],'\"%@`")),
+    alphabet=st.characters(blacklist_categories=("Cs",))
+    | st.sampled_from(list("\u0000\u200b\u202e\ufeff\U0001f600é中\n\t\r :-#&*!|>{}[],'\"%@`")),
     max_size=40,
 )
 extreme_floats = st.sampled_from(
@@ -118,7 +124,10 @@ scalars = st.one_of(
 )
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.one_of(odd_text, st.sampled_from(sorted(FIELD_WORDS))), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.dictionaries(st.one_of(odd_text, st.sampled_from(sorted(FIELD_WORDS))), inner, max_size=5)
+    ),
     max_leaves=20,
 )
 
@@ -287,7 +296,7 @@ def test_mutated_baseline(tmp_path: Path, cuts: list[tuple[int, int, str]]) -> N
 @settings(FUZZ, max_examples=40)
 @given(levels=st.integers(1, 40), width=st.integers(2, 12), alias_top=st.booleans())
 def test_alias_expansion_is_bounded(tmp_path: Path, levels: int, width: int, alias_top: bool) -> None:
-    """"Billion laughs": aliases that expand exponentially are refused quickly."""
+    """ "Billion laughs": aliases that expand exponentially are refused quickly."""
     fuzz_count("loader: alias bombs")
     text = billion_laughs(levels, width, alias_top)
     load_text(tmp_path, text)
@@ -367,7 +376,22 @@ def _big(kind: str) -> str:
 
 
 @settings(FUZZ, max_examples=10)
-@given(kind=st.sampled_from(["newlines", "comment", "plain scalar", "block scalar", "many keys", "long list", "flow list", "open brackets", "open braces", "indented keys"]))
+@given(
+    kind=st.sampled_from(
+        [
+            "newlines",
+            "comment",
+            "plain scalar",
+            "block scalar",
+            "many keys",
+            "long list",
+            "flow list",
+            "open brackets",
+            "open braces",
+            "indented keys",
+        ]
+    )
+)
 def test_files_at_the_size_cap(tmp_path: Path, kind: str) -> None:
     """The slowest inputs the size cap lets through are still answered within the deadline."""
     fuzz_count("loader: files at the size cap")
@@ -386,7 +410,11 @@ def test_size_cap(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------- --set overrides
 
-path_parts = st.one_of(st.sampled_from(sorted(FIELD_WORDS)), st.text(alphabet=string.ascii_letters + string.digits + "_-. ", min_size=0, max_size=12), odd_text)
+path_parts = st.one_of(
+    st.sampled_from(sorted(FIELD_WORDS)),
+    st.text(alphabet=string.ascii_letters + string.digits + "_-. ", min_size=0, max_size=12),
+    odd_text,
+)
 dotted = st.one_of(
     st.sampled_from(LEAVES + SECTIONS),
     st.lists(path_parts, min_size=1, max_size=5).map(".".join),
@@ -396,7 +424,22 @@ value_text = st.one_of(
     scalars.map(lambda v: _dump(v).strip().removesuffix("...").strip()),
     values.map(lambda v: yaml.safe_dump(v, default_flow_style=True, allow_unicode=True).strip()),
     odd_text,
-    st.sampled_from(["50", "1e400", "1.0e+400", ".nan", "-.inf", "0x" + "f" * 2000, "&a [*a]", "[[[[[[", "{", "!!python/name:os.system", "~", ""]),
+    st.sampled_from(
+        [
+            "50",
+            "1e400",
+            "1.0e+400",
+            ".nan",
+            "-.inf",
+            "0x" + "f" * 2000,
+            "&a [*a]",
+            "[[[[[[",
+            "{",
+            "!!python/name:os.system",
+            "~",
+            "",
+        ]
+    ),
 )
 override = st.one_of(
     st.builds(lambda k, v: f"{k}={v}", dotted, value_text),
@@ -469,7 +512,15 @@ def upload(name: str, data: bytes) -> None:
         values.map(lambda d: _dump(d).encode("utf-8", "surrogatepass")),
         st.binary(max_size=400),
         st.builds(billion_laughs, st.integers(1, 30), st.integers(2, 10), st.booleans()).map(str.encode),
-        st.sampled_from(["extends: baseline.yaml\n", "extends: /etc/passwd\n", "extends: ../../etc/passwd\n", "extends: /dev/zero\n", "extends: [1]\n"]).map(str.encode),
+        st.sampled_from(
+            [
+                "extends: baseline.yaml\n",
+                "extends: /etc/passwd\n",
+                "extends: ../../etc/passwd\n",
+                "extends: /dev/zero\n",
+                "extends: [1]\n",
+            ]
+        ).map(str.encode),
     ),
     name=odd_text,
 )

@@ -28,7 +28,7 @@ import pytest
 
 from sim import oserrors
 from sim.oserrors import atomic_file, describe, write_text
-from sim.outputs.folder import MARKER
+from sim.outputs.paths import MARKER
 
 from ..conftest import fuzz_count
 

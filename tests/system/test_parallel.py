@@ -20,7 +20,8 @@ from sim.cli.main import main
 from sim.experiments import psa, runner
 from sim.experiments.runner import replications_to_folder as serial_replications
 from sim.experiments.runner import run_to_folder as serial_run_to_folder
-from sim.runtime import parallel
+from sim.runtime import dask_backend, drive, parallel
+from sim.runtime.workers import BackendError, check_workers
 
 from ..conftest import SCENARIOS
 
@@ -99,7 +100,7 @@ def test_local_worker_crash_names_its_task_not_another_running_one() -> None:
     whichever future came first)."""
     specs = [(0, "long"), (1, "crash")] + [(i, "quick") for i in range(2, 8)]
     for ordered in (True, False):
-        with pytest.raises(parallel.WorkerCrashed) as err:
+        with pytest.raises(drive.WorkerCrashed) as err:
             list(parallel.imap(crash_or_wait, specs, workers=2, ordered=ordered))
         assert "the worker running task 1 (of tasks 0-7) died (exit code 3)" in str(err.value), str(err.value)
     assert not parallel._POOLS
@@ -271,8 +272,8 @@ def test_run_command_with_workers_writes_the_same_folder(tmp_path: Path) -> None
 
 def test_unreachable_scheduler_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     address = f"tcp://127.0.0.1:{free_port()}"
-    with pytest.raises(parallel.BackendError, match="cannot reach the Dask scheduler"):
-        parallel.connect(address, timeout=2)
+    with pytest.raises(BackendError, match="cannot reach the Dask scheduler"):
+        dask_backend.connect(address, timeout=2)
     out = tmp_path / "r"
     assert main(["run", str(BASE), "--patients", "100", "--out", str(out), "--scheduler", address, "--quiet"]) == 2
     err = capsys.readouterr().err
@@ -285,5 +286,5 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path: Path, capsys: pytest.C
 def test_bad_worker_count_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", str(BASE), "--patients", "100", "--out", str(tmp_path / "r"), "--workers", "0", "--quiet"]) == 2
     assert "--workers" in capsys.readouterr().err
-    with pytest.raises(parallel.BackendError):
-        parallel.check_workers(0)
+    with pytest.raises(BackendError):
+        check_workers(0)

@@ -42,7 +42,9 @@ def scenario_file(tmp: Path, name: str, data: dict[str, Any]) -> Path:
 
 
 def folder_digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 # ----------------------------------------------------------------------------- validation
@@ -51,7 +53,10 @@ def folder_digest(folder: Path) -> dict[str, str]:
 @pytest.mark.parametrize(
     "entry,words",
     [
-        ({"carcinosis.probabilty": spec("beta", mean=0.09, sd=0.01)}, ["not a parameter", "did you mean 'carcinosis.probability'"]),
+        (
+            {"carcinosis.probabilty": spec("beta", mean=0.09, sd=0.01)},
+            ["not a parameter", "did you mean 'carcinosis.probability'"],
+        ),
         ({"sre.later_rate_per_month": spec("beta", mean=0.2, sd=0.01)}, ["beta is for probabilities", "use gamma or lognormal"]),
         ({"sre.later_rate_per_month": spec("gamma", shape=-2, scale=0.1)}, ["gamma shape must be positive", "-2"]),
         ({"sre.later_rate_per_month": spec("gamma", shape=2)}, ["needs shape and scale; or mean and sd"]),
@@ -79,8 +84,15 @@ def test_bad_uncertainty_names_the_field_and_the_fix(entry: dict[str, Any], word
 
 def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ScenarioError) as exc:
-        validate({"uncertainty": {"sre.later_rate_per_month": spec("beta", mean=0.2, sd=0.01),
-                                  "pain.rate_per_month": spec("gamma", shape=-1, scale=1)}, "carcinosis": {"probability": 2}})
+        validate(
+            {
+                "uncertainty": {
+                    "sre.later_rate_per_month": spec("beta", mean=0.2, sd=0.01),
+                    "pain.rate_per_month": spec("gamma", shape=-1, scale=1),
+                },
+                "carcinosis": {"probability": 2},
+            }
+        )
     paths = {p.path for p in exc.value.problems}
     assert {"carcinosis.probability", "uncertainty.pain.rate_per_month"} <= paths  # path checks follow once every entry is valid
 
@@ -162,8 +174,17 @@ def test_qalys_follow_the_utility_weights() -> None:
     res = simulate(s, keep_events=False)
     u = s.utilities
     assert u is not None
-    flat = u.model_copy(update={"bone_metastasis": 1.0, "after_sre": 1.0, "carcinosis": 1.0, "paralysis": 1.0, "sre_loss_qalys": 0.0,
-                                "hypercalcemia_loss_qalys": 0.0, "discount_rate_per_year": 0.0})
+    flat = u.model_copy(
+        update={
+            "bone_metastasis": 1.0,
+            "after_sre": 1.0,
+            "carcinosis": 1.0,
+            "paralysis": 1.0,
+            "sre_loss_qalys": 0.0,
+            "hypercalcemia_loss_qalys": 0.0,
+            "discount_rate_per_year": 0.0,
+        }
+    )
     np.testing.assert_allclose(qalys(res.patients, flat), res.patients["followup_months"] / 12.0)
     q = qalys(res.patients, u)
     assert (q <= res.patients["followup_months"].to_numpy() / 12.0 + 1e-12).all()
@@ -188,13 +209,26 @@ def test_psa_command_writes_table_summary_and_figures(tmp_path: Path, capsys: py
 
 def test_paired_psa_uses_the_same_draws_and_gives_the_ce_plane(tmp_path: Path) -> None:
     b = tmp_path / "more_chemo.yaml"
-    b.write_text(yaml.safe_dump({"extends": str(PSA.name), "name": "more_chemo", "care": {"chemotherapy": {"uptake": 0.9}},
-                                 "services": {"theatre": {"cost_per_use": 9000.0}}}))  # dearer operations: a positive incremental cost
+    b.write_text(
+        yaml.safe_dump(
+            {
+                "extends": str(PSA.name),
+                "name": "more_chemo",
+                "care": {"chemotherapy": {"uptake": 0.9}},
+                "services": {"theatre": {"cost_per_use": 9000.0}},
+            }
+        )
+    )  # dearer operations: a positive incremental cost
     (tmp_path / PSA.name).write_text(PSA.read_text())
     out = tmp_path / "ab"
-    assert main(["psa", str(PSA), str(b), "--draws", "5", "--patients", "120", "--out", str(out), "--quiet", "--workers", "1"]) == 0
+    assert (
+        main(["psa", str(PSA), str(b), "--draws", "5", "--patients", "120", "--out", str(out), "--quiet", "--workers", "1"]) == 0
+    )
     t = pd.read_parquet(out / "psa.parquet")
-    a_rows, b_rows = t[t["scenario"] == "baseline_psa"].reset_index(drop=True), t[t["scenario"] == "more_chemo"].reset_index(drop=True)
+    a_rows, b_rows = (
+        t[t["scenario"] == "baseline_psa"].reset_index(drop=True),
+        t[t["scenario"] == "more_chemo"].reset_index(drop=True),
+    )
     params = [c for c in t.columns if c.startswith("param.")]
     pd.testing.assert_frame_equal(a_rows[params], b_rows[params])
     doc = json.loads((out / "summary.json").read_text())
@@ -210,8 +244,12 @@ def test_interrupted_psa_resumes_to_the_uninterrupted_result(tmp_path: Path) -> 
     whole = tmp_path / "whole"
     assert main(args + ["--out", str(whole)]) == 0
     cut = tmp_path / "cut"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run_sim.py"), *args, "--out", str(cut)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "run_sim.py"), *args, "--out", str(cut)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 300
         while len(list((cut / ".checkpoint").glob("draw-*.parquet"))) < 3 and proc.poll() is None and time.monotonic() < deadline:
@@ -235,17 +273,38 @@ def test_interrupted_psa_resumes_to_the_uninterrupted_result(tmp_path: Path) -> 
     assert json.loads((cut / "summary.json").read_text())["resumed_draws"] == 24
 
 
-def test_resume_on_another_scenarios_folder_is_refused_and_nothing_is_lost(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_resume_on_another_scenarios_folder_is_refused_and_nothing_is_lost(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "p"
     assert main(["psa", str(PSA), "--draws", "3", "--patients", "80", "--out", str(out), "--quiet", "--workers", "1"]) == 0
     before = folder_digest(out)
     capsys.readouterr()
-    assert main(["psa", str(PSA), "--set", "carcinosis.dic_probability=0.5", "--draws", "3", "--patients", "80", "--out", str(out),
-                 "--resume", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "psa",
+                str(PSA),
+                "--set",
+                "carcinosis.dic_probability=0.5",
+                "--draws",
+                "3",
+                "--patients",
+                "80",
+                "--out",
+                str(out),
+                "--resume",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "another set-up" in err and "nothing was changed" in err
     assert main(["psa", str(PSA), "--draws", "3", "--patients", "90", "--out", str(out), "--resume", "--quiet"]) == 2
-    assert main(["psa", str(PSA), "--draws", "3", "--patients", "80", "--out", str(out), "--quiet"]) == 2  # exists: needs --resume or --force
+    assert (
+        main(["psa", str(PSA), "--draws", "3", "--patients", "80", "--out", str(out), "--quiet"]) == 2
+    )  # exists: needs --resume or --force
     assert main(["psa", str(PSA), "--draws", "0", "--patients", "80", "--out", str(out), "--resume", "--quiet"]) == 2
     assert folder_digest(out) == before
     run = tmp_path / "run"
@@ -298,7 +357,10 @@ def test_tornado_order_of_a_known_case(tmp_path: Path, capsys: pytest.CaptureFix
     }
     f = scenario_file(tmp_path, "known.yaml", {"uncertainty": unc})
     out = tmp_path / "o"
-    assert main(["owsa", str(f), "--outcome", "carcinosis_proportion", "--patients", "400", "--out", str(out), "--workers", "1"]) == 0
+    assert (
+        main(["owsa", str(f), "--outcome", "carcinosis_proportion", "--patients", "400", "--out", str(out), "--workers", "1"])
+        == 0
+    )
     doc = json.loads((out / "summary.json").read_text())
     order = [r["parameter"] for r in doc["tornado"]]
     assert order == ["carcinosis.probability", "hypercalcemia.probability", "services.beds.cost_per_unit"]
@@ -312,12 +374,14 @@ def test_tornado_order_of_a_known_case(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_tornado_table_ranks_by_swing() -> None:
-    t = pd.DataFrame({
-        "parameter": ["(base case)", "a", "a", "b", "b", "c", "c"],
-        "side": ["base", "low", "high", "low", "high", "low", "high"],
-        "value": [np.nan, 1, 2, 1, 2, 1, 2],
-        "y": [10.0, 9.5, 10.5, 4.0, 16.0, 10.0, 10.0],
-    })
+    t = pd.DataFrame(
+        {
+            "parameter": ["(base case)", "a", "a", "b", "b", "c", "c"],
+            "side": ["base", "low", "high", "low", "high", "low", "high"],
+            "value": [np.nan, 1, 2, 1, 2, 1, 2],
+            "y": [10.0, 9.5, 10.5, 4.0, 16.0, 10.0, 10.0],
+        }
+    )
     r = tornado_table(t, "y")
     assert list(r["parameter"]) == ["b", "a", "c"] and list(r["swing"]) == [12.0, 1.0, 0.0]
 
@@ -352,10 +416,16 @@ def test_force_replaces_only_a_psa_folder_and_never_the_working_folder(
     psa = tmp_path / "p"
     assert main(["psa", str(PSA), "--draws", "2", "--patients", "50", "--out", str(psa), "--quiet", "--workers", "1"]) == 0
     (psa / "notes.txt").write_text("mine")  # a file the program did not write: --force removes nothing
-    assert main(["psa", str(PSA), "--draws", "2", "--patients", "60", "--out", str(psa), "--force", "--quiet", "--workers", "1"]) == 2
+    assert (
+        main(["psa", str(PSA), "--draws", "2", "--patients", "60", "--out", str(psa), "--force", "--quiet", "--workers", "1"])
+        == 2
+    )
     assert "notes.txt" in capsys.readouterr().err and (psa / "notes.txt").read_text() == "mine"
     (psa / "notes.txt").unlink()
-    assert main(["psa", str(PSA), "--draws", "2", "--patients", "60", "--out", str(psa), "--force", "--quiet", "--workers", "1"]) == 0
+    assert (
+        main(["psa", str(PSA), "--draws", "2", "--patients", "60", "--out", str(psa), "--force", "--quiet", "--workers", "1"])
+        == 0
+    )
     assert json.loads((psa / "summary.json").read_text())["patients_per_draw"] == 60
 
 

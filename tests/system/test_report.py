@@ -68,7 +68,10 @@ def test_workbook_has_its_sheets(folder):
     wb = load_workbook(folder / "report.xlsx", read_only=True)
     for sheet in ("Summary", "Outcomes by primary", "Parameters", "Services", "Calibration"):
         assert sheet in wb.sheetnames
-    per_year = any(isinstance(v, dict) and "per_year" in v for v in json.loads((folder / "summary.json").read_text()).get("services", {}).values())
+    per_year = any(
+        isinstance(v, dict) and "per_year" in v
+        for v in json.loads((folder / "summary.json").read_text()).get("services", {}).values()
+    )
     assert ("Services by year" in wb.sheetnames) == per_year
     assert wb["Summary"]["B1"].value == "Parameters are illustrative, not clinically validated."
     rows = list(wb["Outcomes by primary"].iter_rows(values_only=True))
@@ -82,10 +85,16 @@ def test_services_by_year_when_present_and_skipped_when_absent(folder, tmp_path)
     with_years = tmp_path / "years"
     shutil.copytree(folder, with_years)
     doc = json.loads((with_years / "summary.json").read_text())
-    doc["services"]["radiotherapy"]["per_year"] = [{"year": 1, "courses": 120, "fractions": 300, "mean_wait_days": 2.5}, {"year": 2, "courses": 90, "fractions": 210, "mean_wait_days": 1.5}]
+    doc["services"]["radiotherapy"]["per_year"] = [
+        {"year": 1, "courses": 120, "fractions": 300, "mean_wait_days": 2.5},
+        {"year": 2, "courses": 90, "fractions": 210, "mean_wait_days": 1.5},
+    ]
     (with_years / "summary.json").write_text(json.dumps(doc))
     tot, years = services_tables(doc)
-    assert list(years.loc[years["service"] == "radiotherapy", "year"]) == [1, 2] and list(years.columns[:2]) == ["service", "year"]
+    assert list(years.loc[years["service"] == "radiotherapy", "year"]) == [1, 2] and list(years.columns[:2]) == [
+        "service",
+        "year",
+    ]
     write_report(with_years)
     assert "Services by year" in load_workbook(with_years / "report.xlsx", read_only=True).sheetnames
     assert "By year" in (with_years / "report.html").read_text(encoding="utf-8")
@@ -144,7 +153,10 @@ def test_run_with_report(tmp_path, capsys):
 def test_report_in_population_mode(tmp_path):
     from sim import with_overrides
 
-    s = with_overrides(make(seed=6), {"mode": "population", "population.annual_incidence": 80, "population.horizon_years": 3, "population.warmup_years": 1})
+    s = with_overrides(
+        make(seed=6),
+        {"mode": "population", "population.annual_incidence": 80, "population.horizon_years": 3, "population.warmup_years": 1},
+    )
     out = tmp_path / "pop"
     _, doc = run_to_folder(s, out)
     write_report(out)

@@ -25,7 +25,9 @@ import yaml
 
 import sim.outputs.folder as output
 from sim.cli.main import main
-from sim.outputs.folder import CLAIM_SUFFIX, MARKER, OutputError, clean_stale, staged_output
+from sim.outputs.claim import claim_path, clean_stale
+from sim.outputs.folder import staged_output
+from sim.outputs.paths import CLAIM_SUFFIX, MARKER, OutputError
 from sim.outputs.results import read_results
 
 from ..conftest import ROOT, SCENARIOS
@@ -38,8 +40,6 @@ PSA = str(SCENARIOS / "baseline_psa.yaml")
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
 
 
 def start(procs: list[subprocess.Popen[bytes]], args: list[str], cwd: Path, **kw: object) -> subprocess.Popen[bytes]:
@@ -172,7 +172,7 @@ HOLD = textwrap.dedent(
 
 def hold_claim(procs: list[subprocess.Popen[bytes]], target: Path) -> subprocess.Popen[bytes]:
     """Another live process that holds the claim on ``target``."""
-    p = subprocess.Popen([sys.executable, "-c", HOLD, str(output.claim_path(target))], stdout=subprocess.PIPE)
+    p = subprocess.Popen([sys.executable, "-c", HOLD, str(claim_path(target))], stdout=subprocess.PIPE)
     procs.append(p)
     assert p.stdout is not None and p.stdout.readline() == b"held\n"
     return p
@@ -208,13 +208,13 @@ def test_every_command_refuses_a_folder_another_run_is_writing(
 def test_clean_stale_removes_only_claims_nobody_holds(tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> None:
     held = tmp_path / "held"
     hold_claim(procs, held)
-    dead = output.claim_path(tmp_path / "dead")
+    dead = claim_path(tmp_path / "dead")
     dead.write_text('{"pid": 1, "host": "elsewhere"}')
     mine = tmp_path / ".notes.txt"
     mine.write_text("user's")
     cleaned = clean_stale(tmp_path)
     assert cleaned == [dead] and not dead.exists()
-    assert output.claim_path(held).exists() and mine.read_text() == "user's"
+    assert claim_path(held).exists() and mine.read_text() == "user's"
 
 
 # ----------------------------------------------------------------------------- the target checked again at the end

@@ -23,7 +23,9 @@ import psutil
 import pytest
 import yaml
 
-from sim.outputs.folder import OWNER_FILE, clean_stale, staged_output
+from sim.outputs.claim import clean_stale
+from sim.outputs.folder import staged_output
+from sim.outputs.paths import OWNER_FILE
 from sim.outputs.results import NotAResultsFolder, read_results
 from sim.scenario.loader import SCENARIO_DIR, ScenarioError, load_scenario, validate
 
@@ -59,7 +61,14 @@ def _default_signals() -> None:
 
 
 def start(procs: list[subprocess.Popen[bytes]], args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
-    p = subprocess.Popen([sys.executable, RUN_SIM, *args], cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_default_signals)
+    p = subprocess.Popen(
+        [sys.executable, RUN_SIM, *args],
+        cwd=cwd,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_default_signals,
+    )
     procs.append(p)
     return p
 
@@ -147,9 +156,28 @@ def test_extends_cannot_leave_the_scenario_folders(tmp_path: Path, opened: list[
     os.mkfifo(inside / "fifo.yaml")  # would block a reader for ever
     (inside / "chain.yaml").write_text("extends: ../secret.yaml\nname: chain\n", encoding="utf-8")
     targets = [
-        str(secret), "/etc/passwd", "../secret.yaml", "sub/../../secret.yaml", "link.yaml", "loop.yaml", "sub", "fifo.yaml",
-        "/dev/zero", "/dev/stdin", "/dev/urandom", "/proc/self/environ", "/proc/self/mem", "~/.ssh/id_rsa", "chain.yaml",
-        "../" * 20 + "etc/passwd", "a\x00b", "x" * 5000, "", "   ", "\\\\server\\share\\x.yaml", "file:///etc/passwd",
+        str(secret),
+        "/etc/passwd",
+        "../secret.yaml",
+        "sub/../../secret.yaml",
+        "link.yaml",
+        "loop.yaml",
+        "sub",
+        "fifo.yaml",
+        "/dev/zero",
+        "/dev/stdin",
+        "/dev/urandom",
+        "/proc/self/environ",
+        "/proc/self/mem",
+        "~/.ssh/id_rsa",
+        "chain.yaml",
+        "../" * 20 + "etc/passwd",
+        "a\x00b",
+        "x" * 5000,
+        "",
+        "   ",
+        "\\\\server\\share\\x.yaml",
+        "file:///etc/passwd",
     ]
     opened.clear()  # from here on only the loader opens files (and the test writes s.yaml inside)
     for target in targets:
@@ -157,7 +185,10 @@ def test_extends_cannot_leave_the_scenario_folders(tmp_path: Path, opened: list[
         f.write_text(yaml.safe_dump({"name": "s", "extends": target}), encoding="utf-8")
         with pytest.raises(ScenarioError) as err:
             load_scenario(f)
-        assert any(p.path == "extends" or "extends" in str(p) or "not a file" in str(p) for p in err.value.problems), (target, err.value)
+        assert any(p.path == "extends" or "extends" in str(p) or "not a file" in str(p) for p in err.value.problems), (
+            target,
+            err.value,
+        )
     assert not _outside(opened, inside, SCENARIO_DIR), _outside(opened, inside, SCENARIO_DIR)
 
 
@@ -219,18 +250,38 @@ RUNAWAY = [
     (["sre.later_rate_per_month=50", "sre.first_rate_per_month.prostate=50", "sre.max_events=100000"], "recurrent events", {2}),
     (["pain.rate_per_month=20"], "pain.max_episodes", {2}),
     (["pain.rate_per_month=20", "pain.max_episodes=100000"], "recurrent events", {2}),
-    (["hypercalcemia.probability=1", "hypercalcemia.recurrence_probability=1", "hypercalcemia.fatal_probability=0",
-      "hypercalcemia.recurrence_median_months=0.01"], "hypercalcemia", {2}),
+    (
+        [
+            "hypercalcemia.probability=1",
+            "hypercalcemia.recurrence_probability=1",
+            "hypercalcemia.fatal_probability=0",
+            "hypercalcemia.recurrence_median_months=0.01",
+        ],
+        "hypercalcemia",
+        {2},
+    ),
     (["complications.max_episodes=1000000", "complications.infection_rate_per_month.grade_4=100"], "recurrent events", {2}),
     (["mode=population", "population.annual_incidence=10000000", "population.horizon_years=100"], "10,000,000", {2}),
     # zero-length service times and the shortest intervals: must simply finish
-    (["services.radiotherapy.capacity=1", "services.radiotherapy.duration_days=0", "services.beds.capacity=1",
-      "services.beds.duration_days=0", "care.radionuclide.radium223.interval_days=1", "care.chemotherapy.interval_days=1"], "", {0}),
+    (
+        [
+            "services.radiotherapy.capacity=1",
+            "services.radiotherapy.duration_days=0",
+            "services.beds.capacity=1",
+            "services.beds.duration_days=0",
+            "care.radionuclide.radium223.interval_days=1",
+            "care.chemotherapy.interval_days=1",
+        ],
+        "",
+        {0},
+    ),
 ]
 
 
 @pytest.mark.parametrize("overrides,names,codes", RUNAWAY, ids=[f"runaway{i}" for i in range(len(RUNAWAY))])
-def test_runaway_combinations_are_refused(tmp_path: Path, procs: list[subprocess.Popen[bytes]], overrides: list[str], names: str, codes: set[int]) -> None:
+def test_runaway_combinations_are_refused(
+    tmp_path: Path, procs: list[subprocess.Popen[bytes]], overrides: list[str], names: str, codes: set[int]
+) -> None:
     scen = plain(tmp_path)
     args = ["run", str(scen), "--patients", "300", "--horizon-months", "1200", "--out", str(tmp_path / "out"), "--quiet"]
     for o in overrides:
@@ -251,7 +302,9 @@ def test_runaway_combinations_are_refused(tmp_path: Path, procs: list[subprocess
 KILL_SEED = 20261125
 
 
-def _kill_at(procs: list[subprocess.Popen[bytes]], args: list[str], cwd: Path, delay: float, parent: Path, trigger: str = "") -> str:
+def _kill_at(
+    procs: list[subprocess.Popen[bytes]], args: list[str], cwd: Path, delay: float, parent: Path, trigger: str = ""
+) -> str:
     """Start a run; SIGKILL it ``delay`` s after its partial folder appears, or
     as soon as the file ``trigger`` appears in the partial folder (the write phase)."""
     p = start(procs, args, cwd)
@@ -281,8 +334,14 @@ def test_sigkill_leaves_no_partial_results(tmp_path: Path, procs: list[subproces
     plan += [(0.0, "patients.parquet"), (0.0, "scenario.resolved.yaml"), (0.0, "timing.json")]  # while writing the tables
     for i, (delay, trigger) in enumerate(plan):
         out = tmp_path / f"k{i}"
-        how = _kill_at(procs, ["run", str(scen), "--patients", "6000", "--seed", str(i), "--workers", "1", "--out", str(out), "--quiet"],
-                       tmp_path, delay, tmp_path, trigger)
+        how = _kill_at(
+            procs,
+            ["run", str(scen), "--patients", "6000", "--seed", str(i), "--workers", "1", "--out", str(out), "--quiet"],
+            tmp_path,
+            delay,
+            tmp_path,
+            trigger,
+        )
         state = assert_none_or_complete(out)
         outcomes.append((trigger or round(delay, 2), how, state))
         if how == "killed":
@@ -310,7 +369,13 @@ def test_sigkill_of_a_forced_run_keeps_the_old_results(tmp_path: Path, procs: li
     old = (out / "summary.json").read_text()
     rng = random.Random(KILL_SEED + 1)
     for delay in [0.0] + [rng.uniform(0.05, 3.0) for _ in range(3)]:
-        how = _kill_at(procs, ["run", str(scen), "--patients", "6000", "--seed", "2", "--out", str(out), "--force", "--quiet"], tmp_path, delay, tmp_path)
+        how = _kill_at(
+            procs,
+            ["run", str(scen), "--patients", "6000", "--seed", "2", "--out", str(out), "--force", "--quiet"],
+            tmp_path,
+            delay,
+            tmp_path,
+        )
         clean_stale(tmp_path)  # what the next run does first
         assert assert_none_or_complete(out) == "complete"
         now = json.loads((out / "summary.json").read_text())
@@ -394,14 +459,20 @@ def test_staged_output_is_on_disk_before_it_takes_its_name(tmp_path: Path, monke
             (tmp / "sub").mkdir()
             (tmp / "a.txt").write_text("a")
             (tmp / "sub" / "b.txt").write_text("b")
-            names = {str(tmp.resolve() / "a.txt"), str(tmp.resolve() / "sub" / "b.txt"), str(tmp.resolve() / "sub"), str(tmp.resolve())}
+            names = {
+                str(tmp.resolve() / "a.txt"),
+                str(tmp.resolve() / "sub" / "b.txt"),
+                str(tmp.resolve() / "sub"),
+                str(tmp.resolve()),
+            }
         assert names <= set(synced[: renamed[-1]]), (names, synced)
         assert synced[-1] == str(tmp_path.resolve())  # the parent, after the rename
         assert (out / "sub" / "b.txt").read_text() == "b"
 
 
 def test_output_cannot_replace_the_working_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sim.outputs.folder import OutputError, check_target
+    from sim.outputs.folder import check_target
+    from sim.outputs.paths import OutputError
 
     (tmp_path / "keep").write_text("x")
     monkeypatch.chdir(tmp_path)
@@ -414,8 +485,14 @@ def test_output_cannot_replace_the_working_folder(tmp_path: Path, monkeypatch: p
 
 
 @pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
-@pytest.mark.parametrize("how", [["--patients", "200000", "--workers", "1"], ["--patients", "1500", "--replications", "6", "--workers", "2"]], ids=["cohort", "replications-2-workers"])
-def test_signal_stops_cleanly(tmp_path: Path, procs: list[subprocess.Popen[bytes]], sig: int, code: int, word: str, how: list[str]) -> None:
+@pytest.mark.parametrize(
+    "how",
+    [["--patients", "200000", "--workers", "1"], ["--patients", "1500", "--replications", "6", "--workers", "2"]],
+    ids=["cohort", "replications-2-workers"],
+)
+def test_signal_stops_cleanly(
+    tmp_path: Path, procs: list[subprocess.Popen[bytes]], sig: int, code: int, word: str, how: list[str]
+) -> None:
     """SIGINT / SIGTERM: exit 130 / 143, partial folder removed, how to resume
     printed, no worker process left behind."""
     scen = plain(tmp_path)
@@ -488,7 +565,9 @@ def test_local_worker_crash_is_an_error_and_completed_work_is_kept() -> None:
     parallel = pytest.importorskip("sim.runtime.parallel")
     kept: dict[int, int] = {}
     with pytest.raises(Exception) as err:
-        parallel.map_tasks(crashing_task, [(i, i == 6) for i in range(12)], workers=2, on_result=lambda i, r: kept.__setitem__(i, r))
+        parallel.map_tasks(
+            crashing_task, [(i, i == 6) for i in range(12)], workers=2, on_result=lambda i, r: kept.__setitem__(i, r)
+        )
     assert kept and all(r == i * i for i, r in kept.items())
     assert 6 not in kept
     print("local worker crash:", type(err.value).__name__, err.value, "; tasks kept:", sorted(kept))
@@ -516,7 +595,9 @@ def test_dask_worker_killed_mid_run_gives_identical_results(tmp_path: Path) -> N
     data["run"]["patients"] = 300
     specs = [(data, k, False) for k in range(8)]
     expected = _rows(parallel.map_tasks(runner.replication_task, specs, workers=1))
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40
+    )
     try:
         client = distributed.Client(cluster, set_as_default=False)
         pids = client.run(os.getpid)
@@ -542,7 +623,11 @@ def test_killed_local_worker_is_a_clear_error_on_the_command_line(tmp_path: Path
     exit 1 with a message (no traceback), no partial results left."""
     scen = plain(tmp_path)
     out = tmp_path / "o"
-    p = start(procs, ["run", str(scen), "--patients", "1500", "--replications", "6", "--workers", "2", "--out", str(out), "--quiet"], tmp_path)
+    p = start(
+        procs,
+        ["run", str(scen), "--patients", "1500", "--replications", "6", "--workers", "2", "--out", str(out), "--quiet"],
+        tmp_path,
+    )
     assert wait_for_partial(tmp_path, p)
     t_end = time.monotonic() + WAIT
     workers: list[psutil.Process] = []

@@ -9,6 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sim.errors import UsageError
+from sim.runtime.dask_backend import connect
+from sim.runtime.workers import WORKER_MEMORY, WORKERS_PER_CORE, BackendError, default_workers, max_workers
 from sim.scenario.loader import load_scenario
 from sim.scenario.model import Scenario
 
@@ -122,3 +125,60 @@ def progress_bar(args: argparse.Namespace, label: str) -> Any:
         sys.stderr.flush()
 
     return show
+
+
+# ----------------------------------------------------------------------------- the backend: --workers and --scheduler
+
+AUTO_MIN_WORK = 50_000  # patient-runs below which --workers' default stays at 1 process
+
+
+def add_backend_args(p: Any) -> None:
+    """--workers and --scheduler (shared by run, psa and owsa)."""
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"local worker processes (default: the machine's cores, {default_workers()} here, when the work is at least "
+        f"{AUTO_MIN_WORK:,} patient-runs; 1 below that; at most {WORKERS_PER_CORE} per core and as many as the "
+        f"available memory holds at {WORKER_MEMORY / 2**30:.2f} GB each)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        type=_address,
+        metavar="ADDRESS",
+        help="run on an existing Dask cluster instead, e.g. tcp://127.0.0.1:8786 (docs/scale.md)",
+    )
+
+
+def _address(text: str) -> str:
+    """``--scheduler``: an empty address (an unset shell variable) is refused, never taken as 'run locally'."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is empty; give the scheduler's address, e.g. tcp://HOST:8786, or leave the option out"
+        )
+    return text
+
+
+def workers_from_args(args: Any, work: int) -> int:
+    """The worker count: --workers if given (at most :func:`max_workers`), else the cores for
+    large work (as many as the memory holds), 1 for small."""
+    w = getattr(args, "workers", None)
+    cap, why = max_workers()
+    if w is None:
+        return min(default_workers(), cap) if work >= AUTO_MIN_WORK else 1
+    if w < 1:
+        raise UsageError(f"--workers {w}: give 1 or more worker processes")
+    if w > cap:
+        raise UsageError(f"--workers {w}: at most {cap} local worker processes here ({why}); give --workers {cap} or fewer")
+    return int(w)
+
+
+def check_scheduler(args: Any) -> None:
+    """An unreachable --scheduler: exit 2 within seconds, before anything is written."""
+    if getattr(args, "scheduler", None):
+        try:
+            connect(args.scheduler).close()
+        except BackendError as exc:
+            raise UsageError(str(exc)) from None

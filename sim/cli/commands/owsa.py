@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sim.cli.commands.common import add_set_arg, given, run_value, say
+from sim.cli.commands.common import add_backend_args, add_set_arg, check_scheduler, given, run_value, say, workers_from_args
 from sim.errors import UsageError
 from sim.experiments.psa import OUTCOMES, PsaError, choose_outcome, owsa_settings, owsa_to_folder
-from sim.outputs.folder import default_folder
-from sim.runtime.parallel import BackendError, add_backend_args, check_scheduler, workers_from_args
+from sim.outputs.paths import default_folder
+from sim.runtime.workers import BackendError
 from sim.scenario.loader import load_scenario
 
 

@@ -15,11 +15,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sim.cli.commands.common import add_set_arg, given, number_type, progress_bar, run_value, say
+from sim.cli.commands.common import (
+    add_backend_args,
+    add_set_arg,
+    check_scheduler,
+    given,
+    number_type,
+    progress_bar,
+    run_value,
+    say,
+    workers_from_args,
+)
 from sim.errors import UsageError
 from sim.experiments.psa import DEFAULT_WTP_MAX, LUCK, MAX_DRAWS, OUTCOMES, PsaError, check_draws, run_psa
-from sim.outputs.folder import default_folder
-from sim.runtime.parallel import BackendError, add_backend_args, check_scheduler, workers_from_args
+from sim.outputs.paths import default_folder
+from sim.runtime.workers import BackendError
 from sim.scenario.loader import load_scenario
 
 

@@ -16,13 +16,22 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sim.cli.commands.common import add_scenario_args, given, load_from_args, progress_bar, say
+from sim.cli.commands.common import (
+    add_backend_args,
+    add_scenario_args,
+    check_scheduler,
+    given,
+    load_from_args,
+    progress_bar,
+    say,
+    workers_from_args,
+)
 from sim.cli.main import UsageError
 from sim.experiments import runner
 from sim.experiments.replications import DEFAULT_CAP, DEFAULT_PRECISION, INITIAL, check_count
-from sim.outputs.folder import default_folder
+from sim.outputs.paths import default_folder
 from sim.outputs.results import FORMATS
-from sim.runtime.parallel import BackendError, add_backend_args, check_scheduler, workers_from_args
+from sim.runtime.workers import BackendError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from sim.cli.commands.common import add_set_arg, given, run_value, say
 from sim.errors import UsageError
-from sim.experiments.psa import OUTCOMES, PsaError, choose_outcome, owsa_settings, owsa_to_folder
+from sim.experiments.owsa import choose_outcome, owsa_settings, owsa_to_folder
+from sim.experiments.psa_draws import OUTCOMES, PsaError
 from sim.outputs.folder import default_folder
 from sim.runtime.parallel import BackendError, add_backend_args, check_scheduler, workers_from_args
 from sim.scenario.loader import load_scenario

@@ -17,7 +17,8 @@ from typing import Any
 
 from sim.cli.commands.common import add_set_arg, given, number_type, progress_bar, run_value, say
 from sim.errors import UsageError
-from sim.experiments.psa import DEFAULT_WTP_MAX, LUCK, MAX_DRAWS, OUTCOMES, PsaError, check_draws, run_psa
+from sim.experiments.psa import DEFAULT_WTP_MAX, MAX_DRAWS, check_draws, run_psa
+from sim.experiments.psa_draws import LUCK, OUTCOMES, PsaError
 from sim.outputs.folder import default_folder
 from sim.runtime.parallel import BackendError, add_backend_args, check_scheduler, workers_from_args
 from sim.scenario.loader import load_scenario

@@ -30,7 +30,7 @@ def test_every_list_uses_the_catalogue() -> None:
     from sim.experiments.compare import KEY_OUTCOMES
     from sim.experiments.psa_draws import OUTCOMES
     from sim.experiments.replications import AUTO_OUTCOMES
-    from sim.present.report import HEADLINE
+    from sim.present.report_tables import HEADLINE
 
     assert AUTO_OUTCOMES == oc.flat_labels(oc.PRECISION)
     assert KEY_OUTCOMES == oc.flat_labels(oc.COMPARE)

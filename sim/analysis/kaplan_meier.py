@@ -9,7 +9,7 @@ Every survival figure of the program comes from here:
   (:mod:`sim.analysis.targets`) use it;
 - :func:`product_limit` is the same product-limit estimate without intervals
   in plain NumPy, for the thousands of runs of a probabilistic sensitivity
-  analysis (:mod:`sim.experiments.psa`), read by :func:`steps_at` and
+  analysis (:mod:`sim.experiments.psa_draws`), read by :func:`steps_at` and
   :func:`steps_median`;
 - :func:`known_until` is where an estimate ends: beyond the follow-up it is
   not estimable (:func:`not_estimable` says why), never the last value carried

@@ -8,7 +8,7 @@ interval (``interval=True``) is a node ``{"estimate", "ci95", ...}`` there and
 its flattened name (a column of the replications table,
 :func:`sim.experiments.replications.flatten`) is ``key + ".estimate"``; the
 others are plain numbers.  ``psa`` is the column of the outcome in a PSA table
-(:func:`sim.experiments.psa.outcomes_of`), where it is computed without
+(:func:`sim.experiments.psa_draws.outcomes_of`), where it is computed without
 intervals; an outcome only the PSA has (life-years, costs, QALYs) has no key.
 
 Standard library only: importing it loads nothing else.

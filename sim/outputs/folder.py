@@ -48,7 +48,6 @@ from pathlib import Path
 
 from sim.outputs.claim import busy, claim, claimed, clean_stale, owner
 from sim.outputs.marker import check_replaceable, only_results, write_marker
-from sim.outputs.paths import MARKER as MARKER  # re-exported: sim.experiments.psa takes it from here
 from sim.outputs.paths import (
     MOVED_FILE,
     OWNER_FILE,
@@ -62,7 +61,6 @@ from sim.outputs.paths import (
     write_json,
     write_json_quiet,
 )
-from sim.outputs.paths import check_lengths as check_lengths  # re-exported, likewise
 
 
 def _stat(p: Path, label: str) -> os.stat_result | None:

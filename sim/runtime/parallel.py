@@ -50,7 +50,6 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence, S
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
-from sim.runtime.dask_backend import connect as connect  # re-exported: sim.experiments.psa calls parallel.connect
 from sim.runtime.dask_backend import imap_dask
 from sim.runtime.drive import drive
 from sim.runtime.workers import check_workers
@@ -64,6 +63,7 @@ PRELOAD = (
     "sim.runtime.parallel",
     "sim.experiments.runner",
     "sim.experiments.psa",
+    "sim.experiments.psa_draws",
     "sim.scenario.loader",
 )
 STOP_TIMEOUT_S = 10.0  # a stopped pool's thread is waited for this long at most

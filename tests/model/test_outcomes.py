@@ -28,9 +28,9 @@ def test_catalogue_entries_are_well_formed() -> None:
 def test_every_list_uses_the_catalogue() -> None:
     from dashboard import core
     from sim.experiments.compare import KEY_OUTCOMES
-    from sim.experiments.psa import OUTCOMES
+    from sim.experiments.psa_draws import OUTCOMES
     from sim.experiments.replications import AUTO_OUTCOMES
-    from sim.present.report import HEADLINE
+    from sim.present.report_tables import HEADLINE
 
     assert AUTO_OUTCOMES == oc.flat_labels(oc.PRECISION)
     assert KEY_OUTCOMES == oc.flat_labels(oc.COMPARE)
@@ -44,7 +44,7 @@ def test_every_list_uses_the_catalogue() -> None:
 def run() -> tuple[dict, dict, object]:
     from sim import load_scenario, simulate
     from sim.analysis.summary import outcomes
-    from sim.experiments.psa import outcomes_of
+    from sim.experiments.psa_draws import outcomes_of
     from sim.experiments.replications import flatten
 
     s = load_scenario("scenarios/baseline.yaml", ["run.patients=300", "utilities.bone_metastasis=0.7"])

@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from sim.experiments import psa, replications
+from sim.experiments import psa, psa_draws, replications
 from sim.runtime import parallel
 from sim.runtime.workers import WORKERS_PER_CORE, BackendError, check_workers, default_workers, max_workers
 
@@ -195,7 +195,7 @@ def test_caps_are_those_documented() -> None:
     check_workers(WORKERS_PER_CORE * cores)
     with pytest.raises(BackendError, match=r"--workers .*at most"):
         check_workers(WORKERS_PER_CORE * cores + 1)
-    with pytest.raises(psa.PsaError, match="at most 100,000 draws"):
+    with pytest.raises(psa_draws.PsaError, match="at most 100,000 draws"):
         psa.check_draws(psa.MAX_DRAWS + 1)
     psa.check_draws(psa.MAX_DRAWS)
     with pytest.raises(ValueError, match="at most 100,000 replications"):

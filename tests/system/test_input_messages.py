@@ -210,7 +210,8 @@ def test_a_bad_numeric_flag_is_refused_naming_the_flag(
 
 
 def test_run_psa_refuses_an_infinite_willingness_to_pay() -> None:
-    from sim.experiments.psa import PsaError, run_psa
+    from sim.experiments.psa import run_psa
+    from sim.experiments.psa_draws import PsaError
 
     s = load_scenario(PSA_BASE)
     for bad in (float("inf"), float("nan"), 0.0, -1.0):

@@ -188,7 +188,10 @@ def test_analysis_tables_leave_times_beyond_follow_up_empty_with_a_note():
 
 def test_psa_survival_at_twelve_months_is_not_estimable_with_six_months_of_follow_up():
     from sim import load_scenario, with_overrides
-    from sim.experiments.psa import km, km_at, outcomes_of, run_psa
+    from sim.analysis.kaplan_meier import product_limit as km
+    from sim.analysis.kaplan_meier import steps_at as km_at
+    from sim.experiments.psa import run_psa
+    from sim.experiments.psa_draws import outcomes_of
 
     res = _exponential(10.0, 6.0, patients=500)
     s = res.scenario
@@ -209,7 +212,8 @@ def test_psa_survival_at_twelve_months_is_not_estimable_with_six_months_of_follo
 
 def test_owsa_refuses_survival_at_twelve_months_with_shorter_follow_up():
     from sim import load_scenario, with_overrides
-    from sim.experiments.psa import PsaError, choose_outcome
+    from sim.experiments.owsa import choose_outcome
+    from sim.experiments.psa_draws import PsaError
 
     s = with_overrides(load_scenario(SCENARIOS / "baseline_psa.yaml"), {"run.horizon_months": 6.0})
     with pytest.raises(PsaError, match="run.horizon_months is 6.*alive_12_months|alive_12_months.*run.horizon_months is 6"):

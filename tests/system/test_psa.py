@@ -21,7 +21,9 @@ import yaml
 
 from sim import ScenarioError, load_scenario, simulate, with_overrides
 from sim.cli.main import main
-from sim.experiments.psa import draws_table, outcomes_of, qalys, run_owsa, run_psa, tornado_table, uniforms
+from sim.experiments.owsa import run_owsa, tornado_table
+from sim.experiments.psa import run_psa
+from sim.experiments.psa_draws import draws_table, outcomes_of, qalys, uniforms
 from sim.scenario.loader import validate
 
 from ..conftest import ROOT, SCENARIOS

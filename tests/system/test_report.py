@@ -11,7 +11,8 @@ from openpyxl import load_workbook
 
 from sim.cli.main import main
 from sim.experiments.runner import replications_to_folder, run_to_folder
-from sim.present.report import services_tables, write_report
+from sim.present.report import write_report
+from sim.present.report_tables import services_tables
 
 from ..conftest import make
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from sim.cli.commands.common import add_backend_args, add_set_arg, check_scheduler, given, run_value, say, workers_from_args
 from sim.errors import UsageError
-from sim.experiments.psa import OUTCOMES, PsaError, choose_outcome, owsa_settings, owsa_to_folder
+from sim.experiments.owsa import choose_outcome, owsa_settings, owsa_to_folder
+from sim.experiments.psa_draws import OUTCOMES, PsaError
 from sim.outputs.paths import default_folder
 from sim.runtime.workers import BackendError
 from sim.scenario.loader import load_scenario

@@ -27,7 +27,8 @@ from sim.cli.commands.common import (
     workers_from_args,
 )
 from sim.errors import UsageError
-from sim.experiments.psa import DEFAULT_WTP_MAX, LUCK, MAX_DRAWS, OUTCOMES, PsaError, check_draws, run_psa
+from sim.experiments.psa import DEFAULT_WTP_MAX, MAX_DRAWS, check_draws, run_psa
+from sim.experiments.psa_draws import LUCK, OUTCOMES, PsaError
 from sim.outputs.paths import default_folder
 from sim.runtime.workers import BackendError
 from sim.scenario.loader import load_scenario
